@@ -1,0 +1,147 @@
+/**
+ * Stock and reservations in the inventory service's SQLite database. A reservation, the stock
+ * change and the result event are committed together, keyed by order id, so an order is
+ * charged at most once however often its `OrderPlaced` arrives.
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { envelopeFor, type InventoryResult, type OrderPlaced } from "@campus/shared/events";
+import type { Outbox } from "@campus/shared/outbox";
+import { transaction } from "@campus/shared/sqlite";
+
+/** Stock of one menu item. */
+export interface StockLevel {
+  item: string;
+  quantity: number;
+}
+
+/** What {@linkcode StockStore.reserve} decided, and whether it was decided before. */
+export type Reservation = InventoryResult & { duplicate: boolean };
+
+/** The inventory service's store. */
+export class StockStore {
+  #stockOf: StatementSync;
+  #take: StatementSync;
+  #recorded: StatementSync;
+  #record: StatementSync;
+  #levels: StatementSync;
+  #items: StatementSync;
+
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly outbox: Outbox,
+    menu: Readonly<Record<string, number>>,
+  ) {
+    db.exec(`CREATE TABLE IF NOT EXISTS stock (
+      item TEXT PRIMARY KEY,
+      quantity INTEGER NOT NULL CHECK (quantity >= 0)
+    );
+    CREATE TABLE IF NOT EXISTS reservations (
+      order_id TEXT PRIMARY KEY,
+      item TEXT NOT NULL,
+      qty INTEGER NOT NULL,
+      student_id TEXT NOT NULL,
+      outcome TEXT NOT NULL CHECK (outcome IN ('RESERVED', 'FAILED')),
+      reason TEXT,
+      remaining INTEGER,
+      decided_at TEXT NOT NULL
+    );`);
+    // Seeding only adds missing items: a restart must not refill stock that was sold.
+    const seed = db.prepare(`INSERT OR IGNORE INTO stock (item, quantity) VALUES (?, ?)`);
+    transaction(db, () => {
+      for (const [item, quantity] of Object.entries(menu)) seed.run(item, quantity);
+    });
+    this.#stockOf = db.prepare(`SELECT quantity FROM stock WHERE item = ?`);
+    this.#take = db.prepare(`UPDATE stock SET quantity = quantity - ? WHERE item = ?
+      RETURNING quantity`);
+    this.#recorded = db.prepare(`SELECT * FROM reservations WHERE order_id = ?`);
+    this.#record = db.prepare(`INSERT INTO reservations
+      (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#levels = db.prepare(`SELECT item, quantity FROM stock ORDER BY item`);
+    this.#items = db.prepare(`SELECT item FROM stock ORDER BY item`);
+  }
+
+  /**
+   * Reserves stock for an order, or records why it can't, and queues the result event. For an
+   * order seen before it changes nothing and queues the recorded result again.
+   */
+  reserve(order: OrderPlaced): Reservation {
+    return transaction(this.db, () => {
+      const recorded = this.#recorded.get(order.order_id);
+      const reservation = recorded ? toReservation(recorded) : this.#decide(order);
+      this.outbox.add(
+        reservation.outcome === "RESERVED"
+          ? envelopeFor("InventoryReserved", reservation.event)
+          : envelopeFor("InventoryFailed", reservation.event),
+      );
+      return reservation;
+    });
+  }
+
+  /** Stock of every item, by name. */
+  levels(): StockLevel[] {
+    return this.#levels.all().map((r) => ({ item: String(r.item), quantity: Number(r.quantity) }));
+  }
+
+  #decide(order: OrderPlaced): Reservation {
+    const { order_id, item, qty, student_id } = order;
+    const row = this.#stockOf.get(item);
+    const inStock = row ? Number(row.quantity) : undefined;
+    let reservation: Reservation;
+    if (inStock === undefined) {
+      const menu = this.#items.all().map((r) => r.item).join(", ");
+      reservation = failed(order, `"${item}" is not on the menu (${menu})`);
+    } else if (inStock < qty) {
+      reservation = failed(
+        order,
+        `Cannot reserve "${item}": ${qty} requested, ${inStock} in stock`,
+      );
+    } else {
+      const remaining = Number(this.#take.get(qty, item)?.quantity);
+      reservation = {
+        outcome: "RESERVED",
+        event: { order_id, item, qty, student_id, remaining },
+        duplicate: false,
+      };
+    }
+    const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
+    const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
+    this.#record.run(
+      order_id,
+      item,
+      qty,
+      student_id,
+      reservation.outcome,
+      reason,
+      remaining ?? null,
+      new Date().toISOString(),
+    );
+    return reservation;
+  }
+}
+
+function failed(order: OrderPlaced, reason: string): Reservation {
+  const { order_id, item, qty, student_id } = order;
+  return {
+    outcome: "FAILED",
+    event: { order_id, item, qty, student_id, reason },
+    duplicate: false,
+  };
+}
+
+function toReservation(row: Record<string, unknown>): Reservation {
+  const base = {
+    order_id: String(row.order_id),
+    item: String(row.item),
+    qty: Number(row.qty),
+    student_id: String(row.student_id),
+  };
+  return row.outcome === "RESERVED"
+    ? {
+      outcome: "RESERVED",
+      event: { ...base, ...(row.remaining == null ? {} : { remaining: Number(row.remaining) }) },
+      duplicate: true,
+    }
+    : { outcome: "FAILED", event: { ...base, reason: String(row.reason) }, duplicate: true };
+}

@@ -1,0 +1,30 @@
+/**
+ * The notification service: records a confirmation or an apology for each inventory result;
+ * `GET /notifications` lists them (`?order_id=`, `?student_id=`).
+ * @module
+ */
+import { decodeInventoryResult } from "@campus/shared/events";
+import { json } from "@campus/shared/http";
+import type { MessageHandler } from "@campus/shared/consumer";
+import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
+import { NotificationStore } from "./notification_store.ts";
+
+/** Builds the notification service from its dependencies. */
+export function createNotificationService({ db }: ServiceDeps): ServiceDefinition {
+  const notifications = new NotificationStore(db);
+  const notify: MessageHandler = ({ routingKey, body }) => {
+    notifications.record(decodeInventoryResult(routingKey, body));
+  };
+  return {
+    routes: [{
+      method: "GET",
+      path: "/notifications",
+      handler: (_req, _params, url) =>
+        json(notifications.list({
+          order_id: url.searchParams.get("order_id") ?? undefined,
+          student_id: url.searchParams.get("student_id") ?? undefined,
+        })),
+    }],
+    subscriptions: { inventory_reserved: notify, inventory_failed: notify },
+  };
+}

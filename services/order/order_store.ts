@@ -1,0 +1,148 @@
+/**
+ * Orders in the order service's SQLite database. An order and its `OrderPlaced` event are
+ * committed together (outbox), and a status only ever moves forward from `PLACED`.
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { envelopeFor, type InventoryResult, type PlaceOrderRequest } from "@campus/shared/events";
+import type { Outbox } from "@campus/shared/outbox";
+import { transaction } from "@campus/shared/sqlite";
+
+/** Where an order stands. `RESERVED` and `FAILED` are final. */
+export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";
+
+/** An order as the API shows it. */
+export interface Order {
+  order_id: string;
+  item: string;
+  qty: number;
+  student_id: string;
+  status: OrderStatus;
+  /** Why an order failed; absent otherwise. */
+  reason?: string;
+  created_at: string;
+  /** When the status last changed. */
+  updated_at: string;
+}
+
+/** Filters of {@linkcode OrderStore.list}. */
+export interface OrderQuery {
+  student_id?: string;
+  status?: OrderStatus;
+  limit?: number;
+}
+
+/** The order service's store. */
+export class OrderStore {
+  #insert: StatementSync;
+  #byId: StatementSync;
+  #finish: StatementSync;
+  #insertFinished: StatementSync;
+
+  constructor(private readonly db: DatabaseSync, private readonly outbox: Outbox) {
+    db.exec(`CREATE TABLE IF NOT EXISTS orders (
+      order_id TEXT PRIMARY KEY,
+      item TEXT NOT NULL,
+      qty INTEGER NOT NULL,
+      student_id TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('PLACED', 'RESERVED', 'FAILED')),
+      reason TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS orders_by_student ON orders (student_id);`);
+    this.#insert = db.prepare(`INSERT INTO orders
+      (order_id, item, qty, student_id, status, created_at, updated_at)
+      VALUES (?, ?, ?, ?, 'PLACED', ?, ?)`);
+    this.#byId = db.prepare(`SELECT * FROM orders WHERE order_id = ?`);
+    this.#finish = db.prepare(`UPDATE orders SET status = ?, reason = ?, updated_at = ?
+      WHERE order_id = ? AND status = 'PLACED'`);
+    this.#insertFinished = db.prepare(`INSERT OR IGNORE INTO orders
+      (order_id, item, qty, student_id, status, reason, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+  }
+
+  /** Stores a new order and its `OrderPlaced` event in one transaction. */
+  place(request: PlaceOrderRequest): Order {
+    const now = new Date().toISOString();
+    const order: Order = {
+      order_id: crypto.randomUUID(),
+      ...request,
+      status: "PLACED",
+      created_at: now,
+      updated_at: now,
+    };
+    transaction(this.db, () => {
+      this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
+      this.outbox.add(envelopeFor("OrderPlaced", {
+        order_id: order.order_id,
+        item: order.item,
+        qty: order.qty,
+        student_id: order.student_id,
+      }));
+    });
+    return order;
+  }
+
+  /** The order with `orderId`, or undefined. */
+  get(orderId: string): Order | undefined {
+    const row = this.#byId.get(orderId);
+    return row ? toOrder(row) : undefined;
+  }
+
+  /** Orders oldest first, optionally filtered. */
+  list(query: OrderQuery = {}): Order[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (query.student_id) {
+      where.push("student_id = ?");
+      args.push(query.student_id);
+    }
+    if (query.status) {
+      where.push("status = ?");
+      args.push(query.status);
+    }
+    const sql = `SELECT * FROM orders ${where.length ? "WHERE " + where.join(" AND ") : ""}
+      ORDER BY created_at, rowid ${query.limit ? "LIMIT ?" : ""}`;
+    if (query.limit) args.push(query.limit);
+    return this.db.prepare(sql).all(...args).map(toOrder);
+  }
+
+  /**
+   * Records an inventory outcome. Returns false when it changes nothing: the order was already
+   * final (a duplicate or late result never moves it back). An outcome for an order this service
+   * never took (one published by hand) is recorded as a new order with that outcome.
+   */
+  applyResult(result: InventoryResult): boolean {
+    const { event, outcome } = result;
+    const reason = result.outcome === "FAILED" ? result.event.reason : null;
+    const now = new Date().toISOString();
+    return transaction(this.db, () => {
+      if (this.#finish.run(outcome, reason, now, event.order_id).changes > 0) return true;
+      return this.#insertFinished.run(
+        event.order_id,
+        event.item,
+        event.qty,
+        event.student_id,
+        outcome,
+        reason,
+        now,
+        now,
+      ).changes > 0;
+    });
+  }
+}
+
+function toOrder(row: Record<string, unknown>): Order {
+  const order: Order = {
+    order_id: String(row.order_id),
+    item: String(row.item),
+    qty: Number(row.qty),
+    student_id: String(row.student_id),
+    status: row.status as OrderStatus,
+    created_at: String(row.created_at),
+    updated_at: String(row.updated_at),
+  };
+  if (row.reason != null) order.reason = String(row.reason);
+  return order;
+}

@@ -1,0 +1,340 @@
+/**
+ * The AMQP channel helper, and the only module that knows amqplib. One long-lived connection
+ * per service with a confirm channel for publishing and one channel per consumed queue. It
+ * reconnects with capped exponential backoff and jitter, re-declares the whole topology and
+ * resumes consuming after every loss.
+ * @module
+ */
+// @deno-types="@types/amqplib"
+import amqp from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import { Buffer } from "node:buffer";
+import { declarationsOf, EXCHANGE, WORK_QUEUES } from "./topology.ts";
+import { type OutgoingEvent, SCHEMA_VERSION } from "./events.ts";
+import { errorText, type Logger } from "./log.ts";
+
+/** One delivered message, with the means to settle it on the channel it came from. */
+export interface Delivery {
+  queue: string;
+  body: Uint8Array;
+  routingKey: string;
+  messageId?: string;
+  type?: string;
+  correlationId?: string;
+  headers: Record<string, unknown>;
+  /** The broker delivered it before without an ack (a crash or a lost connection). */
+  redelivered: boolean;
+  ack(): void;
+  /** Rejects without requeue: the queue's dead-letter exchange takes it. */
+  reject(): void;
+}
+
+/** Handles one delivery; it must settle it (ack or reject) itself. */
+export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
+
+/** Publishing and consuming as the services see it; tests may provide an in-memory one. */
+export interface MessageBus {
+  /** True while a connection with declared topology is open. */
+  readonly connected: boolean;
+  /** Publishes events in order; resolves once the broker confirmed every one. */
+  publishEvents(events: readonly OutgoingEvent[]): Promise<void>;
+  /** Publishes raw content to a queue (default exchange), confirmed. */
+  sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void>;
+  /** Calls `listener` after every (re)connect, once topology is declared. */
+  onConnected(listener: () => void): void;
+}
+
+/** The AMQP properties this project sets or reads. */
+export interface MessageProperties {
+  messageId?: string;
+  type?: string;
+  correlationId?: string;
+  timestamp?: number;
+  headers?: Record<string, unknown>;
+  expiration?: string;
+  contentType?: string;
+}
+
+/** Options of {@linkcode Broker}. */
+export interface BrokerOptions {
+  url: string;
+  log: Logger;
+  /** Unacknowledged deliveries per consumed queue. */
+  prefetch: number;
+  /** Connection name shown by the broker (`rabbitmqctl list_connections client_properties`). */
+  name: string;
+  /** Backoff bounds for reconnecting. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** Thrown when publishing while no connection is open. */
+export class BrokerUnavailable extends Error {
+  constructor(message = "Broker is not connected", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BrokerUnavailable";
+  }
+}
+
+interface Session {
+  connection: ChannelModel;
+  publisher: ConfirmChannel;
+  consumers: { channel: Channel; tag: string }[];
+}
+
+/** A self-healing connection to RabbitMQ. Call {@linkcode Broker.start} once. */
+export class Broker implements MessageBus {
+  #session: Session | undefined;
+  #stopping = false;
+  #attempt = 0;
+  #connectedListeners: (() => void)[] = [];
+  #subscriptions = new Map<string, DeliveryHandler>();
+  #inFlight = new Set<Promise<void>>();
+  #pendingConfirms = new Set<(err: Error) => void>();
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastError = "";
+
+  constructor(private readonly options: BrokerOptions) {}
+
+  get connected(): boolean {
+    return this.#session !== undefined;
+  }
+
+  /** Why the last connection attempt or connection failed, for `/ready`. */
+  get lastError(): string {
+    return this.#lastError;
+  }
+
+  /** Starts connecting in the background; resolves after the first attempt either way. */
+  start(): Promise<void> {
+    return this.#connect();
+  }
+
+  onConnected(listener: () => void): void {
+    this.#connectedListeners.push(listener);
+  }
+
+  /** Consumes `queue` with `handler`, now if connected and after every reconnect. */
+  async subscribe(queue: string, handler: DeliveryHandler): Promise<void> {
+    this.#subscriptions.set(queue, handler);
+    const session = this.#session;
+    if (session) await this.#consume(session, queue, handler);
+  }
+
+  async publishEvents(events: readonly OutgoingEvent[]): Promise<void> {
+    const channel = this.#publisher();
+    const now = Math.floor(Date.now() / 1000);
+    await Promise.all(
+      events.map((event) =>
+        this.#publish(
+          channel,
+          EXCHANGE,
+          event.routingKey,
+          Buffer.from(JSON.stringify(event.body)),
+          {
+            messageId: event.messageId,
+            type: event.type,
+            correlationId: event.correlationId,
+            timestamp: now,
+            headers: { "schema-version": SCHEMA_VERSION },
+          },
+        )
+      ),
+    );
+  }
+
+  sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void> {
+    return this.#publish(this.#publisher(), "", queue, Buffer.from(content), properties);
+  }
+
+  /** Number of ready messages in `queue` (a passive declare), for readiness and tests. */
+  async queueDepth(queue: string): Promise<number> {
+    const session = this.#session;
+    if (!session) throw new BrokerUnavailable();
+    const channel = await session.connection.createChannel();
+    try {
+      return (await channel.checkQueue(queue)).messageCount;
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Stops taking deliveries and waits (at most `timeoutMs`) for the in-flight handlers to
+   * settle theirs. Publishing keeps working, so handlers and the outbox can finish.
+   */
+  async stopConsuming(timeoutMs = 10_000): Promise<void> {
+    this.#subscriptions.clear();
+    const session = this.#session;
+    if (session) {
+      // Cancelling (not closing) stops new deliveries and lets in-flight ones be acknowledged.
+      await Promise.all(session.consumers.map((c) => c.channel.cancel(c.tag))).catch(() => {});
+    }
+    await waitAll(this.#inFlight, timeoutMs);
+  }
+
+  /** Closes the connection for good; unacknowledged deliveries go back to their queues. */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#reconnectTimer);
+    const session = this.#session;
+    this.#session = undefined;
+    if (session) await session.connection.close().catch(() => {});
+  }
+
+  #publisher(): ConfirmChannel {
+    const session = this.#session;
+    if (!session) throw new BrokerUnavailable();
+    return session.publisher;
+  }
+
+  #publish(
+    channel: ConfirmChannel,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: MessageProperties,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        this.#pendingConfirms.delete(fail);
+        reject(err);
+      };
+      this.#pendingConfirms.add(fail);
+      const options: Options.Publish = {
+        ...properties,
+        persistent: true,
+        contentType: properties.contentType ?? "application/json",
+      };
+      try {
+        channel.publish(exchange, routingKey, content, options, (err) => {
+          this.#pendingConfirms.delete(fail);
+          if (err) reject(new BrokerUnavailable(`Broker refused ${routingKey}: ${err}`));
+          else resolve();
+        });
+      } catch (err) {
+        fail(new BrokerUnavailable(`Cannot publish ${routingKey}: ${errorText(err)}`));
+      }
+    });
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopping || this.#session) return;
+    const { url, log, name } = this.options;
+    let connection: ChannelModel | undefined;
+    try {
+      connection = await amqp.connect(url, { clientProperties: { connection_name: name } });
+      const publisher = await connection.createConfirmChannel();
+      await declareTopology(publisher);
+      const session: Session = { connection, publisher, consumers: [] };
+      connection.on(
+        "error",
+        (err) => log.warn("broker connection error", { error: errorText(err) }),
+      );
+      connection.on("close", () => this.#lost(session, "connection closed"));
+      publisher.on("error", (err) => log.warn("publish channel error", { error: errorText(err) }));
+      publisher.on("close", () => this.#lost(session, "publish channel closed"));
+      this.#session = session;
+      for (const [queue, handler] of this.#subscriptions) {
+        await this.#consume(session, queue, handler);
+      }
+      this.#attempt = 0;
+      this.#lastError = "";
+      log.info("broker connected", { url: redact(url) });
+      for (const listener of this.#connectedListeners) listener();
+    } catch (err) {
+      this.#lastError = errorText(err);
+      if (this.#session && this.#session.connection === connection) this.#session = undefined;
+      await connection?.close().catch(() => {});
+      this.#scheduleReconnect();
+    }
+  }
+
+  async #consume(session: Session, queue: string, handler: DeliveryHandler): Promise<void> {
+    const channel = await session.connection.createChannel();
+    channel.on(
+      "error",
+      (err) => this.options.log.warn("consumer channel error", { queue, error: errorText(err) }),
+    );
+    channel.on("close", () => this.#lost(session, `consumer channel of ${queue} closed`));
+    await channel.prefetch(this.options.prefetch);
+    const { consumerTag } = await channel.consume(queue, (msg) => {
+      if (msg === null) return; // cancelled by the broker (queue deleted); reconnect re-consumes
+      const work = handler(toDelivery(queue, msg, channel)).catch((err) =>
+        this.options.log.error("delivery handler failed", { queue, error: errorText(err) })
+      );
+      this.#inFlight.add(work);
+      work.finally(() => this.#inFlight.delete(work));
+    });
+    session.consumers.push({ channel, tag: consumerTag });
+  }
+
+  #lost(session: Session, why: string): void {
+    if (this.#session !== session) return;
+    this.#session = undefined;
+    this.#lastError = why;
+    for (const fail of [...this.#pendingConfirms]) fail(new BrokerUnavailable(why));
+    if (this.#stopping) return;
+    this.options.log.warn("broker connection lost", { why });
+    session.connection.close().catch(() => {});
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopping) return;
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 100, maxMs: 5_000 };
+    const ceiling = Math.min(maxMs, initialMs * 2 ** this.#attempt++);
+    // Jitter spreads the reconnects of many services after a broker restart.
+    const delay = ceiling / 2 + Math.random() * ceiling / 2;
+    this.options.log.debug("reconnecting", { in_ms: Math.round(delay), error: this.#lastError });
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+}
+
+async function declareTopology(channel: Channel): Promise<void> {
+  await channel.assertExchange(EXCHANGE, "topic", { durable: true });
+  for (const queue of WORK_QUEUES) {
+    for (const declaration of declarationsOf(queue)) {
+      await channel.assertQueue(declaration.name, {
+        durable: true,
+        arguments: declaration.arguments,
+      });
+    }
+    for (const key of queue.bindings) await channel.bindQueue(queue.name, EXCHANGE, key);
+  }
+}
+
+function toDelivery(queue: string, msg: ConsumeMessage, channel: Channel): Delivery {
+  const p = msg.properties;
+  return {
+    queue,
+    body: msg.content,
+    routingKey: msg.fields.routingKey,
+    messageId: p.messageId ?? undefined,
+    type: p.type ?? undefined,
+    correlationId: p.correlationId ?? undefined,
+    headers: p.headers ?? {},
+    redelivered: msg.fields.redelivered,
+    // A settle on a channel that died throws; the broker redelivers the message anyway.
+    ack: () => settle(() => channel.ack(msg)),
+    reject: () => settle(() => channel.nack(msg, false, false)),
+  };
+}
+
+function settle(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // channel closed: the delivery is redelivered after reconnect, and handlers are idempotent
+  }
+}
+
+async function waitAll(work: Set<Promise<void>>, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+  await Promise.race([Promise.all([...work]), timeout]);
+  clearTimeout(timer);
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
+}

@@ -1,0 +1,133 @@
+/**
+ * Configuration, read from the environment once at start-up, validated, frozen and passed down.
+ * Every default lives here; nothing else reads `Deno.env`.
+ * @module
+ */
+import { z } from "zod";
+import { summarizeIssues } from "./events.ts";
+
+/** The three services of the pipeline. */
+export type ServiceName = "order" | "inventory" | "notification";
+
+/** Default HTTP port of each service (the compatibility contract). */
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
+  order: 5001,
+  inventory: 5002,
+  notification: 5003,
+};
+
+/** Default menu and starting stock. */
+export const DEFAULT_MENU: Readonly<Record<string, number>> = {
+  Pizza: 50,
+  Burger: 50,
+  Sushi: 50,
+  Salad: 50,
+  Taco: 50,
+  Sandwich: 50,
+  Pasta: 50,
+  Coffee: 100,
+};
+
+/** Every environment variable a service reads, with its default. */
+export const ENV_DEFAULTS = {
+  AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+  HOST: "0.0.0.0",
+  PORT: "(5001, 5002 or 5003 by service)",
+  DATA_DIR: "./data",
+  MENU: "Pizza=50,Burger=50,Sushi=50,Salad=50,Taco=50,Sandwich=50,Pasta=50,Coffee=100",
+  PREFETCH: "100",
+  MAX_RETRIES: "3",
+  RETRY_DELAY_MS: "1000",
+  MAX_DELIVERIES: "5",
+  SHUTDOWN_TIMEOUT_MS: "10000",
+  LOG_LEVEL: "info",
+  TEST_FAULTS: "off",
+} as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const menu = z.string().transform((text, ctx) => {
+  const entries: [string, number][] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(.+?)\s*=\s*(\d+)$/.exec(part);
+    if (!match) {
+      ctx.addIssue({ code: "custom", message: `"${part}" is not Item=stock` });
+      return z.NEVER;
+    }
+    entries.push([match[1], Number(match[2])]);
+  }
+  return Object.freeze(Object.fromEntries(entries));
+});
+
+const EnvSchema = z.object({
+  AMQP_URL: z.string().regex(/^amqps?:\/\//, "must start with amqp:// or amqps://")
+    .default(ENV_DEFAULTS.AMQP_URL),
+  HOST: z.string().min(1).default(ENV_DEFAULTS.HOST),
+  PORT: int(0, 65535).optional(),
+  DATA_DIR: z.string().min(1).default(ENV_DEFAULTS.DATA_DIR),
+  MENU: menu.optional(),
+  PREFETCH: int(1, 10_000).default(100),
+  MAX_RETRIES: int(0, 100).default(3),
+  RETRY_DELAY_MS: int(0, 3_600_000).default(1000),
+  MAX_DELIVERIES: int(1, 1000).default(5),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  TEST_FAULTS: z.enum(["on", "off"]).default("off"),
+});
+
+/** Validated configuration of one service. */
+export interface Config {
+  service: ServiceName;
+  amqpUrl: string;
+  host: string;
+  port: number;
+  /** Folder holding the service's SQLite file. */
+  dataDir: string;
+  /** Item name to starting stock; used by inventory to seed a new database. */
+  menu: Readonly<Record<string, number>>;
+  /** Unacknowledged deliveries a consumer may hold. */
+  prefetch: number;
+  /** How often a failing handler is retried before its message is dead-lettered. */
+  maxRetries: number;
+  /** Delay before each retry. */
+  retryDelayMs: number;
+  /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
+  maxDeliveries: number;
+  shutdownTimeoutMs: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** Test-only switch that lets marked orders fail on purpose. */
+  testFaults: boolean;
+}
+
+/**
+ * Reads and validates the configuration of `service`; throws `TypeError` naming each bad
+ * variable.
+ */
+export function loadConfig(
+  service: ServiceName,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Readonly<Config> {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new TypeError(`Invalid configuration: ${summarizeIssues(parsed.error)}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    service,
+    amqpUrl: e.AMQP_URL,
+    host: e.HOST,
+    port: e.PORT ?? DEFAULT_PORTS[service],
+    dataDir: e.DATA_DIR,
+    menu: e.MENU ?? DEFAULT_MENU,
+    prefetch: e.PREFETCH,
+    maxRetries: e.MAX_RETRIES,
+    retryDelayMs: e.RETRY_DELAY_MS,
+    maxDeliveries: e.MAX_DELIVERIES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    testFaults: e.TEST_FAULTS === "on",
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * What happens to a delivery: handled and acknowledged; dead-lettered at once with its reason
+ * when it can never succeed; retried after a delay when the failure may pass, a bounded number
+ * of times; dead-lettered unseen once it was delivered too often without an ack (a message that
+ * crashes the process must not loop forever).
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Delivery, MessageBus, MessageProperties } from "./amqp.ts";
+import { dlqOf, retryQueueOf } from "./topology.ts";
+import { errorText, type Logger } from "./log.ts";
+import { InvalidMessage } from "./events.ts";
+
+export { InvalidMessage };
+
+/** Largest message body a consumer will parse; larger ones are dead-lettered. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** Header naming why a message was dead-lettered. */
+export const REASON_HEADER = "x-dead-letter-reason";
+/** Header counting the retries a message has had. */
+export const RETRY_HEADER = "x-retry-count";
+/** Header keeping the routing key a message was first published with, across retries. */
+export const ROUTING_KEY_HEADER = "x-original-routing-key";
+
+/** A parsed delivery as event handlers see it. */
+export interface IncomingMessage {
+  /** The parsed JSON body (still to be validated by the handler). */
+  body: unknown;
+  /** The routing key it was first published with (kept across retries). */
+  routingKey: string;
+  messageId?: string;
+  /** How many times it was retried before this attempt. */
+  retries: number;
+}
+
+/** Handles one message; throws {@linkcode InvalidMessage} for poison, anything else to retry. */
+export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
+
+/** Counts deliveries that arrived flagged as redelivered, in the service's own database. */
+export class DeliveryCounter {
+  #bump: StatementSync;
+  #forget: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS delivery_attempts (
+      message_key TEXT PRIMARY KEY,
+      deliveries INTEGER NOT NULL
+    )`);
+    // The first delivery is not stored (it is not flagged redelivered), hence starting at 2.
+    this.#bump = db.prepare(`INSERT INTO delivery_attempts VALUES (?, 2)
+      ON CONFLICT (message_key) DO UPDATE SET deliveries = deliveries + 1
+      RETURNING deliveries`);
+    this.#forget = db.prepare(`DELETE FROM delivery_attempts WHERE message_key = ?`);
+  }
+
+  /** Records one more delivery of `key` and returns how many there were. */
+  bump(key: string): number {
+    return Number(this.#bump.get(key)?.deliveries);
+  }
+
+  forget(key: string): void {
+    this.#forget.run(key);
+  }
+}
+
+/** Settings of {@linkcode createConsumer}. */
+export interface ConsumerOptions {
+  bus: MessageBus;
+  log: Logger;
+  counter: DeliveryCounter;
+  handle: MessageHandler;
+  maxRetries: number;
+  retryDelayMs: number;
+  maxDeliveries: number;
+}
+
+/** Builds the delivery handler that applies the retry and dead-letter policy around `handle`. */
+export function createConsumer(options: ConsumerOptions): (delivery: Delivery) => Promise<void> {
+  const { bus, log, counter, handle, maxRetries, retryDelayMs, maxDeliveries } = options;
+
+  const deadLetter = async (delivery: Delivery, reason: string) => {
+    log.warn("dead-lettering message", {
+      queue: delivery.queue,
+      message_id: delivery.messageId,
+      reason,
+    });
+    try {
+      await bus.sendToQueue(
+        dlqOf(delivery.queue),
+        delivery.body,
+        propertiesOf(delivery, {
+          [REASON_HEADER]: reason,
+          "x-original-queue": delivery.queue,
+          [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
+          "x-dead-lettered-at": new Date().toISOString(),
+        }),
+      );
+      delivery.ack();
+    } catch {
+      // Without our copy the queue's own dead-letter exchange still takes it, reason in x-death.
+      delivery.reject();
+    }
+  };
+
+  return async (delivery) => {
+    const key = delivery.messageId ?? await digest(delivery.body);
+    if (delivery.redelivered) {
+      const deliveries = counter.bump(key);
+      if (deliveries > maxDeliveries) {
+        return deadLetter(
+          delivery,
+          `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
+        );
+      }
+    }
+    const retries = Number(delivery.headers[RETRY_HEADER] ?? 0) || 0;
+    try {
+      const body = parseBody(delivery.body);
+      await handle({
+        body,
+        routingKey: originalRoutingKey(delivery),
+        messageId: delivery.messageId,
+        retries,
+      });
+    } catch (err) {
+      if (err instanceof InvalidMessage) return deadLetter(delivery, err.message);
+      if (retries >= maxRetries) {
+        return deadLetter(delivery, `failed after ${retries + 1} attempts: ${errorText(err)}`);
+      }
+      log.warn("handler failed, will retry", {
+        queue: delivery.queue,
+        message_id: delivery.messageId,
+        retry: retries + 1,
+        error: errorText(err),
+      });
+      try {
+        await bus.sendToQueue(retryQueueOf(delivery.queue), delivery.body, {
+          ...propertiesOf(delivery, {
+            [RETRY_HEADER]: retries + 1,
+            [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
+            "x-last-error": errorText(err),
+          }),
+          expiration: String(retryDelayMs),
+        });
+        delivery.ack();
+      } catch {
+        // Broker gone mid-retry: leave it unacknowledged; it comes back after reconnect.
+      }
+      return;
+    }
+    delivery.ack();
+    if (delivery.redelivered) counter.forget(key);
+  };
+}
+
+function parseBody(body: Uint8Array): unknown {
+  if (body.byteLength > MAX_MESSAGE_BYTES) {
+    throw new InvalidMessage(
+      `body is ${body.byteLength} bytes, more than the ${MAX_MESSAGE_BYTES} allowed`,
+    );
+  }
+  const text = new TextDecoder().decode(body);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidMessage(`body is not JSON: ${errorText(err)}`);
+  }
+}
+
+function originalRoutingKey(delivery: Delivery): string {
+  const kept = delivery.headers[ROUTING_KEY_HEADER];
+  return typeof kept === "string" ? kept : delivery.routingKey;
+}
+
+function propertiesOf(delivery: Delivery, headers: Record<string, unknown>): MessageProperties {
+  return {
+    messageId: delivery.messageId,
+    type: delivery.type,
+    correlationId: delivery.correlationId,
+    headers: { ...delivery.headers, ...headers },
+  };
+}
+
+async function digest(body: Uint8Array): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>);
+  return "sha256:" +
+    Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,132 @@
+/**
+ * Small HTTP helpers: JSON responses, a size-capped JSON body reader and a `URLPattern` router
+ * that answers 404 and 405 itself and never lets a client mistake become a 500.
+ * @module
+ */
+import type { Logger } from "./log.ts";
+
+/** Largest request body accepted, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** An error that becomes an HTTP response with `status` and a JSON body. */
+export class HttpError extends Error {
+  /**
+   * @param status HTTP status to answer with
+   * @param message the `error` field of the body
+   * @param details optional machine-readable details, e.g. `[{field, message}]`
+   */
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "HttpError";
+  }
+}
+
+/** A JSON response. */
+export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/**
+ * Reads a JSON body of at most `maxBytes`; throws {@linkcode HttpError} 413 when larger and 400
+ * when it is not JSON.
+ */
+export async function readJson(req: Request, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    // Count while reading: a chunked body has no content-length to trust.
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+  }
+  const text = new TextDecoder().decode(concat(chunks, size));
+  if (text.trim() === "") {
+    throw new HttpError(400, "Request body is empty; send a JSON object", [
+      { field: "(body)", message: "expected a JSON object" },
+    ]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, "Request body is not valid JSON", [
+      { field: "(body)", message: (err as Error).message },
+    ]);
+  }
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `Request body is larger than ${maxBytes} bytes`);
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Path parameters matched by a route, e.g. `{ id: "..." }`. */
+export type Params = Record<string, string | undefined>;
+
+/** Handles one matched request. */
+export type RouteHandler = (req: Request, params: Params, url: URL) => Response | Promise<Response>;
+
+/** A method, a `URLPattern` pathname and its handler. */
+export interface Route {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  handler: RouteHandler;
+}
+
+/**
+ * Builds a request handler from routes. Unknown paths answer 404, known paths with another
+ * method 405 with `Allow`, {@linkcode HttpError}s their own status, anything else 500 (logged).
+ */
+export function createRouter(
+  routes: readonly Route[],
+  log: Logger,
+): (req: Request) => Promise<Response> {
+  const compiled = routes.map((r) => ({ ...r, pattern: new URLPattern({ pathname: r.path }) }));
+  return async (req) => {
+    const url = new URL(req.url);
+    const onPath = compiled.filter((r) => r.pattern.test({ pathname: url.pathname }));
+    if (onPath.length === 0) return json({ error: `Not found: ${url.pathname}` }, 404);
+    const route = onPath.find((r) => r.method === req.method) ??
+      (req.method === "HEAD" ? onPath.find((r) => r.method === "GET") : undefined);
+    if (!route) {
+      const allow = [...new Set(onPath.map((r) => r.method))].join(", ");
+      return json({ error: `Method ${req.method} not allowed on ${url.pathname}` }, 405, { allow });
+    }
+    const params = route.pattern.exec({ pathname: url.pathname })?.pathname.groups ?? {};
+    try {
+      return await route.handler(req, params, url);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        return json(
+          err.details === undefined ? { error: err.message } : {
+            error: err.message,
+            details: err.details,
+          },
+          err.status,
+        );
+      }
+      log.error("request failed", { method: req.method, path: url.pathname, error: String(err) });
+      return json({ error: "Internal error" }, 500);
+    }
+  };
+}

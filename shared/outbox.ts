@@ -1,0 +1,146 @@
+/**
+ * Transactional outbox: events are written in the same SQLite transaction as the business
+ * change, and a relay publishes them in order over confirms, deleting each only after the
+ * broker confirmed it. A crash anywhere leaves either nothing or a row that will be sent.
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { EventType, OutgoingEvent } from "./events.ts";
+import type { MessageBus } from "./amqp.ts";
+import { errorText, type Logger } from "./log.ts";
+
+/** Pending outgoing events stored in the service's database. */
+export class Outbox {
+  #insert: StatementSync;
+  #pending: StatementSync;
+  #delete: StatementSync;
+  #count: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      message_id TEXT NOT NULL,
+      type TEXT NOT NULL,
+      routing_key TEXT NOT NULL,
+      correlation_id TEXT NOT NULL,
+      body TEXT NOT NULL
+    )`);
+    this.#insert = db.prepare(
+      `INSERT INTO outbox (message_id, type, routing_key, correlation_id, body)
+       VALUES (?, ?, ?, ?, ?)`,
+    );
+    this.#pending = db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`);
+    this.#delete = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
+    this.#count = db.prepare(`SELECT count(*) AS n FROM outbox`);
+  }
+
+  /** Adds an event; call it inside the transaction that makes the change it announces. */
+  add(event: OutgoingEvent): void {
+    this.#insert.run(
+      event.messageId,
+      event.type,
+      event.routingKey,
+      event.correlationId,
+      JSON.stringify(event.body),
+    );
+  }
+
+  /** The oldest `limit` unsent events, with their sequence numbers. */
+  pending(limit: number): { seq: number; event: OutgoingEvent }[] {
+    return this.#pending.all(limit).map((row) => ({
+      seq: Number(row.seq),
+      event: {
+        messageId: String(row.message_id),
+        type: String(row.type) as EventType,
+        routingKey: String(row.routing_key),
+        correlationId: String(row.correlation_id),
+        body: JSON.parse(String(row.body)),
+      },
+    }));
+  }
+
+  /** Forgets every event up to and including `seq` (sent in order, so a prefix). */
+  markSentThrough(seq: number): void {
+    this.#delete.run(seq);
+  }
+
+  /** Number of unsent events. */
+  size(): number {
+    return Number(this.#count.get()?.n ?? 0);
+  }
+}
+
+/** Publishes outbox rows in order, in batches, whenever it is woken or the broker reconnects. */
+export class OutboxRelay {
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly bus: MessageBus,
+    private readonly log: Logger,
+    private readonly batchSize = 500,
+  ) {
+    bus.onConnected(() => this.wake());
+  }
+
+  /** Starts the relay loop; it drains what earlier runs left behind first. */
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  /** Tells the relay there is something new to send. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Stops after one last attempt to send what is pending; resolves when the loop ended. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.wake();
+    await this.#running;
+    if (this.bus.connected) await this.#sendBatch().catch(() => {});
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      this.#woken = false;
+      let sent = 0;
+      if (this.bus.connected) {
+        try {
+          sent = await this.#sendBatch();
+        } catch (err) {
+          this.log.warn("outbox relay could not publish", { error: errorText(err) });
+        }
+      }
+      // A full batch means more may be waiting; otherwise sleep until woken. The timeout is a
+      // safety net so that a missed wake-up delays a row, never strands it.
+      if (sent < this.batchSize && !this.#woken) await this.#sleep(1000);
+    }
+  }
+
+  async #sendBatch(): Promise<number> {
+    const rows = this.outbox.pending(this.batchSize);
+    if (rows.length === 0) return 0;
+    await this.bus.publishEvents(rows.map((r) => r.event));
+    this.outbox.markSentThrough(rows[rows.length - 1].seq);
+    return rows.length;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+}

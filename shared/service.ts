@@ -1,0 +1,125 @@
+/**
+ * The runtime every service shares: database, broker connection, outbox relay, consumers,
+ * HTTP server with `/health` and `/ready`, and graceful shutdown on SIGTERM and SIGINT.
+ * A service supplies only its routes and message handlers.
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { Broker, type MessageBus } from "./amqp.ts";
+import type { Config } from "./config.ts";
+import { createConsumer, DeliveryCounter, type MessageHandler } from "./consumer.ts";
+import { createRouter, json, type Route } from "./http.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Outbox, OutboxRelay } from "./outbox.ts";
+import { openDatabase } from "./sqlite.ts";
+
+/** What a service's factory gets to build its routes and handlers from. */
+export interface ServiceDeps {
+  config: Readonly<Config>;
+  db: DatabaseSync;
+  outbox: Outbox;
+  /** Wake the relay after committing outbox rows. */
+  relay: { wake(): void };
+  log: Logger;
+}
+
+/** A service: its HTTP routes and the handler of each queue it consumes. */
+export interface ServiceDefinition {
+  routes: Route[];
+  subscriptions: Record<string, MessageHandler>;
+}
+
+/** Builds a service from its dependencies. */
+export type ServiceFactory = (deps: ServiceDeps) => ServiceDefinition;
+
+/** `/health` (liveness) and `/ready` (broker connected; outbox backlog). */
+export function healthRoutes(bus: Pick<MessageBus, "connected">, outbox: Outbox): Route[] {
+  return [
+    { method: "GET", path: "/health", handler: () => json({ status: "ok" }) },
+    {
+      method: "GET",
+      path: "/ready",
+      handler: () => {
+        const ready = bus.connected;
+        return json({
+          status: ready ? "ready" : "not ready",
+          broker: ready ? "connected" : "disconnected",
+          outbox_pending: outbox.size(),
+        }, ready ? 200 : 503);
+      },
+    },
+  ];
+}
+
+/** A running service, for tests and the shutdown path. */
+export interface RunningService {
+  /** Where the HTTP server listens. */
+  port: number;
+  /** Stops gracefully; resolves when everything is closed. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts a service described by `factory` with `config`; stops on SIGTERM or SIGINT. */
+export async function startService(
+  config: Readonly<Config>,
+  factory: ServiceFactory,
+  { signals = true } = {},
+): Promise<RunningService> {
+  const log = createLogger(config.service, config.logLevel);
+  const db = openDatabase(config.dataDir, config.service);
+  const outbox = new Outbox(db);
+  const broker = new Broker({
+    url: config.amqpUrl,
+    log,
+    prefetch: config.prefetch,
+    name: `${config.service}-${Deno.pid}`,
+  });
+  const relay = new OutboxRelay(outbox, broker, log);
+  const service = factory({ config, db, outbox, relay, log });
+  const counter = new DeliveryCounter(db);
+  for (const [queue, handle] of Object.entries(service.subscriptions)) {
+    const { maxRetries, retryDelayMs, maxDeliveries } = config;
+    const consumer = createConsumer({
+      bus: broker,
+      log,
+      counter,
+      handle,
+      maxRetries,
+      retryDelayMs,
+      maxDeliveries,
+    });
+    await broker.subscribe(queue, consumer);
+  }
+  const router = createRouter([...healthRoutes(broker, outbox), ...service.routes], log);
+  const server = Deno.serve(
+    { hostname: config.host, port: config.port, onListen: () => {} },
+    router,
+  );
+  const port = server.addr.port;
+  log.info("listening", { port, data_dir: config.dataDir });
+  relay.start();
+  broker.start();
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      log.info("shutting down");
+      const deadline = setTimeout(() => {
+        log.error("shutdown took too long, exiting");
+        Deno.exit(1);
+      }, config.shutdownTimeoutMs);
+      await server.shutdown();
+      await broker.stopConsuming(config.shutdownTimeoutMs);
+      await relay.stop();
+      await broker.close();
+      db.close();
+      clearTimeout(deadline);
+      log.info("stopped");
+    })();
+  if (signals) {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => shutdown().then(() => Deno.exit(0)));
+    }
+  }
+  return { port, shutdown };
+}
