@@ -55,6 +55,13 @@ export interface MessageProperties {
   contentType?: string;
 }
 
+/** A message read off a queue with {@linkcode Broker.take}. */
+export interface TakenMessage {
+  body: Uint8Array;
+  routingKey: string;
+  properties: MessageProperties & { headers: Record<string, unknown> };
+}
+
 /** Options of {@linkcode Broker}. */
 export interface BrokerOptions {
   url: string;
@@ -143,7 +150,50 @@ export class Broker implements MessageBus {
   }
 
   sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void> {
-    return this.#publish(this.#publisher(), "", queue, Buffer.from(content), properties);
+    return this.publish("", queue, content, properties);
+  }
+
+  /** Publishes raw content, persistent and confirmed: for tools and tests that act by hand. */
+  publish(
+    exchange: string,
+    routingKey: string,
+    content: Uint8Array,
+    properties: MessageProperties = {},
+  ): Promise<void> {
+    return this.#publish(this.#publisher(), exchange, routingKey, Buffer.from(content), properties);
+  }
+
+  /**
+   * Takes up to `max` messages off `queue` (basic.get). With `remove` false they are put back
+   * after reading, so a queue can be listed without emptying it.
+   */
+  async take(queue: string, max: number, { remove = true } = {}): Promise<TakenMessage[]> {
+    const session = this.#session;
+    if (!session) throw new BrokerUnavailable();
+    const channel = await session.connection.createChannel();
+    const taken: TakenMessage[] = [];
+    try {
+      while (taken.length < max) {
+        const msg = await channel.get(queue, { noAck: false });
+        if (msg === false) break;
+        const p = msg.properties;
+        taken.push({
+          body: msg.content,
+          routingKey: msg.fields.routingKey,
+          properties: {
+            messageId: p.messageId ?? undefined,
+            type: p.type ?? undefined,
+            correlationId: p.correlationId ?? undefined,
+            headers: p.headers ?? {},
+          },
+        });
+        if (remove) channel.ack(msg);
+      }
+    } finally {
+      // Closing the channel returns every unacknowledged message to the queue.
+      await channel.close().catch(() => {});
+    }
+    return taken;
   }
 
   /** Number of ready messages in `queue` (a passive declare), for readiness and tests. */

@@ -1,0 +1,269 @@
+/**
+ * The stack controller: runs the broker and the three services for the failure suites, and can
+ * stop, start and kill any of them. Backend `local` (default) runs real processes, with a
+ * private RabbitMQ node unless `TEST_AMQP_URL` names a broker to share.
+ * @module
+ */
+import { join } from "node:path";
+import { Broker } from "@campus/shared/amqp";
+import { createLogger } from "@campus/shared/log";
+import { dlqOf, retryQueueOf, WORK_QUEUES } from "@campus/shared/topology";
+import {
+  type BrokerNode,
+  canStartBrokerNode,
+  createBrokerNode,
+  freePort,
+} from "../tools/broker_node.ts";
+import { waitFor } from "./poll.ts";
+
+/** The services a stack runs. */
+export type ServiceName = "order" | "inventory" | "notification";
+
+/** Every service, in start order. */
+export const SERVICES: readonly ServiceName[] = ["order", "inventory", "notification"];
+
+/** Settings of a stack. */
+export interface StackOptions {
+  /** Extra environment for every service (e.g. `MENU`, `TEST_FAULTS`). */
+  env?: Record<string, string>;
+  /** Services not to start at first. */
+  without?: ServiceName[];
+}
+
+/** What a backend must do; the local one runs processes, the Compose one runs containers. */
+export interface StackBackend {
+  /** AMQP URL reachable from the tests. */
+  readonly amqpUrl: string;
+  /** HTTP base URL of a service, e.g. `http://127.0.0.1:5001`. */
+  baseUrl(service: ServiceName): string;
+  start(service: ServiceName): Promise<void>;
+  /** SIGTERM: a graceful stop. */
+  stop(service: ServiceName): Promise<void>;
+  /** SIGKILL: no chance to clean up. */
+  kill(service: ServiceName): Promise<void>;
+  /** True when the broker itself can be stopped and started. */
+  readonly controlsBroker: boolean;
+  stopBroker(): Promise<void>;
+  startBroker(): Promise<void>;
+  /** What a service printed, for failure messages. */
+  logs(service: ServiceName): Promise<string>;
+  dispose(): Promise<void>;
+}
+
+/** A running stack: a backend plus a broker client for queue depths and hand-published messages. */
+export class Stack {
+  private constructor(readonly backend: StackBackend, readonly broker: Broker) {}
+
+  /** Starts a stack with the backend `STACK` selects (default `local`). */
+  static async start(options: StackOptions = {}): Promise<Stack> {
+    const backend = await startLocalBackend(options);
+    const broker = new Broker({
+      url: backend.amqpUrl,
+      log: createLogger("test", "error"),
+      prefetch: 1,
+      name: "tests",
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
+    await broker.start();
+    const stack = new Stack(backend, broker);
+    await stack.waitForBroker();
+    return stack;
+  }
+
+  url(service: ServiceName, path = ""): string {
+    return this.backend.baseUrl(service) + path;
+  }
+
+  start(service: ServiceName): Promise<void> {
+    return this.backend.start(service);
+  }
+
+  stop(service: ServiceName): Promise<void> {
+    return this.backend.stop(service);
+  }
+
+  kill(service: ServiceName): Promise<void> {
+    return this.backend.kill(service);
+  }
+
+  stopBroker(): Promise<void> {
+    return this.backend.stopBroker();
+  }
+
+  async startBroker(): Promise<void> {
+    await this.backend.startBroker();
+    await this.waitForBroker();
+  }
+
+  /** Waits until the test's own broker client is connected again. */
+  async waitForBroker(): Promise<void> {
+    await waitFor(() => this.broker.connected, {
+      timeoutMs: 30_000,
+      what: "the test client to connect to the broker",
+    });
+  }
+
+  /** Ready messages in a queue. */
+  queueDepth(queue: string): Promise<number> {
+    return this.broker.queueDepth(queue);
+  }
+
+  /** Publishes a body by hand on `orders_exchange`, as an operator's script would. */
+  publish(routingKey: string, body: string | Uint8Array, properties = {}): Promise<void> {
+    const content = typeof body === "string" ? new TextEncoder().encode(body) : body;
+    return this.broker.publish("orders_exchange", routingKey, content, properties);
+  }
+
+  async logs(service: ServiceName): Promise<string> {
+    return await this.backend.logs(service);
+  }
+
+  async dispose(): Promise<void> {
+    await this.broker.close();
+    await this.backend.dispose();
+  }
+}
+
+const SERVICE_PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-sys",
+];
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Local processes: `deno run services/<name>/main.ts`, each on a free port with its own data. */
+export async function startLocalBackend(options: StackOptions = {}): Promise<StackBackend> {
+  const shared = Deno.env.get("TEST_AMQP_URL");
+  if (!shared && !canStartBrokerNode()) {
+    throw new Error(
+      "The tests need RabbitMQ: install rabbitmq-server (a private node is started per suite) " +
+        "or set TEST_AMQP_URL to a broker they may purge.",
+    );
+  }
+  const node: BrokerNode | undefined = shared ? undefined : await createBrokerNode();
+  await node?.start();
+  const amqpUrl = shared ?? node!.url;
+  if (shared) await purgeAll(amqpUrl);
+
+  const dir = await Deno.makeTempDir({ prefix: "campus-stack-" });
+  const ports = Object.fromEntries(SERVICES.map((s) => [s, freePort()])) as Record<
+    ServiceName,
+    number
+  >;
+  const children = new Map<ServiceName, Deno.ChildProcess>();
+  const logPath = (service: ServiceName) => join(dir, `${service}.log`);
+
+  const exited = async (service: ServiceName) => {
+    const child = children.get(service);
+    if (!child) return;
+    await child.status;
+    children.delete(service);
+  };
+
+  const backend: StackBackend = {
+    amqpUrl,
+    controlsBroker: node !== undefined,
+    baseUrl: (service) => `http://127.0.0.1:${ports[service]}`,
+    async start(service) {
+      if (children.has(service)) return;
+      const log = await Deno.open(logPath(service), { create: true, append: true, write: true });
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...SERVICE_PERMISSIONS, join(ROOT, "services", service, "main.ts")],
+        cwd: ROOT,
+        env: {
+          AMQP_URL: amqpUrl,
+          HOST: "127.0.0.1",
+          PORT: String(ports[service]),
+          DATA_DIR: join(dir, service),
+          RETRY_DELAY_MS: "200",
+          SHUTDOWN_TIMEOUT_MS: "10000",
+          ...options.env,
+        },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+      child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+      children.set(service, child);
+      // A child that exits on its own is forgotten, so start() can bring it back.
+      child.status.then(() => {
+        if (children.get(service) === child) children.delete(service);
+      });
+      await waitFor(async () => {
+        if (!children.has(service)) {
+          throw new Error(`${service} exited while starting:\n${await tail(logPath(service))}`);
+        }
+        return await answers(`${backend.baseUrl(service)}/health`);
+      }, { timeoutMs: 30_000, what: `${service} to answer /health` });
+    },
+    async stop(service) {
+      children.get(service)?.kill("SIGTERM");
+      await exited(service);
+    },
+    async kill(service) {
+      children.get(service)?.kill("SIGKILL");
+      await exited(service);
+    },
+    async stopBroker() {
+      if (!node) throw new Error("TEST_AMQP_URL is shared: the tests cannot stop that broker");
+      await node.stop();
+    },
+    async startBroker() {
+      if (!node) throw new Error("TEST_AMQP_URL is shared: the tests cannot start that broker");
+      await node.start();
+    },
+    logs: (service) => Deno.readTextFile(logPath(service)).catch(() => ""),
+    async dispose() {
+      for (const service of SERVICES) {
+        children.get(service)?.kill("SIGKILL");
+        await exited(service);
+      }
+      await node?.dispose();
+      if (!Deno.env.get("KEEP_STACK")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  try {
+    for (const service of SERVICES) {
+      if (!options.without?.includes(service)) await backend.start(service);
+    }
+  } catch (err) {
+    await backend.dispose();
+    throw err;
+  }
+  return backend;
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url);
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function tail(path: string): Promise<string> {
+  return (await Deno.readTextFile(path).catch(() => "")).slice(-3000);
+}
+
+async function purgeAll(url: string): Promise<void> {
+  const broker = new Broker({
+    url,
+    log: createLogger("test", "error"),
+    prefetch: 1,
+    name: "purge",
+  });
+  await broker.start();
+  if (!broker.connected) {
+    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${broker.lastError}`);
+  }
+  for (const q of WORK_QUEUES) {
+    for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);
+  }
+  await broker.close();
+}

@@ -1,0 +1,154 @@
+/**
+ * A private RabbitMQ node in a temporary folder, for tests, the benchmark and `deno task dev`
+ * on machines where `rabbitmq-server` is installed but no broker answers.
+ * @module
+ */
+import { join } from "node:path";
+
+/** A private broker node that can be stopped and started again with its data kept. */
+export interface BrokerNode {
+  /** `amqp://guest:guest@127.0.0.1:<port>`. */
+  url: string;
+  port: number;
+  /** Erlang node name, for `rabbitmqctl -n`. */
+  node: string;
+  /** Folder holding its data and logs. */
+  dir: string;
+  /** Starts the node (again) and waits until it accepts AMQP connections. */
+  start(): Promise<void>;
+  /** Stops the node cleanly; durable queues and persistent messages survive. */
+  stop(): Promise<void>;
+  /** Operating-system pid of the running node (its Erlang VM), or undefined when stopped. */
+  pid(): Promise<number | undefined>;
+  /** Stops the node and deletes its folder. */
+  dispose(): Promise<void>;
+}
+
+/** True when `rabbitmq-server` can be run from PATH. */
+export function canStartBrokerNode(): boolean {
+  return which("rabbitmq-server") !== undefined && which("rabbitmqctl") !== undefined;
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Creates a private node (not yet started) on free ports. */
+export async function createBrokerNode(): Promise<BrokerNode> {
+  const dir = await Deno.makeTempDir({ prefix: "campus-rabbit-" });
+  const port = freePort();
+  const distPort = freePort();
+  const node = `campus-${port}@localhost`;
+  await Deno.writeTextFile(join(dir, "enabled_plugins"), "[].\n");
+  // The system config pins the listener to 5672, so the node gets a config file of its own.
+  await Deno.writeTextFile(
+    join(dir, "rabbitmq.conf"),
+    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+  );
+  // rabbitmq-server drops root for the rabbitmq user, which must own the folder.
+  if (Deno.uid() === 0) await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
+  const env = {
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
+    RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
+    RABBITMQ_LOG_BASE: join(dir, "log"),
+    RABBITMQ_FEATURE_FLAGS_FILE: join(dir, "feature_flags"),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
+  };
+  let child: Deno.ChildProcess | undefined;
+
+  const self: BrokerNode = {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    port,
+    node,
+    dir,
+    async start() {
+      if (await listening(port)) return;
+      const out = await Deno.open(join(dir, "server.out"), {
+        create: true,
+        append: true,
+        write: true,
+      });
+      child = new Deno.Command("rabbitmq-server", {
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      child.stdout.pipeTo(out.writable, { preventClose: true }).catch(() => {});
+      child.stderr.pipeTo(out.writable, { preventClose: true }).catch(() => {});
+      const exited = child.status.then((s) => s);
+      const deadline = Date.now() + 60_000;
+      while (!(await listening(port))) {
+        const status = await Promise.race([exited, delay(100)]);
+        if (status) {
+          const tail = (await Deno.readTextFile(join(dir, "server.out"))).slice(-2000);
+          throw new Error(`rabbitmq-server for ${node} exited with ${status.code}:\n${tail}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`rabbitmq-server ${node} did not listen in 60 s`);
+        }
+      }
+    },
+    async stop() {
+      if (!child) return;
+      await run("rabbitmqctl", ["-n", node, "shutdown"]).catch(() => {});
+      await child.status;
+      child = undefined;
+    },
+    async pid() {
+      if (!child) return undefined;
+      const out = await run("rabbitmqctl", ["-n", node, "eval", "list_to_integer(os:getpid())."])
+        .catch(() => "");
+      const pid = Number(out.trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    },
+    async dispose() {
+      await self.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  return self;
+}
+
+async function listening(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      const path = join(dir, cmd);
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+}
