@@ -37,10 +37,9 @@ export function freePort(): number {
   return port;
 }
 
-/** Creates a private node (not yet started) on free ports. */
-export async function createBrokerNode(): Promise<BrokerNode> {
+/** Creates a private node (not yet started), on `port` or a free one. */
+export async function createBrokerNode({ port = freePort() } = {}): Promise<BrokerNode> {
   const dir = await Deno.makeTempDir({ prefix: "campus-rabbit-" });
-  const port = freePort();
   const distPort = freePort();
   const node = `campus-${port}@localhost`;
   await Deno.writeTextFile(join(dir, "enabled_plugins"), "[].\n");
