@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { DEFAULT_MENU, loadConfig } from "./config.ts";
+
+Deno.test("loadConfig() fills every default", () => {
+  const config = loadConfig("inventory", {});
+  assert.equal(config.amqpUrl, "amqp://guest:guest@127.0.0.1:5672");
+  assert.equal(config.port, 5002);
+  assert.equal(config.dataDir, "./data");
+  assert.deepEqual(config.menu, DEFAULT_MENU);
+  assert.equal(config.menu.Coffee, 100);
+  assert.equal(config.testFaults, false);
+  assert.ok(Object.isFrozen(config));
+});
+
+Deno.test("loadConfig() reads the environment", () => {
+  const config = loadConfig("order", {
+    PORT: "6001",
+    MENU: "Tea=3, Cake = 7",
+    MAX_RETRIES: "5",
+    TEST_FAULTS: "on",
+  });
+  assert.equal(config.port, 6001);
+  assert.deepEqual({ ...config.menu }, { Tea: 3, Cake: 7 });
+  assert.equal(config.maxRetries, 5);
+  assert.equal(config.testFaults, true);
+});
+
+Deno.test("loadConfig() names each bad variable", () => {
+  assert.throws(() => loadConfig("order", { PORT: "http" }), /PORT/);
+  assert.throws(() => loadConfig("order", { MENU: "Tea" }), /MENU.*"Tea" is not Item=stock/);
+  assert.throws(() => loadConfig("order", { AMQP_URL: "localhost" }), /AMQP_URL/);
+  assert.throws(() => loadConfig("order", { PREFETCH: "0" }), TypeError);
+});

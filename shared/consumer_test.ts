@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { createConsumer, DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
+import { InvalidMessage } from "./events.ts";
+import { createLogger } from "./log.ts";
+import { openDatabase } from "./sqlite.ts";
+import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
+
+function setup(handle: (body: unknown) => void) {
+  const bus = new MemoryBus();
+  const consume = createConsumer({
+    bus,
+    log: createLogger("test", "error"),
+    counter: new DeliveryCounter(openDatabase(":memory:", "test")),
+    handle: ({ body }) => handle(body),
+    maxRetries: 2,
+    retryDelayMs: 250,
+    maxDeliveries: 3,
+  });
+  return { bus, consume };
+}
+
+Deno.test("a handled message is acknowledged", async () => {
+  const seen: unknown[] = [];
+  const { bus, consume } = setup((body) => seen.push(body));
+  const delivery = fakeDelivery('{"a":1}');
+  await consume(delivery);
+  assert.equal(delivery.settled, "acked");
+  assert.deepEqual(seen, [{ a: 1 }]);
+  assert.equal(bus.sent.length, 0);
+});
+
+Deno.test("poison is dead-lettered at once with its reason", async (t) => {
+  const { bus, consume } = setup(() => {
+    throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+  });
+  await t.step("not JSON", async () => {
+    const delivery = fakeDelivery("{{{");
+    await consume(delivery);
+    assert.equal(delivery.settled, "acked");
+    const [dead] = bus.sent.splice(0);
+    assert.equal(dead.queue, "order_placed_dlq");
+    assert.match(String(dead.properties.headers?.[REASON_HEADER]), /^body is not JSON/);
+    assert.equal(dead.body, "{{{", "the body is kept as it came");
+  });
+  await t.step("fails the schema", async () => {
+    await consume(fakeDelivery('{"qty":-1}'));
+    const [dead] = bus.sent.splice(0);
+    assert.match(String(dead.properties.headers?.[REASON_HEADER]), /qty must be at least 1/);
+  });
+  await t.step("too large", async () => {
+    await consume(fakeDelivery("x".repeat(70_000)));
+    const [dead] = bus.sent.splice(0);
+    assert.match(String(dead.properties.headers?.[REASON_HEADER]), /70000 bytes/);
+  });
+});
+
+Deno.test("a failing handler is retried through the retry queue, then dead-lettered", async () => {
+  const { bus, consume } = setup(() => {
+    throw new Error("database is locked");
+  });
+  await consume(fakeDelivery("{}"));
+  const [retry] = bus.sent.splice(0);
+  assert.equal(retry.queue, "order_placed_retry");
+  assert.equal(retry.properties.headers?.[RETRY_HEADER], 1);
+  assert.equal(retry.properties.expiration, "250");
+  assert.equal(retry.properties.headers?.["x-original-routing-key"], "order.placed");
+
+  await consume(fakeDelivery("{}", { headers: { [RETRY_HEADER]: 2 } }));
+  const [dead] = bus.sent.splice(0);
+  assert.equal(dead.queue, "order_placed_dlq");
+  assert.equal(
+    dead.properties.headers?.[REASON_HEADER],
+    "failed after 3 attempts: database is locked",
+  );
+});
+
+Deno.test("a message redelivered too often is dead-lettered without being handled", async () => {
+  let handled = 0;
+  const { bus, consume } = setup(() => handled++);
+  // Two redeliveries that crashed the consumer before it could ack (deliveries 2 and 3)...
+  const counter = new DeliveryCounter(openDatabase(":memory:", "t"));
+  assert.equal(counter.bump("m1"), 2);
+  assert.equal(counter.bump("m1"), 3);
+  const loop = createConsumer({
+    bus,
+    log: createLogger("test", "error"),
+    counter,
+    handle: () => {
+      handled++;
+    },
+    maxRetries: 2,
+    retryDelayMs: 10,
+    maxDeliveries: 3,
+  });
+  // ...so the 4th is over the limit of 3 and goes to the DLQ unseen.
+  const delivery = fakeDelivery("{}", { messageId: "m1", redelivered: true });
+  await loop(delivery);
+  assert.equal(handled, 0, "not handled");
+  assert.equal(delivery.settled, "acked");
+  assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
+
+  // A redelivery under the limit is handled, and its count forgotten once acknowledged.
+  await consume(fakeDelivery("{}", { messageId: "m2", redelivered: true }));
+  assert.equal(handled, 1);
+});
+
+Deno.test("when the broker is gone, a dead letter falls back to the queue's own DLX", async () => {
+  const { bus, consume } = setup(() => {
+    throw new InvalidMessage("bad");
+  });
+  bus.connected = false;
+  const delivery = fakeDelivery("{}");
+  await consume(delivery);
+  assert.equal(delivery.settled, "rejected");
+});

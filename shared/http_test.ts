@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { createRouter, HttpError, json, readJson } from "./http.ts";
+import { createLogger } from "./log.ts";
+
+const router = createRouter([
+  { method: "GET", path: "/things/:id", handler: (_req, { id }) => json({ id }) },
+  { method: "POST", path: "/things", handler: async (req) => json(await readJson(req, 16), 201) },
+  {
+    method: "GET",
+    path: "/boom",
+    handler: () => {
+      throw new Error("bug");
+    },
+  },
+], createLogger("test", "error"));
+
+const call = (method: string, path: string, body?: string) =>
+  router(new Request(`http://x${path}`, { method, body }));
+
+Deno.test("createRouter() routes by method and pattern", async () => {
+  const res = await call("GET", "/things/7");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { id: "7" });
+});
+
+Deno.test("createRouter() answers 404, 405 with Allow, and 500 without details", async () => {
+  assert.equal((await call("GET", "/nothing")).status, 404);
+  const wrong = await call("DELETE", "/things");
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "POST");
+  const boom = await call("GET", "/boom");
+  assert.equal(boom.status, 500);
+  assert.deepEqual(await boom.json(), { error: "Internal error" });
+});
+
+Deno.test("readJson() refuses large and broken bodies with their status", async () => {
+  const large = await call("POST", "/things", JSON.stringify({ text: "x".repeat(40) }));
+  assert.equal(large.status, 413);
+  const broken = await call("POST", "/things", "{nope");
+  assert.equal(broken.status, 400);
+  const body = await broken.json();
+  assert.equal(body.details[0].field, "(body)");
+  assert.equal((await call("POST", "/things", '{"a":1}')).status, 201);
+});
+
+Deno.test("HttpError carries status and details", () => {
+  const err = new HttpError(422, "nope", [{ field: "x" }]);
+  assert.equal(err.name, "HttpError");
+  assert.equal(err.status, 422);
+});
