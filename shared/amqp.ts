@@ -7,7 +7,14 @@
  */
 // @deno-types="@types/amqplib"
 import amqp from "amqplib";
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import type {
+  Channel,
+  ChannelModel,
+  ConfirmChannel,
+  ConsumeMessage,
+  GetMessage,
+  Options,
+} from "amqplib";
 import { Buffer } from "node:buffer";
 import { declarationsOf, EXCHANGE, WORK_QUEUES } from "./topology.ts";
 import { type OutgoingEvent, SCHEMA_VERSION } from "./events.ts";
@@ -176,17 +183,7 @@ export class Broker implements MessageBus {
       while (taken.length < max) {
         const msg = await channel.get(queue, { noAck: false });
         if (msg === false) break;
-        const p = msg.properties;
-        taken.push({
-          body: msg.content,
-          routingKey: msg.fields.routingKey,
-          properties: {
-            messageId: p.messageId ?? undefined,
-            type: p.type ?? undefined,
-            correlationId: p.correlationId ?? undefined,
-            headers: p.headers ?? {},
-          },
-        });
+        taken.push(toTaken(msg));
         if (remove) channel.ack(msg);
       }
     } finally {
@@ -194,6 +191,39 @@ export class Broker implements MessageBus {
       await channel.close().catch(() => {});
     }
     return taken;
+  }
+
+  /**
+   * Moves up to `max` messages off `queue` to where `destination` says, each acknowledged only
+   * after its copy was confirmed: a crash in between duplicates a message, never loses one.
+   * Returns how many moved.
+   */
+  async moveMessages(
+    queue: string,
+    max: number,
+    destination: (message: TakenMessage) => {
+      exchange: string;
+      routingKey: string;
+      properties: MessageProperties;
+    },
+  ): Promise<number> {
+    const session = this.#session;
+    if (!session) throw new BrokerUnavailable();
+    const channel = await session.connection.createConfirmChannel();
+    let moved = 0;
+    try {
+      while (moved < max) {
+        const msg = await channel.get(queue, { noAck: false });
+        if (msg === false) break;
+        const to = destination(toTaken(msg));
+        await this.#publish(channel, to.exchange, to.routingKey, msg.content, to.properties);
+        channel.ack(msg);
+        moved++;
+      }
+    } finally {
+      await channel.close().catch(() => {});
+    }
+    return moved;
   }
 
   /** Number of ready messages in `queue` (a passive declare), for readiness and tests. */
@@ -367,6 +397,20 @@ function toDelivery(queue: string, msg: ConsumeMessage, channel: Channel): Deliv
     // A settle on a channel that died throws; the broker redelivers the message anyway.
     ack: () => settle(() => channel.ack(msg)),
     reject: () => settle(() => channel.nack(msg, false, false)),
+  };
+}
+
+function toTaken(msg: GetMessage): TakenMessage {
+  const p = msg.properties;
+  return {
+    body: msg.content,
+    routingKey: msg.fields.routingKey,
+    properties: {
+      messageId: p.messageId ?? undefined,
+      type: p.type ?? undefined,
+      correlationId: p.correlationId ?? undefined,
+      headers: p.headers ?? {},
+    },
   };
 }
 
