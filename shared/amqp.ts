@@ -89,10 +89,16 @@ export class BrokerUnavailable extends Error {
   }
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 interface Session {
   connection: ChannelModel;
   publisher: ConfirmChannel;
   consumers: { channel: Channel; tag: string }[];
+  /** Every subscription consumes: only now may the service call itself ready. */
+  ready: boolean;
+  /** The connection or one of its channels went away; a new session will replace this one. */
+  lost: boolean;
 }
 
 /** A self-healing connection to RabbitMQ. Call {@linkcode Broker.start} once. */
@@ -105,12 +111,13 @@ export class Broker implements MessageBus {
   #inFlight = new Set<Promise<void>>();
   #pendingConfirms = new Set<(err: Error) => void>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #connecting = false;
   #lastError = "";
 
   constructor(private readonly options: BrokerOptions) {}
 
   get connected(): boolean {
-    return this.#session !== undefined;
+    return this.#session?.ready === true;
   }
 
   /** Why the last connection attempt or connection failed, for `/ready`. */
@@ -130,8 +137,9 @@ export class Broker implements MessageBus {
   /** Consumes `queue` with `handler`, now if connected and after every reconnect. */
   async subscribe(queue: string, handler: DeliveryHandler): Promise<void> {
     this.#subscriptions.set(queue, handler);
+    // A session still being set up picks the new subscription up itself.
     const session = this.#session;
-    if (session) await this.#consume(session, queue, handler);
+    if (session?.ready) await this.#consume(session, queue, handler);
   }
 
   async publishEvents(events: readonly OutgoingEvent[]): Promise<void> {
@@ -177,7 +185,7 @@ export class Broker implements MessageBus {
   async take(queue: string, max: number, { remove = true } = {}): Promise<TakenMessage[]> {
     const session = this.#session;
     if (!session) throw new BrokerUnavailable();
-    const channel = await session.connection.createChannel();
+    const channel = await openChannel(session);
     const taken: TakenMessage[] = [];
     try {
       while (taken.length < max) {
@@ -230,7 +238,7 @@ export class Broker implements MessageBus {
   async queueDepth(queue: string): Promise<number> {
     const session = this.#session;
     if (!session) throw new BrokerUnavailable();
-    const channel = await session.connection.createChannel();
+    const channel = await openChannel(session);
     try {
       return (await channel.checkQueue(queue)).messageCount;
     } finally {
@@ -247,7 +255,11 @@ export class Broker implements MessageBus {
     const session = this.#session;
     if (session) {
       // Cancelling (not closing) stops new deliveries and lets in-flight ones be acknowledged.
-      await Promise.all(session.consumers.map((c) => c.channel.cancel(c.tag))).catch(() => {});
+      // A broker that stopped answering must not hold the shutdown past its bound.
+      const cancels = session.consumers.map((c) =>
+        c.channel.cancel(c.tag).then(() => {}, () => {})
+      );
+      await waitAll(new Set(cancels), timeoutMs);
     }
     await waitAll(this.#inFlight, timeoutMs);
   }
@@ -256,6 +268,7 @@ export class Broker implements MessageBus {
   async close(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
     const session = this.#session;
     this.#session = undefined;
     if (session) await session.connection.close().catch(() => {});
@@ -298,34 +311,58 @@ export class Broker implements MessageBus {
   }
 
   async #connect(): Promise<void> {
-    if (this.#stopping || this.#session) return;
+    // One attempt at a time: a second connection would leak, with consumers of its own.
+    if (this.#stopping || this.#session || this.#connecting) return;
+    this.#connecting = true;
     const { url, log, name } = this.options;
     let connection: ChannelModel | undefined;
+    let session: Session | undefined;
     try {
-      connection = await amqp.connect(url, { clientProperties: { connection_name: name } });
-      const publisher = await connection.createConfirmChannel();
-      await declareTopology(publisher);
-      const session: Session = { connection, publisher, consumers: [] };
+      // The timeout bounds the TCP and AMQP handshake: a hung attempt would block every retry.
+      connection = await amqp.connect(url, {
+        clientProperties: { connection_name: name },
+        timeout: CONNECT_TIMEOUT_MS,
+      });
+      if (this.#stopping) throw new BrokerUnavailable("closing");
+      // Listen at once: an 'error' event nobody listens to would crash the process.
       connection.on(
         "error",
         (err) => log.warn("broker connection error", { error: errorText(err) }),
       );
-      connection.on("close", () => this.#lost(session, "connection closed"));
+      const publisher = await connection.createConfirmChannel();
+      const current: Session = { connection, publisher, consumers: [], ready: false, lost: false };
+      session = current;
+      connection.on(
+        "close",
+        (err?: Error) => this.#lost(current, closedBecause("connection", err)),
+      );
       publisher.on("error", (err) => log.warn("publish channel error", { error: errorText(err) }));
-      publisher.on("close", () => this.#lost(session, "publish channel closed"));
-      this.#session = session;
+      publisher.on("close", () => this.#lost(current, "publish channel closed"));
+      await declareTopology(publisher);
+      // Handlers may retry or dead-letter as soon as the first consumer runs, so publishing
+      // works from here on; `connected` waits until every subscription consumes.
+      this.#session = current;
       for (const [queue, handler] of this.#subscriptions) {
-        await this.#consume(session, queue, handler);
+        await this.#consume(current, queue, handler);
       }
+      if (current.lost) throw new BrokerUnavailable(this.#lastError || "connection lost");
+      if (this.#stopping) throw new BrokerUnavailable("closing");
+      current.ready = true;
       this.#attempt = 0;
       this.#lastError = "";
       log.info("broker connected", { url: redact(url) });
       for (const listener of this.#connectedListeners) listener();
     } catch (err) {
-      this.#lastError = errorText(err);
-      if (this.#session && this.#session.connection === connection) this.#session = undefined;
-      await connection?.close().catch(() => {});
+      if (session) {
+        // Keeps the first reason when the loss was already reported.
+        this.#lost(session, errorText(err));
+      } else {
+        this.#lastError = errorText(err);
+        await connection?.close().catch(() => {});
+      }
       this.#scheduleReconnect();
+    } finally {
+      this.#connecting = false;
     }
   }
 
@@ -338,7 +375,12 @@ export class Broker implements MessageBus {
     channel.on("close", () => this.#lost(session, `consumer channel of ${queue} closed`));
     await channel.prefetch(this.options.prefetch);
     const { consumerTag } = await channel.consume(queue, (msg) => {
-      if (msg === null) return; // cancelled by the broker (queue deleted); reconnect re-consumes
+      if (msg === null) {
+        // The broker cancelled the consumer (queue deleted or moved): start over, which
+        // re-declares the queue and consumes it again.
+        this.#lost(session, `consumer of ${queue} cancelled by the broker`);
+        return;
+      }
       const work = handler(toDelivery(queue, msg, channel)).catch((err) =>
         this.options.log.error("delivery handler failed", { queue, error: errorText(err) })
       );
@@ -348,25 +390,31 @@ export class Broker implements MessageBus {
     session.consumers.push({ channel, tag: consumerTag });
   }
 
+  /** Drops a session whose connection or channel went away, once, and reconnects. */
   #lost(session: Session, why: string): void {
-    if (this.#session !== session) return;
-    this.#session = undefined;
-    this.#lastError = why;
-    for (const fail of [...this.#pendingConfirms]) fail(new BrokerUnavailable(why));
-    if (this.#stopping) return;
-    this.options.log.warn("broker connection lost", { why });
+    if (session.lost) return;
+    session.lost = true;
     session.connection.close().catch(() => {});
+    // Publishes waiting for a confirm will never get one: fail them so callers retry.
+    for (const fail of [...this.#pendingConfirms]) fail(new BrokerUnavailable(why));
+    if (this.#session === session) this.#session = undefined;
+    if (this.#stopping) return;
+    this.#lastError = why;
+    this.options.log.warn("broker connection lost", { why });
     this.#scheduleReconnect();
   }
 
   #scheduleReconnect(): void {
-    if (this.#stopping) return;
+    if (this.#stopping || this.#reconnectTimer !== undefined) return;
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 100, maxMs: 5_000 };
-    const ceiling = Math.min(maxMs, initialMs * 2 ** this.#attempt++);
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt++, 30));
     // Jitter spreads the reconnects of many services after a broker restart.
     const delay = ceiling / 2 + Math.random() * ceiling / 2;
     this.options.log.debug("reconnecting", { in_ms: Math.round(delay), error: this.#lastError });
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect();
+    }, delay);
   }
 }
 
@@ -398,6 +446,17 @@ function toDelivery(queue: string, msg: ConsumeMessage, channel: Channel): Deliv
     ack: () => settle(() => channel.ack(msg)),
     reject: () => settle(() => channel.nack(msg, false, false)),
   };
+}
+
+/** A short-lived channel for reads; a server-side close of it must not crash the process. */
+async function openChannel(session: Session): Promise<Channel> {
+  const channel = await session.connection.createChannel();
+  channel.on("error", () => {});
+  return channel;
+}
+
+function closedBecause(what: string, err?: Error): string {
+  return err ? `${what} closed: ${errorText(err)}` : `${what} closed`;
 }
 
 function toTaken(msg: GetMessage): TakenMessage {

@@ -37,7 +37,11 @@ export interface IncomingMessage {
 /** Handles one message; throws {@linkcode InvalidMessage} for poison, anything else to retry. */
 export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
 
-/** Counts deliveries that arrived flagged as redelivered, in the service's own database. */
+/**
+ * Counts the deliveries of a message whose handler never returned (the process stopped), in
+ * the service's own database so the count survives the crash it measures. A first delivery
+ * is not stored; only redelivered ones are, so a healthy message costs no write.
+ */
 export class DeliveryCounter {
   #bump: StatementSync;
   #forget: StatementSync;
@@ -59,6 +63,7 @@ export class DeliveryCounter {
     return Number(this.#bump.get(key)?.deliveries);
   }
 
+  /** Forgets `key`: its handler returned, so it did not stop the process. */
   forget(key: string): void {
     this.#forget.run(key);
   }
@@ -103,54 +108,67 @@ export function createConsumer(options: ConsumerOptions): (delivery: Delivery) =
     }
   };
 
+  const retryOrDeadLetter = async (delivery: Delivery, err: unknown, retries: number) => {
+    if (err instanceof InvalidMessage) return deadLetter(delivery, err.message);
+    if (retries >= maxRetries) {
+      return deadLetter(delivery, `failed after ${retries + 1} attempts: ${errorText(err)}`);
+    }
+    log.warn("handler failed, will retry", {
+      queue: delivery.queue,
+      message_id: delivery.messageId,
+      retry: retries + 1,
+      error: errorText(err),
+    });
+    try {
+      await bus.sendToQueue(retryQueueOf(delivery.queue), delivery.body, {
+        ...propertiesOf(delivery, {
+          [RETRY_HEADER]: retries + 1,
+          [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
+          "x-last-error": errorText(err),
+        }),
+        expiration: String(retryDelayMs),
+      });
+      delivery.ack();
+    } catch {
+      // Broker gone mid-retry: leave it unacknowledged; it comes back after reconnect.
+    }
+  };
+
   return async (delivery) => {
     const key = delivery.messageId ?? await digest(delivery.body);
     if (delivery.redelivered) {
       const deliveries = counter.bump(key);
       if (deliveries > maxDeliveries) {
-        return deadLetter(
+        await deadLetter(
           delivery,
           `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
         );
+        counter.forget(key);
+        return;
       }
     }
     const retries = Number(delivery.headers[RETRY_HEADER] ?? 0) || 0;
+    let failure: { error: unknown } | undefined;
     try {
-      const body = parseBody(delivery.body);
-      await handle({
-        body,
+      const result = handle({
+        body: parseBody(delivery.body),
         routingKey: originalRoutingKey(delivery),
         messageId: delivery.messageId,
         retries,
       });
-    } catch (err) {
-      if (err instanceof InvalidMessage) return deadLetter(delivery, err.message);
-      if (retries >= maxRetries) {
-        return deadLetter(delivery, `failed after ${retries + 1} attempts: ${errorText(err)}`);
-      }
-      log.warn("handler failed, will retry", {
-        queue: delivery.queue,
-        message_id: delivery.messageId,
-        retry: retries + 1,
-        error: errorText(err),
-      });
-      try {
-        await bus.sendToQueue(retryQueueOf(delivery.queue), delivery.body, {
-          ...propertiesOf(delivery, {
-            [RETRY_HEADER]: retries + 1,
-            [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
-            "x-last-error": errorText(err),
-          }),
-          expiration: String(retryDelayMs),
-        });
-        delivery.ack();
-      } catch {
-        // Broker gone mid-retry: leave it unacknowledged; it comes back after reconnect.
-      }
-      return;
+      // No `await` for a synchronous handler: the next delivery of the same batch runs before
+      // any awaited continuation, and it may be the one that stops the process.
+      if (result instanceof Promise) await result;
+    } catch (error) {
+      failure = { error };
     }
-    delivery.ack();
+    // The handler came back, so this message did not stop the process. Forgetting it now,
+    // before the ack, means only a message whose handler never returns climbs towards
+    // maxDeliveries; the others redelivered by the same crash (prefetched with it, or handled
+    // but not yet acknowledged) start again from zero.
     if (delivery.redelivered) counter.forget(key);
+    if (failure) return retryOrDeadLetter(delivery, failure.error, retries);
+    delivery.ack();
   };
 }
 

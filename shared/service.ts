@@ -5,11 +5,11 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { Broker, type MessageBus } from "./amqp.ts";
+import { Broker } from "./amqp.ts";
 import type { Config } from "./config.ts";
 import { createConsumer, DeliveryCounter, type MessageHandler } from "./consumer.ts";
 import { createRouter, json, type Route } from "./http.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, errorText, type Logger } from "./log.ts";
 import { Outbox, OutboxRelay } from "./outbox.ts";
 import { openDatabase } from "./sqlite.ts";
 
@@ -32,20 +32,36 @@ export interface ServiceDefinition {
 /** Builds a service from its dependencies. */
 export type ServiceFactory = (deps: ServiceDeps) => ServiceDefinition;
 
-/** `/health` (liveness) and `/ready` (broker connected; outbox backlog). */
-export function healthRoutes(bus: Pick<MessageBus, "connected">, outbox: Outbox): Route[] {
+/** What `/ready` needs to know about the broker connection. */
+export interface BrokerState {
+  readonly connected: boolean;
+  /** Why the connection is down, when it is. */
+  readonly lastError?: string;
+}
+
+/**
+ * `/health` answers 200 while the process runs (liveness, nothing else). `/ready` answers 200
+ * when the broker is connected and every consumer runs, 503 otherwise; its body says what is
+ * down and how many outbox rows wait, e.g.
+ * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
+ */
+export function healthRoutes(bus: BrokerState, outbox: Outbox): Route[] {
   return [
     { method: "GET", path: "/health", handler: () => json({ status: "ok" }) },
     {
       method: "GET",
       path: "/ready",
       handler: () => {
-        const ready = bus.connected;
+        const outbox_pending = outbox.size();
+        if (bus.connected) {
+          return json({ status: "ready", broker: "connected", outbox_pending });
+        }
         return json({
-          status: ready ? "ready" : "not ready",
-          broker: ready ? "connected" : "disconnected",
-          outbox_pending: outbox.size(),
-        }, ready ? 200 : 503);
+          status: "not ready",
+          broker: "disconnected",
+          outbox_pending,
+          error: bus.lastError || "not connected to the broker yet",
+        }, 503);
       },
     },
   ];
@@ -118,7 +134,14 @@ export async function startService(
     })();
   if (signals) {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(signal, () => shutdown().then(() => Deno.exit(0)));
+      Deno.addSignalListener(signal, () =>
+        shutdown().then(
+          () => Deno.exit(0),
+          (err) => {
+            log.error("shutdown failed", { error: errorText(err) });
+            Deno.exit(1);
+          },
+        ));
     }
   }
   return { port, shutdown };

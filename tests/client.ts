@@ -1,5 +1,5 @@
 /** HTTP calls the suites make against a stack, with the answers typed. */
-import type { Stack } from "./stack.ts";
+import type { ServiceName, Stack } from "./stack.ts";
 import { waitFor } from "./poll.ts";
 
 /** An order as `GET /orders/{id}` returns it. */
@@ -88,4 +88,83 @@ export async function stockLevels(stack: Stack): Promise<Record<string, number>>
     stack.url("inventory", "/inventory"),
   );
   return Object.fromEntries(body.map((s) => [s.item, s.quantity]));
+}
+
+/** What `GET /ready` answered. */
+export interface Readiness {
+  status: number;
+  body: { status: string; broker: string; outbox_pending: number; error?: string };
+}
+
+/** `GET /ready` of a service. */
+export async function readiness(stack: Stack, service: ServiceName): Promise<Readiness> {
+  return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
+}
+
+/** An order to place: what `POST /order` takes. */
+export type OrderRequest = { item: string; qty: number; student_id: string };
+
+/**
+ * Places every order, `concurrency` at a time, each one required to answer 201; `onPlaced`
+ * hears how many were accepted so far (a chaos loop can act at a given point of the stream).
+ */
+export async function placeOrders(
+  stack: Stack,
+  requests: readonly OrderRequest[],
+  { concurrency = 8, onPlaced }: { concurrency?: number; onPlaced?: (count: number) => void } = {},
+): Promise<OrderView[]> {
+  const placed: OrderView[] = new Array(requests.length);
+  let next = 0;
+  let count = 0;
+  const worker = async () => {
+    while (next < requests.length) {
+      const index = next++;
+      placed[index] = await placeOrder(stack, requests[index]);
+      onPlaced?.(++count);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, worker));
+  return placed;
+}
+
+/** Waits until every order in `orderIds` has a final status; returns them by id. */
+export async function finalOrders(
+  stack: Stack,
+  orderIds: readonly string[],
+  timeoutMs = 60_000,
+): Promise<Map<string, OrderView>> {
+  const wanted = new Set(orderIds);
+  let pending: string[] = [...wanted];
+  try {
+    return await waitFor(async () => {
+      const orders = (await listOrders(stack)).filter((o) => wanted.has(o.order_id));
+      const known = new Set(orders.map((o) => o.order_id));
+      pending = [
+        ...orders.filter((o) => o.status === "PLACED").map((o) => o.order_id),
+        ...[...wanted].filter((id) => !known.has(id)),
+      ];
+      return pending.length === 0 ? new Map(orders.map((o) => [o.order_id, o])) : undefined;
+    }, { timeoutMs, what: `${wanted.size} orders to become RESERVED or FAILED` });
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}; ${pending.length} still not final: ${
+        pending.slice(0, 5).join(", ")
+      }`,
+    );
+  }
+}
+
+/**
+ * Stock accounting over every order the order service knows: per item of `menu`, the starting
+ * stock minus the quantities of `RESERVED` orders must equal what inventory has left.
+ */
+export async function stockAccounting(
+  stack: Stack,
+  menu: Readonly<Record<string, number>>,
+): Promise<{ expected: Record<string, number>; actual: Record<string, number> }> {
+  const expected = { ...menu };
+  for (const order of await listOrders(stack)) {
+    if (order.status === "RESERVED" && order.item in expected) expected[order.item] -= order.qty;
+  }
+  return { expected, actual: await stockLevels(stack) };
 }

@@ -1,7 +1,8 @@
 /**
  * The stack controller: runs the broker and the three services for the failure suites, and can
  * stop, start and kill any of them. Backend `local` (default) runs real processes, with a
- * private RabbitMQ node unless `TEST_AMQP_URL` names a broker to share.
+ * private RabbitMQ node unless `TEST_AMQP_URL` names a broker to share. Backend `compose`
+ * (`STACK=compose`, tests/compose_backend.ts) drives the containers of compose.yaml.
  * @module
  */
 import { join } from "node:path";
@@ -15,12 +16,21 @@ import {
   freePort,
 } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
+import { startComposeBackend } from "./compose_backend.ts";
 
 /** The services a stack runs. */
 export type ServiceName = "order" | "inventory" | "notification";
 
 /** Every service, in start order. */
 export const SERVICES: readonly ServiceName[] = ["order", "inventory", "notification"];
+
+/** How a service's process ended. */
+export interface ServiceExit {
+  /** Exit code; 128 + n for a process ended by signal n. */
+  code: number;
+  /** The signal that ended it, e.g. `"SIGKILL"`. */
+  signal?: string;
+}
 
 /** Settings of a stack. */
 export interface StackOptions {
@@ -47,6 +57,10 @@ export interface StackBackend {
   startBroker(): Promise<void>;
   /** What a service printed, for failure messages. */
   logs(service: ServiceName): Promise<string>;
+  /** How the service's last process ended; undefined while it runs or before it ever ran. */
+  exitStatus(service: ServiceName): Promise<ServiceExit | undefined>;
+  /** Operating-system pid of a running service or of the broker; undefined when not known. */
+  pid(target: ServiceName | "broker"): Promise<number | undefined>;
   dispose(): Promise<void>;
 }
 
@@ -56,7 +70,13 @@ export class Stack {
 
   /** Starts a stack with the backend `STACK` selects (default `local`). */
   static async start(options: StackOptions = {}): Promise<Stack> {
-    const backend = await startLocalBackend(options);
+    const kind = Deno.env.get("STACK") || "local";
+    if (kind !== "local" && kind !== "compose") {
+      throw new TypeError(`STACK must be "local" or "compose", got "${kind}"`);
+    }
+    const backend = kind === "compose"
+      ? await startComposeBackend(options)
+      : await startLocalBackend(options);
     const broker = new Broker({
       url: backend.amqpUrl,
       log: createLogger("test", "error"),
@@ -118,6 +138,19 @@ export class Stack {
     return await this.backend.logs(service);
   }
 
+  /** How the service's last process ended (after `stop`, `kill` or a crash); undefined while it runs. */
+  exitStatus(service: ServiceName): Promise<ServiceExit | undefined> {
+    return this.backend.exitStatus(service);
+  }
+
+  /** Waits until a service ends on its own (a crash, an injected fault) and says how it ended. */
+  async waitForExit(service: ServiceName, timeoutMs = 30_000): Promise<ServiceExit> {
+    return await waitFor(() => this.backend.exitStatus(service), {
+      timeoutMs,
+      what: `${service} to exit`,
+    });
+  }
+
   async dispose(): Promise<void> {
     await this.broker.close();
     await this.backend.dispose();
@@ -154,6 +187,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     number
   >;
   const children = new Map<ServiceName, Deno.ChildProcess>();
+  const exits = new Map<ServiceName, ServiceExit>();
   const logPath = (service: ServiceName) => join(dir, `${service}.log`);
 
   const exited = async (service: ServiceName) => {
@@ -169,7 +203,6 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     baseUrl: (service) => `http://127.0.0.1:${ports[service]}`,
     async start(service) {
       if (children.has(service)) return;
-      const log = await Deno.open(logPath(service), { create: true, append: true, write: true });
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", ...SERVICE_PERMISSIONS, join(ROOT, "services", service, "main.ts")],
         cwd: ROOT,
@@ -186,12 +219,17 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-      child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+      // Both streams are read to the end: a stderr nobody reads fills its pipe and blocks the
+      // service on its next log line.
+      appendTo(logPath(service), child.stdout).catch(() => {});
+      appendTo(logPath(service), child.stderr).catch(() => {});
       children.set(service, child);
+      exits.delete(service);
       // A child that exits on its own is forgotten, so start() can bring it back.
-      child.status.then(() => {
-        if (children.get(service) === child) children.delete(service);
+      child.status.then((status) => {
+        if (children.get(service) !== child) return;
+        exits.set(service, { code: status.code, signal: status.signal ?? undefined });
+        children.delete(service);
       });
       await waitFor(async () => {
         if (!children.has(service)) {
@@ -217,6 +255,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
       await node.start();
     },
     logs: (service) => Deno.readTextFile(logPath(service)).catch(() => ""),
+    exitStatus: (service) => Promise.resolve(exits.get(service)),
+    pid: async (target) => target === "broker" ? await node?.pid() : children.get(target)?.pid,
     async dispose() {
       for (const service of SERVICES) {
         children.get(service)?.kill("SIGKILL");
@@ -244,6 +284,17 @@ async function answers(url: string): Promise<boolean> {
     return res.ok;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Appends what `stream` yields to the file at `path` as it comes, so `logs()` sees a running
+ * service's lines (a file's `writable` buffers until the stream ends).
+ */
+async function appendTo(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  using file = await Deno.open(path, { create: true, append: true, write: true });
+  for await (let chunk of stream) {
+    while (chunk.byteLength > 0) chunk = chunk.subarray(await file.write(chunk));
   }
 }
 
