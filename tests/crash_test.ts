@@ -1,0 +1,194 @@
+/**
+ * Processes die: inventory is killed with SIGKILL mid-stream, the order service is killed
+ * right after answering 201, and every service is stopped with SIGTERM under load. No order is
+ * lost, none is charged twice, and a graceful stop exits 0 within its bound.
+ */
+import assert from "node:assert/strict";
+import { type ServiceName, SERVICES, Stack } from "./stack.ts";
+import {
+  finalOrder,
+  finalOrders,
+  getJson,
+  listNotifications,
+  type OrderRequest,
+  type OrderView,
+  placeOrder,
+  placeOrders,
+  readiness,
+  stockAccounting,
+} from "./client.ts";
+import { waitFor } from "./poll.ts";
+import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
+
+const integration = { sanitizeOps: false, sanitizeResources: false };
+const MENU = { Coffee: 2000, Pizza: 400, Burger: 400, Taco: 60 };
+const menuEnv = Object.entries(MENU).map(([item, n]) => `${item}=${n}`).join(",");
+/** The bound a graceful stop must keep (the services' SHUTDOWN_TIMEOUT_MS). */
+const SHUTDOWN_TIMEOUT_MS = 5_000;
+
+/** A reproducible mix of orders; Taco runs out, so some of them fail. */
+function orderMix(count: number, prefix: string): OrderRequest[] {
+  const items = Object.keys(MENU);
+  return Array.from({ length: count }, (_, i) => ({
+    item: items[(i * 5) % items.length],
+    qty: 1 + (i % 3),
+    student_id: `${prefix}${i}`,
+  }));
+}
+
+/** Places `requests` while `chaos` runs at the given counts of accepted orders. */
+async function placeWithChaos(
+  stack: Stack,
+  requests: OrderRequest[],
+  at: number[],
+  chaos: (round: number) => Promise<void>,
+): Promise<OrderView[]> {
+  const rounds: Promise<void>[] = [];
+  let chain = Promise.resolve();
+  const placed = await placeOrders(stack, requests, {
+    concurrency: 8,
+    onPlaced: (count) => {
+      const round = at.indexOf(count);
+      if (round < 0) return;
+      // Rounds run one after another, while the orders keep coming.
+      chain = chain.then(() => chaos(round));
+      // Reported by the Promise.all below, once the orders are placed.
+      chain.catch(() => {});
+      rounds.push(chain);
+    },
+  });
+  await Promise.all(rounds);
+  return placed;
+}
+
+Deno.test("process crashes and graceful stops", integration, async (t) => {
+  const stack = await Stack.start({
+    env: { MENU: menuEnv, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
+  });
+  const placedIds: string[] = [];
+  try {
+    await t.step("SIGKILL inventory four times while 500 orders flow", async () => {
+      const kills: (string | undefined)[] = [];
+      const placed = await placeWithChaos(
+        stack,
+        orderMix(500, "kill-"),
+        [100, 180, 260, 340],
+        async () => {
+          await stack.kill("inventory");
+          kills.push((await stack.exitStatus("inventory"))?.signal);
+          await stack.start("inventory");
+        },
+      );
+      assert.deepEqual(kills, Array(4).fill("SIGKILL"));
+      assert.equal(placed.length, 500, "all 500 answered 201");
+      placedIds.push(...placed.map((o) => o.order_id));
+      const final = await finalOrders(stack, placedIds, 60_000);
+      assert.equal(final.size, 500, "none lost");
+      const { expected, actual } = await stockAccounting(stack, MENU);
+      assert.deepEqual(actual, expected, "none reserved twice: initial − reserved = remaining");
+      assert.ok(
+        [...final.values()].some((o) => o.status === "FAILED"),
+        "Taco ran out, so some orders failed",
+      );
+    });
+
+    await t.step("an order whose 201 came just before a SIGKILL of order completes", async (t) => {
+      await t.step("its OrderPlaced was still in the outbox", async () => {
+        // With the broker away the relay cannot publish: the event exists only in the row
+        // committed with the order when the process dies.
+        await stack.stopBroker();
+        const placed = await placeOrder(stack, { item: "Coffee", qty: 1, student_id: "K1" });
+        const ready = await readiness(stack, "order");
+        assert.equal(ready.body.outbox_pending, 1, "the event waits in the outbox");
+        await stack.kill("order");
+        assert.equal((await stack.exitStatus("order"))?.signal, "SIGKILL");
+        await stack.startBroker();
+        await stack.start("order");
+        const found = await getJson<OrderView>(stack.url("order", `/orders/${placed.order_id}`));
+        assert.equal(found.status, 200, "the order survived the kill");
+        assert.equal((await finalOrder(stack, placed.order_id, 30_000)).status, "RESERVED");
+        placedIds.push(placed.order_id);
+      });
+
+      await t.step("killed the moment the last of 30 answers arrived", async () => {
+        const placed = await placeOrders(stack, orderMix(30, "burst-"), { concurrency: 10 });
+        await stack.kill("order");
+        await stack.start("order");
+        placedIds.push(...placed.map((o) => o.order_id));
+        const final = await finalOrders(stack, placed.map((o) => o.order_id), 30_000);
+        assert.equal(final.size, 30);
+      });
+    });
+
+    await t.step("SIGTERM stops every service with 0 within its bound", async (t) => {
+      await t.step("inventory, under load: in-flight work finishes, nothing is lost", async () => {
+        const codes: number[] = [];
+        const placed = await placeWithChaos(stack, orderMix(150, "term-"), [60], async () => {
+          codes.push(await stopWithinBound(stack, "inventory"));
+          await stack.start("inventory");
+        });
+        assert.deepEqual(codes, [0]);
+        placedIds.push(...placed.map((o) => o.order_id));
+        assert.equal((await finalOrders(stack, placed.map((o) => o.order_id))).size, 150);
+      });
+
+      await t.step("order: accepted orders are published before it exits", async () => {
+        assert.equal(await stopWithinBound(stack, "inventory"), 0);
+        const placed = await placeOrders(stack, orderMix(20, "flush-"));
+        assert.equal(await stopWithinBound(stack, "order"), 0);
+        // Inventory is down, so every OrderPlaced the relay sent is still in the queue.
+        assert.equal(await stack.queueDepth("order_placed"), 20, "all 20 were published");
+        await stack.start("order");
+        await stack.start("inventory");
+        placedIds.push(...placed.map((o) => o.order_id));
+        assert.equal((await finalOrders(stack, placed.map((o) => o.order_id))).size, 20);
+      });
+
+      await t.step("notification: results wait in its queues and are told after", async () => {
+        assert.equal(await stopWithinBound(stack, "notification"), 0);
+        const placed = await placeOrder(stack, { item: "Coffee", qty: 1, student_id: "N1" });
+        await finalOrder(stack, placed.order_id);
+        placedIds.push(placed.order_id);
+        await stack.start("notification");
+        await waitFor(
+          async () => (await listNotifications(stack, placed.order_id)).length === 1,
+          { what: `the notification of ${placed.order_id} after notification restarted` },
+        );
+      });
+    });
+
+    await t.step("every order was decided once, told once, and stock adds up", async () => {
+      const all = await finalOrders(stack, placedIds);
+      const notes = await waitFor(async () => {
+        const n = await listNotifications(stack);
+        return n.length >= placedIds.length ? n : undefined;
+      }, { what: `${placedIds.length} notifications` });
+      assert.equal(notes.length, placedIds.length, "one notification per order, no more");
+      const byOrder = new Map(notes.map((n) => [n.order_id, n.outcome]));
+      for (const id of placedIds) {
+        assert.equal(byOrder.get(id), all.get(id)?.status, `outcome told for ${id}`);
+      }
+      const { expected, actual } = await stockAccounting(stack, MENU);
+      assert.deepEqual(actual, expected, "initial − reserved = remaining, per item");
+      for (const queue of WORK_QUEUES) {
+        assert.equal(await stack.queueDepth(dlqOf(queue.name)), 0, "nothing dead-lettered");
+      }
+      for (const service of SERVICES) {
+        assert.equal((await readiness(stack, service)).status, 200, `${service} is ready`);
+      }
+    });
+  } finally {
+    await stack.dispose();
+  }
+});
+
+/** SIGTERM, then the exit code, failing when the stop took longer than the bound. */
+async function stopWithinBound(stack: Stack, service: ServiceName): Promise<number> {
+  const started = Date.now();
+  await stack.stop(service);
+  const took = Date.now() - started;
+  assert.ok(took < SHUTDOWN_TIMEOUT_MS, `${service} stopped in ${took} ms`);
+  const exit = await stack.exitStatus(service);
+  assert.ok(exit, `${service} has exited`);
+  return exit.code;
+}
