@@ -1,0 +1,178 @@
+/**
+ * `deno task compile`: the permissions baked into the binaries, all-or-nothing output, and a fast,
+ * clear failure where the Deno runtime that `deno compile` embeds cannot be downloaded.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DEFAULT_PORTS } from "@campus/shared/config";
+import {
+  compileArgs,
+  type CompileDeps,
+  CompileError,
+  type CompileOptions,
+  compileServices,
+  SERVICE_NAMES,
+} from "../tools/compile.ts";
+import { freePort } from "../tools/broker_node.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+}
+
+/** Runs `test` with a temp folder that is removed afterwards. */
+async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "campus-compile-" });
+  try {
+    await test(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `deno compile` stand-in: writes the binary for services in `succeed`, fails for others. */
+function fakeDeno(succeed: readonly string[], stderr = "error: type check failed"): CompileDeps {
+  return {
+    findRuntime: () => Promise.resolve({ available: true, source: "test" }),
+    async runDeno(args) {
+      const output = args[args.indexOf("--output") + 1];
+      const service = args.at(-1)!.split("/").at(-2)!;
+      if (!succeed.includes(service)) return { success: false, stderr };
+      await Deno.writeTextFile(output, `binary of ${service}`);
+      return { success: true, stderr: "" };
+    },
+  };
+}
+
+const options = (dir: string): CompileOptions => ({
+  services: SERVICE_NAMES,
+  outDir: join(dir, "dist"),
+  dataDir: "/data",
+});
+
+Deno.test("compile builds a binary for each service of shared/config.ts", () => {
+  assert.deepEqual([...SERVICE_NAMES].sort(), Object.keys(DEFAULT_PORTS).sort());
+});
+
+Deno.test("the binaries may use the network, the environment and only the data folder", () => {
+  const args = compileArgs("inventory", "/out/inventory", { dataDir: "/data" });
+  const permissions = args.filter((a) => /^-(A|-allow|-deny|-no-prompt)/.test(a)).sort();
+  assert.deepEqual(permissions, [
+    "--allow-env",
+    "--allow-net",
+    "--allow-read=/data",
+    "--allow-write=/data",
+    "--no-prompt",
+  ]);
+  assert.equal(args[0], "compile");
+  assert.equal(args.at(-1), join(ROOT, "services", "inventory", "main.ts"));
+  assert.deepEqual(args.slice(args.indexOf("--output"), args.indexOf("--output") + 2), [
+    "--output",
+    "/out/inventory",
+  ]);
+});
+
+Deno.test("compile writes nothing when the runtime cannot be had", async () => {
+  await inTempDir(async (dir) => {
+    let compiled = 0;
+    const deps: CompileDeps = {
+      findRuntime: () => Promise.resolve({ available: false, reason: "offline" }),
+      runDeno: () => {
+        compiled++;
+        return Promise.resolve({ success: true, stderr: "" });
+      },
+    };
+    await assert.rejects(
+      compileServices(options(dir), deps),
+      (err: Error) => err instanceof CompileError && /Deno runtime \(denort/.test(err.message),
+    );
+    assert.equal(compiled, 0, "no deno compile was started");
+    assert.deepEqual(await entries(dir), []);
+  });
+});
+
+Deno.test("a compile that fails part-way leaves no binaries", async () => {
+  await inTempDir(async (dir) => {
+    await assert.rejects(
+      compileServices(options(dir), fakeDeno(["order"])),
+      /deno compile failed for inventory; nothing was written.*\nerror: type check failed/s,
+    );
+    assert.deepEqual(await entries(dir), [], "no dist/, no staging folder");
+  });
+});
+
+Deno.test("a runtime download failing during compile is reported as such", async () => {
+  await inTempDir(async (dir) => {
+    const stderr = "error: Writing deno compile executable\n    0: Setting up base binary.\n" +
+      "    1: error sending request for url (https://dl.deno.land/release/v2/denort.zip)";
+    await assert.rejects(
+      compileServices(options(dir), fakeDeno([], stderr)),
+      /Deno runtime \(denort.*No binaries were written/s,
+    );
+    assert.deepEqual(await entries(dir), []);
+  });
+});
+
+Deno.test("compile moves the binaries in only when every one was built", async () => {
+  await inTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "dist"));
+    await Deno.writeTextFile(join(dir, "dist", "order"), "old binary");
+    const written = await compileServices(options(dir), fakeDeno(SERVICE_NAMES));
+    assert.deepEqual(written, SERVICE_NAMES.map((s) => join(dir, "dist", s)));
+    assert.deepEqual(await entries(dir), ["dist"], "the staging folder is gone");
+    assert.deepEqual(await entries(join(dir, "dist")), [...SERVICE_NAMES].sort());
+    assert.equal(await Deno.readTextFile(join(dir, "dist", "order")), "binary of order");
+  });
+});
+
+Deno.test(
+  "deno task compile fails fast, says why and writes nothing where the runtime download is unreachable",
+  async () => {
+    await inTempDir(async (dir) => {
+      // This machine's condition, made certain anywhere: no cached runtime (a DENO_DIR of its own,
+      // sharing only the npm cache), no DENORT_BIN, and every download through a dead proxy.
+      const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+      const { npmCache } = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+        npmCache: string;
+      };
+      await Deno.mkdir(join(dir, "deno-dir"));
+      await Deno.symlink(npmCache, join(dir, "deno-dir", "npm"));
+      const deadProxy = `http://127.0.0.1:${freePort()}`;
+      const env = Object.fromEntries(
+        Object.entries(Deno.env.toObject()).filter(([name]) =>
+          !/^(DENORT_BIN|DENO_DIR|(https?|no|all)_proxy)$/i.test(name)
+        ),
+      );
+      const started = Date.now();
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "compile", "--out", join(dir, "dist")],
+        cwd: ROOT,
+        clearEnv: true,
+        env: {
+          ...env,
+          DENO_DIR: join(dir, "deno-dir"),
+          HTTPS_PROXY: deadProxy,
+          HTTP_PROXY: deadProxy,
+          NO_COLOR: "1",
+        },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const elapsed = Date.now() - started;
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.notEqual(out.code, 0, stderr);
+      assert.match(stderr, /deno compile needs the Deno runtime \(denort /);
+      assert.match(stderr, /dl\.deno\.land\/release\/v[\d.]+\/denort-[\w-]+\.zip is unreachable/);
+      assert.match(stderr, /No binaries were written/);
+      assert.ok(elapsed < 30_000, `took ${elapsed} ms`);
+      assert.deepEqual(await entries(dir), ["deno-dir"], "no dist/ and no staging folder");
+    });
+  },
+);

@@ -1,0 +1,295 @@
+/**
+ * The Compose backend of the stack controller (`STACK=compose`): the broker and the services are
+ * the containers of compose.yaml, driven with `docker compose -p <project> stop|start|kill`.
+ * Each stack starts from empty volumes and is removed with `docker compose down -v`.
+ * @module
+ */
+import { join } from "node:path";
+import { DEFAULT_PORTS } from "@campus/shared/config";
+import { errorText } from "@campus/shared/log";
+import { waitFor } from "./poll.ts";
+import type { ServiceExit, ServiceName, StackBackend, StackOptions } from "./stack.ts";
+
+/** Settings of a Compose stack. */
+export interface ComposeOptions extends StackOptions {
+  /** Compose project name (`-p`); the default keeps test stacks apart from `campus-food`. */
+  project?: string;
+  /** The compose file; the repository's compose.yaml by default. */
+  file?: string;
+  /** PATH for the `docker` program, e.g. to put a stand-in first; the process's own otherwise. */
+  path?: string;
+  /** Build the images before starting (`up --build`); true by default. */
+  build?: boolean;
+  /** How long to wait for a container to become healthy or to stop. */
+  timeoutMs?: number;
+}
+
+/** Compose service of a service: `order` → `order_service`. */
+export function composeService(service: ServiceName): string {
+  return `${service}_service`;
+}
+
+/** The broker's Compose service. */
+export const BROKER_SERVICE = "rabbitmq";
+
+/** The project a test stack runs as unless told otherwise. */
+export const DEFAULT_TEST_PROJECT = "campus-food-test";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SERVICES = Object.keys(DEFAULT_PORTS) as ServiceName[];
+/** Settings the local backend gives every service too, so suites behave alike on both. */
+const TEST_ENV = { RETRY_DELAY_MS: "200" };
+
+/** One container as `docker compose ps --format json` lists it. */
+interface ContainerState {
+  ID?: string;
+  Service?: string;
+  State?: string;
+  Health?: string;
+  ExitCode?: number;
+}
+
+/** Result of one `docker compose` call. */
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts compose.yaml's broker and services (less `without`) and returns their controller. */
+export async function startComposeBackend(options: ComposeOptions = {}): Promise<StackBackend> {
+  const project = options.project ?? DEFAULT_TEST_PROJECT;
+  const file = options.file ?? join(ROOT, "compose.yaml");
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  await assertPassedThrough(file, Object.keys(options.env ?? {}));
+  const env: Record<string, string> = { ...TEST_ENV, ...options.env };
+  if (options.path !== undefined) env.PATH = options.path;
+
+  const docker = async (args: string[], { check = true } = {}): Promise<Run> => {
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command("docker", {
+        args,
+        env,
+        cwd: ROOT,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (err) {
+      throw new Error(`Cannot run docker ${args.join(" ")}: ${err}`, { cause: err });
+    }
+    const run = {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+    if (check && run.code !== 0) {
+      throw new Error(
+        `docker ${args.join(" ")} failed with exit code ${run.code}:\n${run.stderr.trim()}`,
+      );
+    }
+    return run;
+  };
+  const compose = (args: string[], opts?: { check?: boolean }) =>
+    docker(["compose", "-p", project, "-f", file, ...args], opts);
+
+  const version = await docker(["compose", "version"], { check: false })
+    .catch((err) => ({ code: -1, stdout: "", stderr: errorText(err) }));
+  if (version.code !== 0) {
+    throw new Error(
+      "STACK=compose needs Docker Compose v2 (`docker compose`) and a Docker engine; " +
+        `\`docker compose version\` failed: ${(version.stderr || version.stdout).trim()}`,
+    );
+  }
+
+  const state = async (name: string): Promise<ContainerState | undefined> => {
+    const { stdout } = await compose(["ps", "--all", "--format", "json", name]);
+    return parsePs(stdout).find((c) => c.Service === name);
+  };
+  const inspect = async (id: string, format: string): Promise<string> =>
+    (await docker(["inspect", "--format", format, id])).stdout;
+  const address = async (name: string, port: number): Promise<string> => {
+    const { stdout } = await compose(["port", name, String(port)]);
+    return loopback(stdout);
+  };
+
+  const urls = new Map<ServiceName, string>();
+  /** When the backend last started each service's container, in Docker's clock. */
+  const startedAt = new Map<ServiceName, string>();
+  /** Notes when a service's container (re)started, to tell later exits from earlier ones. */
+  const markStarted = async (service: ServiceName) => {
+    const id = (await state(composeService(service)))?.ID;
+    if (id) startedAt.set(service, (await inspect(id, "{{.State.StartedAt}}")).trim());
+  };
+  let amqpUrl = "";
+  const backend: StackBackend = {
+    get amqpUrl() {
+      return amqpUrl;
+    },
+    controlsBroker: true,
+    baseUrl: (service) => urls.get(service) ?? `http://127.0.0.1:${DEFAULT_PORTS[service]}`,
+    async start(service) {
+      const name = composeService(service);
+      const container = await state(name);
+      // A container that runs, or that the restart policy is bringing back, needs no start.
+      if (container?.State !== "running" && container?.State !== "restarting") {
+        // `docker compose start` first waits for the broker to be healthy (depends_on); while the
+        // broker is down on purpose, start the container itself, as the local backend would.
+        const brokerUp = (await state(BROKER_SERVICE))?.State === "running";
+        const id = brokerUp ? undefined : container?.ID;
+        await (id ? docker(["start", id]) : compose(["start", name]));
+      }
+      urls.delete(service);
+      await waitFor(async () => {
+        if (!urls.has(service)) {
+          const published = await address(name, DEFAULT_PORTS[service]).catch(() => undefined);
+          if (!published) return false;
+          urls.set(service, `http://${published}`);
+        }
+        return await answers(`${urls.get(service)}/health`);
+      }, { timeoutMs, what: `${name} to answer /health` });
+      await markStarted(service);
+    },
+    async stop(service) {
+      // Compose sends SIGTERM and waits up to stop_grace_period for a graceful exit.
+      await compose(["stop", composeService(service)]);
+    },
+    async kill(service) {
+      await compose(["kill", "-s", "SIGKILL", composeService(service)]);
+      await waitFor(async () => (await state(composeService(service)))?.State !== "running", {
+        timeoutMs,
+        what: `${composeService(service)} to stop running`,
+      });
+    },
+    async stopBroker() {
+      await compose(["stop", BROKER_SERVICE]);
+    },
+    async startBroker() {
+      await compose(["start", BROKER_SERVICE]);
+      await waitFor(async () => (await state(BROKER_SERVICE))?.Health === "healthy", {
+        timeoutMs,
+        what: `${BROKER_SERVICE} to be healthy`,
+      });
+    },
+    async logs(service) {
+      const run = await compose(
+        ["logs", "--no-color", "--no-log-prefix", "--tail", "500", composeService(service)],
+        { check: false },
+      );
+      return run.stdout + run.stderr;
+    },
+    async exitStatus(service) {
+      const container = await state(composeService(service));
+      if (!container?.ID || container.State === "created") return undefined;
+      if (container.State !== "running") return exitOf(container.ExitCode ?? 0);
+      // Running, yet it may have exited on its own since it was started and been brought back
+      // by the restart policy; Docker's events still hold that exit and its code.
+      const from = startedAt.get(service);
+      if (!from) return undefined;
+      const { stdout } = await docker([
+        "events",
+        ...["--since", from, "--until", unixNow()],
+        ...["--filter", `container=${container.ID}`, "--filter", "event=die"],
+        ...["--format", "{{.Actor.Attributes.exitCode}}"],
+      ]);
+      const code = stdout.trim().split("\n").filter(Boolean).at(-1);
+      return code === undefined ? undefined : exitOf(Number(code));
+    },
+    async pid(target) {
+      const name = target === "broker" ? BROKER_SERVICE : composeService(target);
+      const id = (await state(name))?.ID;
+      if (!id) return undefined;
+      const pid = Number((await inspect(id, "{{.State.Pid}}")).trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    },
+    async dispose() {
+      if (Deno.env.get("KEEP_STACK")) return;
+      await compose(["down", "-v", "--remove-orphans"], { check: false });
+    },
+  };
+
+  const running = SERVICES.filter((s) => !options.without?.includes(s));
+  const idle = SERVICES.filter((s) => options.without?.includes(s));
+  const build = options.build === false ? [] : ["--build"];
+  try {
+    // Volumes left by an earlier run would carry its orders and stock into this one.
+    await compose(["down", "-v", "--remove-orphans"]);
+    await compose(["up", "-d", ...build, "--wait", BROKER_SERVICE, ...running.map(composeService)]);
+    if (idle.length) await compose(["create", ...build, ...idle.map(composeService)]);
+    amqpUrl = `amqp://guest:guest@${await address(BROKER_SERVICE, 5672)}`;
+    for (const service of running) {
+      urls.set(service, `http://${await address(composeService(service), DEFAULT_PORTS[service])}`);
+      await markStarted(service);
+    }
+  } catch (err) {
+    const logs = await compose(["logs", "--no-color", "--tail", "100"], { check: false })
+      .then((run) => (run.stdout + run.stderr).slice(-6000), () => "");
+    await backend.dispose();
+    throw new Error(`${errorText(err)}\n--- docker compose logs ---\n${logs}`, { cause: err });
+  }
+  return backend;
+}
+
+/**
+ * Throws a `TypeError` when a setting in `names` would not reach the containers: compose.yaml
+ * passes on only the variables it names as `${NAME:-default}`.
+ */
+export async function assertPassedThrough(file: string, names: string[]): Promise<void> {
+  const text = await Deno.readTextFile(file);
+  const missing = names.filter((name) => !new RegExp(`\\$\\{${name}(:?-|\\})`).test(text));
+  if (missing.length) {
+    const names = missing.join(", ");
+    throw new TypeError(
+      `${file} does not pass ${names} to the services: add "NAME: \${NAME:-default}" to their ` +
+        "environment",
+    );
+  }
+}
+
+/** Containers from `docker compose ps --format json`: a JSON array, or one object a line. */
+function parsePs(text: string): ContainerState[] {
+  const trimmed = text.trim();
+  if (!trimmed) return [];
+  if (trimmed.startsWith("[")) return JSON.parse(trimmed);
+  return trimmed.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+/** `127.0.0.1:5001` from `docker compose port`; a wildcard host becomes the loopback address. */
+function loopback(portOutput: string): string {
+  const line = portOutput.trim().split("\n").at(-1) ?? "";
+  const match = /^(.*):(\d+)$/.exec(line);
+  if (!match) throw new Error(`docker compose port answered "${portOutput.trim()}"`);
+  const host = ["0.0.0.0", "::", "[::]", ""].includes(match[1]) ? "127.0.0.1" : match[1];
+  return `${host}:${match[2]}`;
+}
+
+const SIGNALS: Record<number, string> = {
+  2: "SIGINT",
+  6: "SIGABRT",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  15: "SIGTERM",
+};
+
+/** Now as a Unix timestamp with nanoseconds, the form `docker events --until` takes. */
+function unixNow(): string {
+  const ms = Date.now();
+  return `${Math.floor(ms / 1000)}.${String((ms % 1000) * 1_000_000).padStart(9, "0")}`;
+}
+
+/** A container's exit code as the local backend reports a process's: 137 is SIGKILL. */
+function exitOf(code: number): ServiceExit {
+  const signal = code > 128 ? SIGNALS[code - 128] : undefined;
+  return signal ? { code, signal } : { code };
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url);
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
