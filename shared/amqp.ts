@@ -218,6 +218,7 @@ export class Broker implements MessageBus {
     const session = this.#session;
     if (!session) throw new BrokerUnavailable();
     const channel = await session.connection.createConfirmChannel();
+    channel.on("error", () => {}); // surfaces as a failed get or publish below
     let moved = 0;
     try {
       while (moved < max) {
@@ -319,7 +320,7 @@ export class Broker implements MessageBus {
     let session: Session | undefined;
     try {
       // The timeout bounds the TCP and AMQP handshake: a hung attempt would block every retry.
-      connection = await amqp.connect(url, {
+      connection = await amqp.connect(withHeartbeat(url), {
         clientProperties: { connection_name: name },
         timeout: CONNECT_TIMEOUT_MS,
       });
@@ -446,6 +447,15 @@ function toDelivery(queue: string, msg: ConsumeMessage, channel: Channel): Deliv
     ack: () => settle(() => channel.ack(msg)),
     reject: () => settle(() => channel.nack(msg, false, false)),
   };
+}
+
+/**
+ * Asks for 10 s heartbeats unless the URL sets its own: with the broker's 60 s default a peer
+ * that vanished without closing the socket would go unnoticed for two minutes.
+ */
+function withHeartbeat(url: string): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return url + (url.includes("?") ? "&" : "?") + "heartbeat=10";
 }
 
 /** A short-lived channel for reads; a server-side close of it must not crash the process. */

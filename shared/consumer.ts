@@ -38,6 +38,18 @@ export interface IncomingMessage {
 export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
 
 /**
+ * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
+ * give the waiting student an outcome. `body` is the raw body, possibly not even JSON.
+ */
+export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
+
+/** A queue's handler, and optionally what to do when one of its messages is dead-lettered. */
+export interface Subscription {
+  handle: MessageHandler;
+  onDeadLetter?: DeadLetterHook;
+}
+
+/**
  * Counts the deliveries of a message whose handler never returned (the process stopped), in
  * the service's own database so the count survives the crash it measures. A first delivery
  * is not stored; only redelivered ones are, so a healthy message costs no write.
@@ -75,6 +87,7 @@ export interface ConsumerOptions {
   log: Logger;
   counter: DeliveryCounter;
   handle: MessageHandler;
+  onDeadLetter?: DeadLetterHook;
   maxRetries: number;
   retryDelayMs: number;
   maxDeliveries: number;
@@ -82,7 +95,8 @@ export interface ConsumerOptions {
 
 /** Builds the delivery handler that applies the retry and dead-letter policy around `handle`. */
 export function createConsumer(options: ConsumerOptions): (delivery: Delivery) => Promise<void> {
-  const { bus, log, counter, handle, maxRetries, retryDelayMs, maxDeliveries } = options;
+  const { bus, log, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
+    options;
 
   const deadLetter = async (delivery: Delivery, reason: string) => {
     log.warn("dead-lettering message", {
@@ -101,11 +115,22 @@ export function createConsumer(options: ConsumerOptions): (delivery: Delivery) =
           "x-dead-lettered-at": new Date().toISOString(),
         }),
       );
-      delivery.ack();
     } catch {
       // Without our copy the queue's own dead-letter exchange still takes it, reason in x-death.
       delivery.reject();
+      return;
     }
+    try {
+      await onDeadLetter?.(delivery.body, reason);
+    } catch (err) {
+      // The message is safe in the DLQ; losing the follow-up must not put it back in the line.
+      log.error("dead-letter follow-up failed", {
+        queue: delivery.queue,
+        message_id: delivery.messageId,
+        error: errorText(err),
+      });
+    }
+    delivery.ack();
   };
 
   const retryOrDeadLetter = async (delivery: Delivery, err: unknown, retries: number) => {

@@ -133,3 +133,27 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
   await settled;
   assert.equal(delivery.settled, "acked");
 });
+
+Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {
+  const bus = new MemoryBus();
+  const seen: string[] = [];
+  const consume = createConsumer({
+    bus,
+    log: createLogger("test", "error"),
+    counter: new DeliveryCounter(openDatabase(":memory:", "test")),
+    handle: () => {
+      throw new InvalidMessage("bad");
+    },
+    onDeadLetter: (body, reason) => {
+      seen.push(`${new TextDecoder().decode(body)}: ${reason} (copies: ${bus.sent.length})`);
+      throw new Error("follow-up broke");
+    },
+    maxRetries: 0,
+    retryDelayMs: 10,
+    maxDeliveries: 3,
+  });
+  const delivery = fakeDelivery("{}");
+  await consume(delivery);
+  assert.deepEqual(seen, ["{}: bad (copies: 1)"]);
+  assert.equal(delivery.settled, "acked");
+});

@@ -44,7 +44,10 @@ export const InventoryReserved = OrderPlaced.extend({
 export type InventoryReserved = z.infer<typeof InventoryReserved>;
 
 /** `inventory.failed`: the order cannot be served; `reason` says why, in words for the student. */
-export const InventoryFailed = OrderPlaced.extend({ reason: text("reason").max(500) });
+export const InventoryFailed = OrderPlaced.extend({
+  reason: z.string({ error: "reason must be a string" }).trim().min(1, "reason must not be empty")
+    .max(1000, "reason must be at most 1000 characters"),
+});
 /** Body of an `inventory.failed` message. */
 export type InventoryFailed = z.infer<typeof InventoryFailed>;
 
@@ -72,6 +75,7 @@ export interface OutgoingEvent {
 
 /**
  * Builds an outgoing event; the message id is fresh, the correlation id is the order id.
+ * Throws `TypeError` when the body does not match the event's schema.
  * @example
  * ```ts
  * const event = envelopeFor("OrderPlaced", { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" });
@@ -82,6 +86,12 @@ export function envelopeFor<T extends EventType>(
   type: T,
   body: z.infer<(typeof events)[T]["schema"]>,
 ): OutgoingEvent {
+  // Checked on the way out too: a body its own consumers would refuse is a bug found here, in
+  // the transaction that made it, rather than later in a dead-letter queue.
+  const parsed = events[type].schema.safeParse(body);
+  if (!parsed.success) {
+    throw new TypeError(`Cannot publish ${type}: ${summarizeIssues(parsed.error)}`);
+  }
   return {
     type,
     routingKey: events[type].routingKey,

@@ -69,3 +69,11 @@ Deno.test("envelopeFor() keys the event by order id and leaves the body flat", (
   assert.deepEqual(event.body, body);
   assert.notEqual(event.messageId, envelopeFor("OrderPlaced", body).messageId);
 });
+
+Deno.test("envelopeFor() refuses a body its consumers would refuse", () => {
+  const body = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1", reason: "" };
+  assert.throws(
+    () => envelopeFor("InventoryFailed", body),
+    /Cannot publish InventoryFailed: reason/,
+  );
+});

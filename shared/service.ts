@@ -7,7 +7,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { Broker } from "./amqp.ts";
 import type { Config } from "./config.ts";
-import { createConsumer, DeliveryCounter, type MessageHandler } from "./consumer.ts";
+import { createConsumer, DeliveryCounter, type Subscription } from "./consumer.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
 import { Outbox, OutboxRelay } from "./outbox.ts";
@@ -26,7 +26,8 @@ export interface ServiceDeps {
 /** A service: its HTTP routes and the handler of each queue it consumes. */
 export interface ServiceDefinition {
   routes: Route[];
-  subscriptions: Record<string, MessageHandler>;
+  /** Queue name to its handler (and optional dead-letter follow-up). */
+  subscriptions: Record<string, Subscription>;
 }
 
 /** Builds a service from its dependencies. */
@@ -93,13 +94,15 @@ export async function startService(
   const relay = new OutboxRelay(outbox, broker, log);
   const service = factory({ config, db, outbox, relay, log });
   const counter = new DeliveryCounter(db);
-  for (const [queue, handle] of Object.entries(service.subscriptions)) {
+  for (const [queue, subscription] of Object.entries(service.subscriptions)) {
     const { maxRetries, retryDelayMs, maxDeliveries } = config;
+    const { handle, onDeadLetter } = subscription;
     const consumer = createConsumer({
       bus: broker,
       log,
       counter,
       handle,
+      onDeadLetter,
       maxRetries,
       retryDelayMs,
       maxDeliveries,

@@ -3,16 +3,17 @@
  * `fault:transient:N`, `fault:permanent`, `fault:crash`): a transient failure is retried after
  * a delay and succeeds, a lasting one is dead-lettered after the configured attempts with its
  * last error, and a message that kills the consumer reaches the DLQ after a bounded number of
- * deliveries while the orders behind it keep moving.
+ * deliveries while the orders behind it keep moving. A valid order that is dead-lettered still
+ * ends FAILED, so its student is told.
  */
 import assert from "node:assert/strict";
 import { REASON_HEADER, RETRY_HEADER } from "@campus/shared/consumer";
+import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
 import { type ServiceExit, Stack } from "./stack.ts";
 import {
   finalOrder,
   finalOrders,
   listNotifications,
-  listOrders,
   placeOrder,
   stockAccounting,
   stockLevels,
@@ -118,8 +119,18 @@ Deno.test("retries, dead letters and crash loops", integration, async (t) => {
       });
       assert.equal((await finalOrder(stack, next.order_id)).status, "RESERVED");
       assert.equal((await stockLevels(stack)).Salad, salad - 1, "the failing order took none");
-      const orders = await listOrders(stack);
-      assert.equal(orders.find((o) => o.order_id === failing.order_id)?.status, "PLACED");
+      // The student still learns an outcome: the order fails, saying it was set aside.
+      const outcome = await finalOrder(stack, failing.order_id);
+      assert.equal(outcome.status, "FAILED");
+      assert.equal(
+        outcome.reason,
+        `${SET_ASIDE_REASON} (failed after ${MAX_RETRIES + 1} attempts: injected permanent fault)`,
+      );
+      const apology = await waitFor(
+        () => listNotifications(stack, failing.order_id).then((n) => n[0]),
+        { what: `an apology for the set-aside order ${failing.order_id}` },
+      );
+      assert.equal(apology.outcome, "FAILED");
     });
 
     await t.step(
@@ -165,6 +176,9 @@ Deno.test("retries, dead letters and crash loops", integration, async (t) => {
           } times without being acknowledged (the consumer kept stopping)`,
         );
         assert.equal(await stack.exitStatus("inventory"), undefined, "inventory runs on");
+        const setAside = await finalOrder(stack, crashing.order_id);
+        assert.equal(setAside.status, "FAILED");
+        assert.match(setAside.reason ?? "", /set aside for staff \(delivered \d+ times/);
         const neighbours = await finalOrders(stack, [before.order_id, behind.order_id]);
         assert.deepEqual(
           [...neighbours.values()].map((o) => o.status),

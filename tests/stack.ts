@@ -16,6 +16,7 @@ import {
   freePort,
 } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
+import { appendTo } from "../tools/process_log.ts";
 import { startComposeBackend } from "./compose_backend.ts";
 
 /** The services a stack runs. */
@@ -284,17 +285,6 @@ async function answers(url: string): Promise<boolean> {
     return res.ok;
   } catch {
     return false;
-  }
-}
-
-/**
- * Appends what `stream` yields to the file at `path` as it comes, so `logs()` sees a running
- * service's lines (a file's `writable` buffers until the stream ends).
- */
-async function appendTo(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
-  using file = await Deno.open(path, { create: true, append: true, write: true });
-  for await (let chunk of stream) {
-    while (chunk.byteLength > 0) chunk = chunk.subarray(await file.write(chunk));
   }
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { join } from "node:path";
+import { appendTo } from "./process_log.ts";
 
 /** A private broker node that can be stopped and started again with its data kept. */
 export interface BrokerNode {
@@ -69,19 +70,14 @@ export async function createBrokerNode({ port = freePort() } = {}): Promise<Brok
     dir,
     async start() {
       if (await listening(port)) return;
-      const out = await Deno.open(join(dir, "server.out"), {
-        create: true,
-        append: true,
-        write: true,
-      });
       child = new Deno.Command("rabbitmq-server", {
         env,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      child.stdout.pipeTo(out.writable, { preventClose: true }).catch(() => {});
-      child.stderr.pipeTo(out.writable, { preventClose: true }).catch(() => {});
+      appendTo(join(dir, "server.out"), child.stdout).catch(() => {});
+      appendTo(join(dir, "server.out"), child.stderr).catch(() => {});
       const exited = child.status.then((s) => s);
       const deadline = Date.now() + 60_000;
       while (!(await listening(port))) {

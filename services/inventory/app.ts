@@ -3,10 +3,14 @@
  * `GET /inventory` lists stock levels.
  * @module
  */
-import { decodeEvent, type OrderPlaced } from "@campus/shared/events";
+import { decodeEvent, OrderPlaced } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { StockStore } from "./stock_store.ts";
+
+/** Why a dead-lettered order failed, as the student reads it; the technical reason follows. */
+export const SET_ASIDE_REASON =
+  "Inventory could not process this order; it was set aside for staff";
 
 /** Builds the inventory service from its dependencies. */
 export function createInventoryService(
@@ -16,17 +20,27 @@ export function createInventoryService(
   return {
     routes: [{ method: "GET", path: "/inventory", handler: () => json(stock.levels()) }],
     subscriptions: {
-      order_placed: ({ body, retries }) => {
-        const order = decodeEvent("OrderPlaced", body);
-        if (config.testFaults) injectFault(order, retries);
-        const reservation = stock.reserve(order);
-        relay.wake();
-        if (reservation.duplicate) {
-          log.info("duplicate order, re-announcing its outcome", {
-            order_id: order.order_id,
-            outcome: reservation.outcome,
-          });
-        }
+      order_placed: {
+        handle: ({ body, retries }) => {
+          const order = decodeEvent("OrderPlaced", body);
+          if (config.testFaults) injectFault(order, retries);
+          const reservation = stock.reserve(order);
+          relay.wake();
+          if (reservation.duplicate) {
+            log.info("duplicate order, re-announcing its outcome", {
+              order_id: order.order_id,
+              outcome: reservation.outcome,
+            });
+          }
+        },
+        // A valid order that could not be processed still gets an outcome: the student is told
+        // it failed instead of waiting forever, and the message waits in the DLQ for staff.
+        onDeadLetter: (raw, reason) => {
+          const order = OrderPlaced.safeParse(parseJson(raw));
+          if (!order.success) return;
+          stock.setAside(order.data, `${SET_ASIDE_REASON} (${reason})`);
+          relay.wake();
+        },
       },
     },
   };
@@ -45,4 +59,12 @@ function injectFault(order: OrderPlaced, retries: number): void {
   }
   if (id === "fault:permanent") throw new Error("injected permanent fault");
   if (id === "fault:crash") Deno.exit(70);
+}
+
+function parseJson(raw: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    return undefined;
+  }
 }

@@ -23,7 +23,7 @@ export class StockStore {
   #stockOf: StatementSync;
   #take: StatementSync;
   #recorded: StatementSync;
-  #record: StatementSync;
+  #insertReservation: StatementSync;
   #levels: StatementSync;
   #items: StatementSync;
 
@@ -55,7 +55,7 @@ export class StockStore {
     this.#take = db.prepare(`UPDATE stock SET quantity = quantity - ? WHERE item = ?
       RETURNING quantity`);
     this.#recorded = db.prepare(`SELECT * FROM reservations WHERE order_id = ?`);
-    this.#record = db.prepare(`INSERT INTO reservations
+    this.#insertReservation = db.prepare(`INSERT INTO reservations
       (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#levels = db.prepare(`SELECT item, quantity FROM stock ORDER BY item`);
@@ -67,9 +67,21 @@ export class StockStore {
    * order seen before it changes nothing and queues the recorded result again.
    */
   reserve(order: OrderPlaced): Reservation {
+    return this.#settle(order, () => this.#decide(order));
+  }
+
+  /**
+   * Fails an order that could not be processed (it was dead-lettered), so the student still
+   * learns an outcome; an order decided before keeps, and re-announces, its outcome.
+   */
+  setAside(order: OrderPlaced, reason: string): Reservation {
+    return this.#settle(order, () => this.#record(failed(order, reason)));
+  }
+
+  #settle(order: OrderPlaced, decide: () => Reservation): Reservation {
     return transaction(this.db, () => {
       const recorded = this.#recorded.get(order.order_id);
-      const reservation = recorded ? toReservation(recorded) : this.#decide(order);
+      const reservation = recorded ? toReservation(recorded) : decide();
       this.outbox.add(
         reservation.outcome === "RESERVED"
           ? envelopeFor("InventoryReserved", reservation.event)
@@ -105,9 +117,14 @@ export class StockStore {
         duplicate: false,
       };
     }
+    return this.#record(reservation);
+  }
+
+  #record(reservation: Reservation): Reservation {
+    const { order_id, item, qty, student_id } = reservation.event;
     const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
     const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
-    this.#record.run(
+    this.#insertReservation.run(
       order_id,
       item,
       qty,

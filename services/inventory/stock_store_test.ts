@@ -75,3 +75,18 @@ Deno.test("a restart does not refill stock that was sold", () => {
     quantity: 5,
   }]);
 });
+
+Deno.test("setAside() fails an undecided order once and keeps a decided one", () => {
+  const { stock, outbox } = setup();
+  const reason = "Inventory could not process this order; it was set aside for staff (crashed)";
+  const aside = stock.setAside(order("o1", "Coffee", 1), reason);
+  assert.equal(aside.outcome, "FAILED");
+  assert.equal(stock.levels().find((l) => l.item === "Coffee")?.quantity, 3, "no stock taken");
+  assert.equal(stock.reserve(order("o1", "Coffee", 1)).outcome, "FAILED", "a replay keeps it");
+  stock.reserve(order("o2", "Coffee", 1));
+  assert.equal(stock.setAside(order("o2", "Coffee", 1), reason).outcome, "RESERVED");
+  assert.deepEqual(
+    outbox.pending(10).map((r) => r.event.type),
+    ["InventoryFailed", "InventoryFailed", "InventoryReserved", "InventoryReserved"],
+  );
+});

@@ -25,6 +25,9 @@ export function createNotificationService({ db }: ServiceDeps): ServiceDefinitio
           student_id: url.searchParams.get("student_id") ?? undefined,
         })),
     }],
-    subscriptions: { inventory_reserved: notify, inventory_failed: notify },
+    subscriptions: {
+      inventory_reserved: { handle: notify },
+      inventory_failed: { handle: notify },
+    },
   };
 }

@@ -48,11 +48,13 @@ export function createOrderService({ db, outbox, relay, log }: ServiceDeps): Ser
       },
     ],
     subscriptions: {
-      order_status: ({ routingKey, body }) => {
-        const result = decodeInventoryResult(routingKey, body);
-        if (orders.applyResult(result)) {
-          log.debug("order final", { order_id: result.event.order_id, status: result.outcome });
-        }
+      order_status: {
+        handle: ({ routingKey, body }) => {
+          const result = decodeInventoryResult(routingKey, body);
+          if (orders.applyResult(result)) {
+            log.debug("order final", { order_id: result.event.order_id, status: result.outcome });
+          }
+        },
       },
     },
   };

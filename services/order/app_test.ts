@@ -53,7 +53,7 @@ Deno.test("a result on order_status makes the order final", async () => {
   const { call, service } = setup();
   const order = await (await call("POST", "/order", { item: "Tea", qty: 2, student_id: "S1" }))
     .json();
-  await service.subscriptions.order_status({
+  await service.subscriptions.order_status.handle({
     routingKey: "inventory.failed",
     body: { ...order, reason: '"Tea" is not on the menu' },
     retries: 0,
