@@ -1,0 +1,268 @@
+/** `deno task bench`: starts a private stack, measures throughput, latency, drain and memory. */
+import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
+import { SERVICES, Stack } from "../tests/stack.ts";
+import { type CeilingResult, measureBrokerCeiling } from "./broker_ceiling.ts";
+import { type BacklogResult, type BacklogRun, runBacklog, summarizeBacklog } from "./backlog.ts";
+import { checkCorrectness, stockLevels } from "./correctness.ts";
+import { FootprintSampler } from "./footprint.ts";
+import {
+  type AcceptedOrder,
+  type LoadResult,
+  type LoadRound,
+  ordersOf,
+  runLoad,
+  summarizeRound,
+} from "./load.ts";
+import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
+import { num, Progress, say } from "./progress.ts";
+import {
+  type BenchResult,
+  checkTargets,
+  cpuPerOrderMs,
+  LOAD_GENERATOR,
+  machineInfo,
+  toMarkdown,
+  writeResults,
+} from "./report.ts";
+import { perSecond, round, summarize } from "./stats.ts";
+
+/** Menu items ordered round-robin, each stocked so that every order can be reserved. */
+const ITEMS = ["Pizza", "Burger", "Sushi", "Salad", "Taco", "Sandwich", "Pasta", "Coffee"];
+const STOCK = 10_000_000;
+
+const BASELINE = new URL("./BASELINE.md", import.meta.url).pathname;
+
+async function main(): Promise<number> {
+  let options: BenchOptions | undefined;
+  try {
+    options = parseOptions(Deno.args);
+  } catch (err) {
+    say(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    say(USAGE);
+    return 0;
+  }
+  const machine = await machineInfo();
+  const date = new Date();
+  const started = performance.now();
+  const load = machine.load_at_start.toFixed(2);
+  say(
+    `bench: ${machine.cores} cores, Deno ${machine.deno}, load ${load}; ` +
+      `${num(options.orders)} orders at concurrency ${options.concurrency.join(", ")}, ` +
+      `backlog ${num(options.backlog)}`,
+  );
+
+  const startup = new Progress("stack");
+  startup.update("starting a private broker and the three services");
+  const starting = Stack.start({
+    env: { MENU: ITEMS.map((item) => `${item}=${STOCK}`).join(",") },
+  });
+  // Cleaning up must work from a signal too, even while the stack is still starting.
+  let sampler: FootprintSampler | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    cleaning ??= (async () => {
+      await sampler?.stop().catch(() => {});
+      const stack = await starting.catch(() => undefined);
+      await stack?.dispose();
+    })();
+  let aborted = false;
+  const interrupted = () => {
+    aborted = true;
+    say("\ninterrupted: stopping the stack");
+    cleanup().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  Deno.addSignalListener("SIGTERM", interrupted);
+
+  let stack: Stack;
+  try {
+    stack = await starting;
+  } catch (err) {
+    if (!aborted) say(`Cannot start the stack: ${(err as Error).message}`);
+    await cleanup();
+    return aborted ? 130 : 1;
+  }
+  try {
+    if (aborted) return 130;
+    const brokerPid = await stack.backend.pid("broker");
+    startup.done(`up in ${num((performance.now() - started) / 1000, 1)} s`);
+    const urls = {
+      orderUrl: stack.url("order"),
+      inventoryUrl: stack.url("inventory"),
+      notificationUrl: stack.url("notification"),
+    };
+    const stockBefore = await stockLevels(urls.inventoryUrl);
+    let ceiling: CeilingResult | null = null;
+    if (options.ceilingMessages > 0) {
+      const progress = new Progress("ceiling");
+      ceiling = await measureBrokerCeiling(stack.backend.amqpUrl, options.ceilingMessages, {
+        onProgress: (p, c) =>
+          progress.update(
+            `${num(p)} published, ${num(c)} consumed of ${num(options.ceilingMessages)}`,
+          ),
+      });
+      const { messages, seconds } = ceiling;
+      progress.done(
+        `${num(ceiling.messages_per_s)} msg/s publish+consume ` +
+          `(${num(ceiling.publish_per_s)} confirms/s; ${num(messages)} msgs in ${seconds} s)`,
+      );
+    }
+
+    // Sampling starts after the ceiling so that CPU time counts order work only; the kernel's
+    // VmHWM still reports any earlier memory peak.
+    sampler = new FootprintSampler(async () => ({
+      ...Object.fromEntries(
+        await Promise.all(SERVICES.map(async (s) => [s, await stack.backend.pid(s)])),
+      ),
+      broker: brokerPid,
+      [LOAD_GENERATOR]: Deno.pid,
+    }));
+    await sampler.start();
+
+    const rounds: LoadRound[] = [];
+    for (const [index, concurrency] of options.concurrency.entries()) {
+      const progress = new Progress(`c=${concurrency}`);
+      const run = await runLoad({
+        orderUrl: urls.orderUrl,
+        count: options.orders,
+        concurrency,
+        studentId: `bench-${index + 1}-c${concurrency}`,
+        items: ITEMS,
+        timeoutMs: 60_000 + options.orders * 10,
+        onProgress: (n) => progress.update(`posted ${num(n)}/${num(options.orders)}`),
+        onWait: (waited) =>
+          progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
+      });
+      rounds.push(run);
+      const { placement } = run;
+      const post = summarize(placement.durations);
+      const finalAfter = num((run.finalSeenAt - placement.startedAt) / 1000, 1);
+      progress.done(
+        `${num(placement.accepted.length)} accepted at ` +
+          `${num(perSecond(placement.accepted.length, placement.postingMs))}/s, ` +
+          `POST p50 ${post.p50_ms} ms p99 ${post.p99_ms} ms; ` +
+          (run.allFinal
+            ? `all final ${finalAfter} s after the first POST`
+            : "NOT all final before the timeout") +
+          (placement.errors ? `; ${placement.errors} errors` : ""),
+      );
+    }
+
+    let backlogRun: BacklogRun | undefined;
+    if (options.backlog > 0) {
+      const progress = new Progress("backlog");
+      backlogRun = await runBacklog({
+        orderUrl: urls.orderUrl,
+        count: options.backlog,
+        concurrency: Math.max(...options.concurrency),
+        items: ITEMS,
+        studentId: "bench-backlog",
+        stopInventory: () => stack.stop("inventory"),
+        startInventory: () => stack.start("inventory"),
+        queueDepth: (queue) => stack.queueDepth(queue),
+        timeoutMs: 60_000 + options.backlog * 10,
+        onProgress: (text) => progress.update(text),
+      });
+      progress.done(
+        `${num(backlogRun.queued)} queued while inventory was down; all final ` +
+          `${num((Date.now() - backlogRun.upAt) / 1000, 1)} s after it was back`,
+      );
+    }
+
+    // The footprint covers the load phases only: listing every order below is bookkeeping.
+    const footprint = await sampler.stop();
+    const orderCount = rounds.reduce((n, r) => n + r.placement.accepted.length, 0) +
+      (backlogRun?.placement.accepted.length ?? 0);
+    const cpuPerOrder = cpuPerOrderMs(footprint, orderCount);
+    const show = (name: string) =>
+      `${name} ${num(footprint[name]?.peak_rss_mb, 1)} MB / ${num(cpuPerOrder[name], 2)} ms`;
+    say(
+      `${"footprint".padEnd(12)} peak RSS / CPU per order: ` +
+        [...SERVICES, "broker", LOAD_GENERATOR].map(show).join(", "),
+    );
+
+    const placed: AcceptedOrder[] = [];
+    const endToEnd: LoadResult[] = [];
+    for (const run of rounds) {
+      endToEnd.push(summarizeRound(run, await ordersOf(urls.orderUrl, run.studentId)));
+      placed.push(...run.placement.accepted);
+    }
+    let backlog: BacklogResult | null = null;
+    if (backlogRun) {
+      backlog = summarizeBacklog(backlogRun, await ordersOf(urls.orderUrl, backlogRun.studentId));
+      placed.push(...backlogRun.placement.accepted);
+    }
+
+    const checking = new Progress("correctness");
+    checking.update("comparing the ledgers of the three services");
+    const correctness = await checkCorrectness(placed, {
+      ...urls,
+      stockBefore,
+      deadLettered: async () => {
+        let total = 0;
+        for (const q of WORK_QUEUES) total += await stack.queueDepth(dlqOf(q.name));
+        return total;
+      },
+    });
+    const accepted = num(correctness.accepted);
+    checking.done(
+      correctness.ok
+        ? `ok: ${accepted} orders, none lost, none reserved twice, one notification each`
+        : `FAILED: ${correctness.problems.join("; ")}`,
+    );
+
+    machine.load_at_end = round(Deno.loadavg()[0], 2);
+    const partial = {
+      broker_ceiling: ceiling,
+      end_to_end: endToEnd,
+      backlog,
+      footprint,
+      cpu_per_order_ms: cpuPerOrder,
+    };
+    const { out: _out, baseline: _baseline, note, ...shown } = options;
+    const result: BenchResult = {
+      date: date.toISOString(),
+      quick: options.quick,
+      note,
+      machine,
+      options: shown,
+      seconds: round((performance.now() - started) / 1000, 1),
+      ...partial,
+      correctness,
+      targets: checkTargets(partial),
+    };
+    const stem = date.toISOString().slice(0, 19).replaceAll(":", "-") +
+      (options.quick ? "-quick" : "");
+    const files = await writeResults(result, options.out, stem);
+    const written = [files.json, files.markdown];
+    const report = toMarkdown(result);
+    if (options.baseline) {
+      await Deno.writeTextFile(BASELINE, report);
+      // The baseline is committed, so it must pass `deno fmt --check` like every other file.
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", BASELINE] }).output();
+      written.push(BASELINE);
+    }
+    // The console gets the report from its targets on; the header repeats what was printed.
+    say("\n" + report.slice(report.indexOf("## Targets")));
+    say(`results: ${written.join("\n         ")}`);
+    return correctness.ok ? 0 : 1;
+  } catch (err) {
+    // After Ctrl-C the stack is torn down under the running phase: its errors mean nothing.
+    if (aborted) return 130;
+    say(`\nbench failed: ${(err as Error).stack ?? err}`);
+    for (const service of SERVICES) {
+      const log = (await stack.logs(service)).trim().split("\n").slice(-5).join("\n");
+      if (log) say(`--- last lines of ${service}:\n${log}`);
+    }
+    return 1;
+  } finally {
+    await cleanup();
+    Deno.removeSignalListener("SIGINT", interrupted);
+    Deno.removeSignalListener("SIGTERM", interrupted);
+  }
+}
+
+Deno.exit(await main());

@@ -1,0 +1,96 @@
+/** Command-line options of `deno task bench`, parsed and validated with every default here. */
+import { parseArgs } from "node:util";
+
+/** What one benchmark run measures and where it writes its results. */
+export interface BenchOptions {
+  /** Orders placed at each concurrency level. */
+  orders: number;
+  /** Concurrency levels of the end-to-end phase, each a separate round of `orders` orders. */
+  concurrency: number[];
+  /** Orders placed while inventory is stopped, then drained. */
+  backlog: number;
+  /** Messages of the broker-ceiling measurement. */
+  ceilingMessages: number;
+  /** Folder receiving `<date>.json` and `<date>.md`. */
+  out: string;
+  /** Also write the Markdown report to `bench/BASELINE.md`. */
+  baseline: boolean;
+  /** The small CI smoke run. */
+  quick: boolean;
+  /** A remark for the report, e.g. that the machine was shared while measuring. */
+  note: string;
+}
+
+/** Usage text for `--help`. */
+export const USAGE = `deno task bench [options]
+
+  --orders N          orders per concurrency level (default 5000; quick 200)
+  --concurrency A,B   concurrency levels of the end-to-end phase (default 1,32,64; quick 1,16)
+  --backlog N         orders drained after an inventory outage (default 10000; quick 500)
+  --ceiling N         messages for the broker ceiling (default 20000; quick 2000)
+  --out DIR           where <date>.json and <date>.md go (default bench/results)
+  --baseline          also write the report to bench/BASELINE.md
+  --note TEXT         a remark for the report (e.g. "machine shared with other work")
+  --quick             a small run that checks correctness, for CI
+  --help              this text
+`;
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+const FULL = { orders: 5000, concurrency: [1, 32, 64], backlog: 10_000, ceilingMessages: 20_000 };
+const QUICK = { orders: 200, concurrency: [1, 16], backlog: 500, ceilingMessages: 2000 };
+
+/**
+ * Parses `args`; returns undefined for `--help`. Throws `TypeError` naming a bad option.
+ * @example
+ * ```ts
+ * parseOptions(["--quick", "--orders", "50"])?.orders; // 50
+ * ```
+ */
+export function parseOptions(args: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      orders: { type: "string" },
+      concurrency: { type: "string" },
+      backlog: { type: "string" },
+      ceiling: { type: "string" },
+      out: { type: "string" },
+      baseline: { type: "boolean", default: false },
+      note: { type: "string", default: "" },
+      quick: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const base = values.quick ? QUICK : FULL;
+  return {
+    orders: count("--orders", values.orders, base.orders, 1),
+    concurrency: values.concurrency === undefined
+      ? base.concurrency
+      : values.concurrency.split(",").map((c) => count("--concurrency", c.trim(), 0, 1, 1024)),
+    backlog: count("--backlog", values.backlog, base.backlog, 0),
+    ceilingMessages: count("--ceiling", values.ceiling, base.ceilingMessages, 0),
+    out: values.out ?? `${ROOT}bench/results`,
+    baseline: values.baseline,
+    quick: values.quick,
+    note: values.note,
+  };
+}
+
+function count(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max = 10_000_000,
+): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
+}

@@ -1,0 +1,35 @@
+/** Tests of the benchmark's option parsing. */
+import assert from "node:assert/strict";
+import { parseOptions } from "./options.ts";
+
+Deno.test("parseOptions() gives the full run by default", () => {
+  const options = parseOptions([]);
+  assert.equal(options?.orders, 5000);
+  assert.deepEqual(options?.concurrency, [1, 32, 64]);
+  assert.equal(options?.backlog, 10_000);
+  assert.equal(options?.quick, false);
+});
+
+Deno.test("parseOptions() lets explicit values override --quick", () => {
+  const options = parseOptions(["--quick", "--orders", "50", "--concurrency", "2, 8"]);
+  assert.equal(options?.orders, 50);
+  assert.deepEqual(options?.concurrency, [2, 8]);
+  assert.equal(options?.backlog, 500);
+  assert.equal(options?.quick, true);
+});
+
+Deno.test("parseOptions() refuses bad values naming the option", async (t) => {
+  await t.step("a fractional order count", () => {
+    assert.throws(() => parseOptions(["--orders", "1.5"]), /--orders must be a whole number/);
+  });
+  await t.step("a zero concurrency", () => {
+    assert.throws(() => parseOptions(["--concurrency", "1,0"]), /--concurrency/);
+  });
+  await t.step("an unknown option", () => {
+    assert.throws(() => parseOptions(["--speed"]));
+  });
+});
+
+Deno.test("parseOptions() returns undefined for --help", () => {
+  assert.equal(parseOptions(["--help"]), undefined);
+});
