@@ -60,9 +60,10 @@ export async function measureBrokerCeiling(
     let consumed = 0;
     let allConsumed!: () => void;
     const consumedAll = new Promise<void>((resolve) => allConsumed = resolve);
-    await consumer.subscribe(QUEUE, (delivery) => {
-      delivery.ack();
-      if (++consumed === messages) allConsumed();
+    await consumer.subscribe(QUEUE, (deliveries) => {
+      for (const delivery of deliveries) delivery.ack();
+      consumed += deliveries.length;
+      if (consumed === messages) allConsumed();
       return Promise.resolve();
     });
     ticker = setInterval(() => onProgress?.(published, consumed), 200);

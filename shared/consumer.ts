@@ -9,6 +9,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Delivery, MessageBus, MessageProperties } from "./amqp.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
+import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 
 export { InvalidMessage };
@@ -34,8 +35,11 @@ export interface IncomingMessage {
   retries: number;
 }
 
-/** Handles one message; throws {@linkcode InvalidMessage} for poison, anything else to retry. */
-export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
+/**
+ * Handles one message, synchronously, inside the transaction the consumer opened for it;
+ * throws {@linkcode InvalidMessage} for poison, anything else to have it retried.
+ */
+export type MessageHandler = (message: IncomingMessage) => void;
 
 /**
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
@@ -85,6 +89,8 @@ export class DeliveryCounter {
 export interface ConsumerOptions {
   bus: MessageBus;
   log: Logger;
+  /** The service's database: a batch of messages is handled in one transaction of it. */
+  db: DatabaseSync;
   counter: DeliveryCounter;
   handle: MessageHandler;
   onDeadLetter?: DeadLetterHook;
@@ -93,9 +99,17 @@ export interface ConsumerOptions {
   maxDeliveries: number;
 }
 
-/** Builds the delivery handler that applies the retry and dead-letter policy around `handle`. */
-export function createConsumer(options: ConsumerOptions): (delivery: Delivery) => Promise<void> {
-  const { bus, log, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
+/**
+ * Builds the handler of a queue's deliveries that applies the retry and dead-letter policy
+ * around `handle`. Deliveries that arrive together are handled in one SQLite transaction (one
+ * commit for the batch, each message in a savepoint of its own) and acknowledged after it
+ * committed; a redelivered message is handled alone and counted, so a message that crashes the
+ * process cannot take the ones around it down with it.
+ */
+export function createConsumer(
+  options: ConsumerOptions,
+): (deliveries: Delivery[]) => Promise<void> {
+  const { bus, log, db, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
     options;
 
   const deadLetter = async (delivery: Delivery, reason: string) => {
@@ -155,46 +169,94 @@ export function createConsumer(options: ConsumerOptions): (delivery: Delivery) =
       });
       delivery.ack();
     } catch {
-      // Broker gone mid-retry: leave it unacknowledged; it comes back after reconnect.
+      // Broker gone mid-retry: the delivery comes back after the reconnect. Broker there but
+      // refusing: the queue's own dead-letter exchange takes it rather than block the line.
+      if (bus.connected) delivery.reject();
     }
   };
 
-  return async (delivery) => {
-    const key = delivery.messageId ?? await digest(delivery.body);
-    if (delivery.redelivered) {
-      const deliveries = counter.bump(key);
-      if (deliveries > maxDeliveries) {
-        await deadLetter(
-          delivery,
-          `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
-        );
-        counter.forget(key);
-        return;
-      }
-    }
-    const retries = Number(delivery.headers[RETRY_HEADER] ?? 0) || 0;
-    let failure: { error: unknown } | undefined;
-    try {
-      const result = handle({
+  /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
+  const run = (delivery: Delivery) =>
+    transaction(db, () => {
+      const result: unknown = handle({
         body: parseBody(delivery.body),
         routingKey: originalRoutingKey(delivery),
         messageId: delivery.messageId,
-        retries,
+        retries: retriesOf(delivery),
       });
-      // No `await` for a synchronous handler: the next delivery of the same batch runs before
-      // any awaited continuation, and it may be the one that stops the process.
-      if (result instanceof Promise) await result;
+      if (result instanceof Promise) {
+        throw new TypeError("Message handlers must be synchronous: their transaction is open");
+      }
+    });
+
+  const handleFirstDeliveries = async (batch: Delivery[]) => {
+    const handled: Delivery[] = [];
+    let failed: { delivery: Delivery; error: unknown }[] = [];
+    try {
+      transaction(db, () => {
+        for (const delivery of batch) {
+          try {
+            run(delivery);
+            handled.push(delivery);
+          } catch (error) {
+            failed.push({ delivery, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed: none of the batch happened, and every message retries.
+      handled.length = 0;
+      failed = batch.map((delivery) => ({ delivery, error }));
+    }
+    for (const delivery of handled) delivery.ack();
+    for (const { delivery, error } of failed) {
+      await retryOrDeadLetter(delivery, error, retriesOf(delivery));
+    }
+  };
+
+  const handleRedelivery = async (delivery: Delivery) => {
+    const key = delivery.messageId ?? await digest(delivery.body);
+    const deliveries = counter.bump(key);
+    if (deliveries > maxDeliveries) {
+      await deadLetter(
+        delivery,
+        `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
+      );
+      counter.forget(key);
+      return;
+    }
+    let failure: { error: unknown } | undefined;
+    try {
+      run(delivery);
     } catch (error) {
       failure = { error };
     }
     // The handler came back, so this message did not stop the process. Forgetting it now,
     // before the ack, means only a message whose handler never returns climbs towards
-    // maxDeliveries; the others redelivered by the same crash (prefetched with it, or handled
-    // but not yet acknowledged) start again from zero.
-    if (delivery.redelivered) counter.forget(key);
-    if (failure) return retryOrDeadLetter(delivery, failure.error, retries);
+    // maxDeliveries; the others redelivered by the same crash start again from zero.
+    counter.forget(key);
+    if (failure) return retryOrDeadLetter(delivery, failure.error, retriesOf(delivery));
     delivery.ack();
   };
+
+  return async (deliveries) => {
+    // In delivery order: runs of first deliveries together, redeliveries one at a time.
+    let start = 0;
+    while (start < deliveries.length) {
+      if (deliveries[start].redelivered) {
+        await handleRedelivery(deliveries[start++]);
+        continue;
+      }
+      let end = start;
+      while (end < deliveries.length && !deliveries[end].redelivered) end++;
+      await handleFirstDeliveries(deliveries.slice(start, end));
+      start = end;
+    }
+  };
+}
+
+function retriesOf(delivery: Delivery): number {
+  return Number(delivery.headers[RETRY_HEADER] ?? 0) || 0;
 }
 
 function parseBody(body: Uint8Array): unknown {

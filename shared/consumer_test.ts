@@ -5,12 +5,18 @@ import { createLogger } from "./log.ts";
 import { openDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
+/** A database and the delivery counter kept in it. */
+function store() {
+  const db = openDatabase(":memory:", "test");
+  return { db, counter: new DeliveryCounter(db) };
+}
+
 function setup(handle: (body: unknown) => void) {
   const bus = new MemoryBus();
   const consume = createConsumer({
     bus,
     log: createLogger("test", "error"),
-    counter: new DeliveryCounter(openDatabase(":memory:", "test")),
+    ...store(),
     handle: ({ body }) => handle(body),
     maxRetries: 2,
     retryDelayMs: 250,
@@ -23,7 +29,7 @@ Deno.test("a handled message is acknowledged", async () => {
   const seen: unknown[] = [];
   const { bus, consume } = setup((body) => seen.push(body));
   const delivery = fakeDelivery('{"a":1}');
-  await consume(delivery);
+  await consume([delivery]);
   assert.equal(delivery.settled, "acked");
   assert.deepEqual(seen, [{ a: 1 }]);
   assert.equal(bus.sent.length, 0);
@@ -35,7 +41,7 @@ Deno.test("poison is dead-lettered at once with its reason", async (t) => {
   });
   await t.step("not JSON", async () => {
     const delivery = fakeDelivery("{{{");
-    await consume(delivery);
+    await consume([delivery]);
     assert.equal(delivery.settled, "acked");
     const [dead] = bus.sent.splice(0);
     assert.equal(dead.queue, "order_placed_dlq");
@@ -43,12 +49,12 @@ Deno.test("poison is dead-lettered at once with its reason", async (t) => {
     assert.equal(dead.body, "{{{", "the body is kept as it came");
   });
   await t.step("fails the schema", async () => {
-    await consume(fakeDelivery('{"qty":-1}'));
+    await consume([fakeDelivery('{"qty":-1}')]);
     const [dead] = bus.sent.splice(0);
     assert.match(String(dead.properties.headers?.[REASON_HEADER]), /qty must be at least 1/);
   });
   await t.step("too large", async () => {
-    await consume(fakeDelivery("x".repeat(70_000)));
+    await consume([fakeDelivery("x".repeat(70_000))]);
     const [dead] = bus.sent.splice(0);
     assert.match(String(dead.properties.headers?.[REASON_HEADER]), /70000 bytes/);
   });
@@ -58,14 +64,14 @@ Deno.test("a failing handler is retried through the retry queue, then dead-lette
   const { bus, consume } = setup(() => {
     throw new Error("database is locked");
   });
-  await consume(fakeDelivery("{}"));
+  await consume([fakeDelivery("{}")]);
   const [retry] = bus.sent.splice(0);
   assert.equal(retry.queue, "order_placed_retry");
   assert.equal(retry.properties.headers?.[RETRY_HEADER], 1);
   assert.equal(retry.properties.expiration, "250");
   assert.equal(retry.properties.headers?.["x-original-routing-key"], "order.placed");
 
-  await consume(fakeDelivery("{}", { headers: { [RETRY_HEADER]: 2 } }));
+  await consume([fakeDelivery("{}", { headers: { [RETRY_HEADER]: 2 } })]);
   const [dead] = bus.sent.splice(0);
   assert.equal(dead.queue, "order_placed_dlq");
   assert.equal(
@@ -78,12 +84,14 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
   let handled = 0;
   const { bus, consume } = setup(() => handled++);
   // Two redeliveries that crashed the consumer before it could ack (deliveries 2 and 3)...
-  const counter = new DeliveryCounter(openDatabase(":memory:", "t"));
+  const counterDb = openDatabase(":memory:", "t");
+  const counter = new DeliveryCounter(counterDb);
   assert.equal(counter.bump("m1"), 2);
   assert.equal(counter.bump("m1"), 3);
   const loop = createConsumer({
     bus,
     log: createLogger("test", "error"),
+    db: counterDb,
     counter,
     handle: () => {
       handled++;
@@ -94,13 +102,13 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
   });
   // ...so the 4th is over the limit of 3 and goes to the DLQ unseen.
   const delivery = fakeDelivery("{}", { messageId: "m1", redelivered: true });
-  await loop(delivery);
+  await loop([delivery]);
   assert.equal(handled, 0, "not handled");
   assert.equal(delivery.settled, "acked");
   assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
 
   // A redelivery under the limit is handled, and its count forgotten once acknowledged.
-  await consume(fakeDelivery("{}", { messageId: "m2", redelivered: true }));
+  await consume([fakeDelivery("{}", { messageId: "m2", redelivered: true })]);
   assert.equal(handled, 1);
 });
 
@@ -110,15 +118,17 @@ Deno.test("when the broker is gone, a dead letter falls back to the queue's own 
   });
   bus.connected = false;
   const delivery = fakeDelivery("{}");
-  await consume(delivery);
+  await consume([delivery]);
   assert.equal(delivery.settled, "rejected");
 });
 
 Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {
-  const counter = new DeliveryCounter(openDatabase(":memory:", "t"));
+  const counterDb = openDatabase(":memory:", "t");
+  const counter = new DeliveryCounter(counterDb);
   const consume = createConsumer({
     bus: new MemoryBus(),
     log: createLogger("test", "error"),
+    db: counterDb,
     counter,
     handle: () => {},
     maxRetries: 2,
@@ -126,7 +136,7 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
     maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}", { messageId: "m3", redelivered: true });
-  const settled = consume(delivery);
+  const settled = consume([delivery]);
   // The next delivery of the same batch may stop the process before the ack goes out; that
   // crash must not count against a message that was handled.
   assert.equal(counter.bump("m3"), 2, "forgotten before anything else ran");
@@ -140,7 +150,7 @@ Deno.test("the dead-letter follow-up runs after the copy is safe, and its failur
   const consume = createConsumer({
     bus,
     log: createLogger("test", "error"),
-    counter: new DeliveryCounter(openDatabase(":memory:", "test")),
+    ...store(),
     handle: () => {
       throw new InvalidMessage("bad");
     },
@@ -153,7 +163,39 @@ Deno.test("the dead-letter follow-up runs after the copy is safe, and its failur
     maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}");
-  await consume(delivery);
+  await consume([delivery]);
   assert.deepEqual(seen, ["{}: bad (copies: 1)"]);
   assert.equal(delivery.settled, "acked");
+});
+
+Deno.test("a batch commits together, and one failing message undoes only its own work", async () => {
+  const { db, counter } = store();
+  db.exec("CREATE TABLE seen (n INTEGER)");
+  const insert = db.prepare("INSERT INTO seen VALUES (?)");
+  const bus = new MemoryBus();
+  const consume = createConsumer({
+    bus,
+    log: createLogger("test", "error"),
+    db,
+    counter,
+    handle: ({ body }) => {
+      const { n } = body as { n: number };
+      insert.run(n);
+      if (n === 2) throw new Error("locked");
+    },
+    maxRetries: 3,
+    retryDelayMs: 10,
+    maxDeliveries: 3,
+  });
+  const batch = [1, 2, 3].map((n) => fakeDelivery(JSON.stringify({ n })));
+  await consume(batch);
+  assert.deepEqual(db.prepare("SELECT n FROM seen ORDER BY n").all().map((r) => r.n), [1, 3]);
+  assert.deepEqual(batch.map((d) => d.settled), ["acked", "acked", "acked"]);
+  assert.deepEqual(bus.sent.map((m) => [m.queue, m.body]), [["order_placed_retry", '{"n":2}']]);
+});
+
+Deno.test("an asynchronous handler is refused, not half-run outside its transaction", async () => {
+  const { bus, consume } = setup(() => Promise.resolve());
+  await consume([fakeDelivery("{}")]);
+  assert.match(String(bus.sent[0]?.properties.headers?.["x-last-error"]), /must be synchronous/);
 });

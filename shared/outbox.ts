@@ -18,7 +18,9 @@ export class Outbox {
 
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      -- A plain rowid key: AUTOINCREMENT would write a second table on every insert. Order
+      -- is still kept, since a new row's rowid is above every row left in the table.
+      seq INTEGER PRIMARY KEY,
       message_id TEXT NOT NULL,
       type TEXT NOT NULL,
       routing_key TEXT NOT NULL,

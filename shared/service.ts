@@ -100,6 +100,7 @@ export async function startService(
     const consumer = createConsumer({
       bus: broker,
       log,
+      db,
       counter,
       handle,
       onDeadLetter,

@@ -17,6 +17,7 @@ import {
 } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
 import { appendTo } from "../tools/process_log.ts";
+import { serviceRunArgs } from "../tools/service_runtime.ts";
 import { startComposeBackend } from "./compose_backend.ts";
 
 /** The services a stack runs. */
@@ -158,14 +159,6 @@ export class Stack {
   }
 }
 
-const SERVICE_PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys",
-];
-
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Local processes: `deno run services/<name>/main.ts`, each on a free port with its own data. */
@@ -205,7 +198,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     async start(service) {
       if (children.has(service)) return;
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...SERVICE_PERMISSIONS, join(ROOT, "services", service, "main.ts")],
+        args: serviceRunArgs(ROOT, service),
         cwd: ROOT,
         env: {
           AMQP_URL: amqpUrl,

@@ -7,6 +7,7 @@
 // deno-lint-ignore-file no-console -- a terminal program: talking to the user is its job
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
+import { SERVICE_V8_FLAGS } from "./service_runtime.ts";
 
 /** The services a binary is built for (the keys of `DEFAULT_PORTS` in shared/config.ts). */
 export const SERVICE_NAMES = ["order", "inventory", "notification"] as const;
@@ -43,7 +44,7 @@ export class CompileError extends Error {
 }
 
 /**
- * The permissions baked into every binary: network (broker, HTTP), environment (configuration)
+ * The permissions (and V8 heap settings) baked into every binary: network (broker, HTTP), environment (configuration)
  * and files only under `dataDir` (the SQLite database). Nothing else: no `-A`, no subprocesses.
  */
 export function servicePermissions(dataDir: string): string[] {
@@ -53,6 +54,7 @@ export function servicePermissions(dataDir: string): string[] {
     `--allow-read=${dataDir}`,
     `--allow-write=${dataDir}`,
     "--no-prompt",
+    `--v8-flags=${SERVICE_V8_FLAGS}`,
   ];
 }
 

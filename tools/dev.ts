@@ -8,10 +8,10 @@
 import { join } from "node:path";
 import { ENV_DEFAULTS } from "@campus/shared/config";
 import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "./broker_node.ts";
+import { serviceRunArgs } from "./service_runtime.ts";
 
 const SERVICES = ["order", "inventory", "notification"] as const;
 const ROOT = new URL("..", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
 
 const amqpUrl = Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL;
 const dataDir = Deno.env.get("DATA_DIR") || join(ROOT, "data");
@@ -37,7 +37,7 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
 
 const children = SERVICES.map((service) => {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, join(ROOT, "services", service, "main.ts")],
+    args: serviceRunArgs(ROOT, service),
     env: { AMQP_URL: url, DATA_DIR: join(dataDir, service) },
     stdin: "null",
   }).spawn();

@@ -6,6 +6,7 @@
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
+import { OrderIntake } from "./order_intake.ts";
 import { type OrderStatus, OrderStore } from "./order_store.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
@@ -13,6 +14,7 @@ const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 /** Builds the order service from its dependencies. */
 export function createOrderService({ db, outbox, relay, log }: ServiceDeps): ServiceDefinition {
   const orders = new OrderStore(db, outbox);
+  const intake = new OrderIntake(orders, () => relay.wake());
   return {
     routes: [
       {
@@ -28,8 +30,7 @@ export function createOrderService({ db, outbox, relay, log }: ServiceDeps): Ser
               details,
             );
           }
-          const order = orders.place(parsed.data);
-          relay.wake();
+          const order = await intake.place(parsed.data);
           return json(order, 201, { location: `/orders/${order.order_id}` });
         },
       },

@@ -64,24 +64,35 @@ export class OrderStore {
 
   /** Stores a new order and its `OrderPlaced` event in one transaction. */
   place(request: PlaceOrderRequest): Order {
+    return this.placeAll([request])[0];
+  }
+
+  /**
+   * Stores several new orders, each with its `OrderPlaced` event, in one transaction: one
+   * commit for all the orders that arrived together.
+   */
+  placeAll(requests: readonly PlaceOrderRequest[]): Order[] {
     const now = new Date().toISOString();
-    const order: Order = {
-      order_id: crypto.randomUUID(),
-      ...request,
-      status: "PLACED",
-      created_at: now,
-      updated_at: now,
-    };
-    transaction(this.db, () => {
-      this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
-      this.outbox.add(envelopeFor("OrderPlaced", {
-        order_id: order.order_id,
-        item: order.item,
-        qty: order.qty,
-        student_id: order.student_id,
+    return transaction(this.db, () =>
+      requests.map((request) => {
+        const order: Order = {
+          order_id: crypto.randomUUID(),
+          item: request.item,
+          qty: request.qty,
+          student_id: request.student_id,
+          status: "PLACED",
+          created_at: now,
+          updated_at: now,
+        };
+        this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
+        this.outbox.add(envelopeFor("OrderPlaced", {
+          order_id: order.order_id,
+          item: order.item,
+          qty: order.qty,
+          student_id: order.student_id,
+        }));
+        return order;
       }));
-    });
-    return order;
   }
 
   /** The order with `orderId`, or undefined. */
