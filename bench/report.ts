@@ -149,7 +149,8 @@ export function toMarkdown(result: BenchResult): string {
     "",
   ];
   if (result.note) lines.push(`> ${result.note}`, "");
-  if (Math.max(m.load_at_start, m.load_at_end) > m.cores / 2) {
+  // Only the load before the run speaks of other work: at the end it is the run's own.
+  if (m.load_at_start > m.cores / 2) {
     lines.push(
       `> The machine was busy with other work (load average above ${m.cores / 2}): ` +
         "the figures are likely lower and noisier than on an idle machine.",
