@@ -9,6 +9,8 @@ import {
   getJson,
   listNotifications,
   listOrders,
+  menuEnv,
+  orderMix,
   type OrderRequest,
   placeOrders,
   readiness,
@@ -19,20 +21,9 @@ import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const MENU = { Coffee: 1000, Pizza: 250, Burger: 250, Sushi: 40 };
-const menuEnv = Object.entries(MENU).map(([item, n]) => `${item}=${n}`).join(",");
-
-/** A reproducible mix of orders; Sushi runs out, so some of them fail. */
-function orderMix(count: number, prefix: string): OrderRequest[] {
-  const items = Object.keys(MENU);
-  return Array.from({ length: count }, (_, i) => ({
-    item: items[(i * 7) % items.length],
-    qty: 1 + (i % 3),
-    student_id: `${prefix}${i}`,
-  }));
-}
 
 Deno.test("broker failures", integration, async (t) => {
-  const stack = await Stack.start({ env: { MENU: menuEnv } });
+  const stack = await Stack.start({ env: { MENU: menuEnv(MENU) } });
   const placedIds: string[] = [];
   try {
     await t.step("with the broker down, orders are accepted and /ready says why", async () => {
@@ -50,7 +41,7 @@ Deno.test("broker failures", integration, async (t) => {
         assert.equal(health.status, 200, `${service} /health stays liveness only`);
       }
 
-      const placed = await placeOrders(stack, orderMix(20, "down-"));
+      const placed = await placeOrders(stack, orderMix(MENU, 20, "down-"));
       assert.equal(placed.length, 20, "all 20 answered 201");
       placedIds.push(...placed.map((o) => o.order_id));
       const order = await readiness(stack, "order");
@@ -71,7 +62,7 @@ Deno.test("broker failures", integration, async (t) => {
     });
 
     await t.step("300 orders in flight across a broker restart all complete once", async () => {
-      const mix = orderMix(300, "load-");
+      const mix = orderMix(MENU, 300, "load-");
       // A hundred while the node shuts down, a hundred while it is down, a hundred while it
       // boots: the restart cuts through orders at every stage of the pipeline.
       const [, whileStopping] = await Promise.all([

@@ -105,6 +105,40 @@ export async function readiness(stack: Stack, service: ServiceName): Promise<Rea
 export type OrderRequest = { item: string; qty: number; student_id: string };
 
 /**
+ * A reproducible mix of `count` orders over the items of `menu` (every `stride`-th item in
+ * turn), quantities 1 to 3, student ids `<prefix><n>`.
+ */
+export function orderMix(
+  menu: Record<string, number>,
+  count: number,
+  prefix: string,
+  stride = 7,
+): OrderRequest[] {
+  const items = Object.keys(menu);
+  return Array.from({ length: count }, (_, i) => ({
+    item: items[(i * stride) % items.length],
+    qty: 1 + (i % 3),
+    student_id: `${prefix}${i}`,
+  }));
+}
+
+/** The menu as the `MENU` variable spells it: `Coffee=100,Pizza=50`. */
+export function menuEnv(menu: Record<string, number>): string {
+  return Object.entries(menu).map(([item, n]) => `${item}=${n}`).join(",");
+}
+
+/** True when `url` answers a 2xx (and false when nothing listens there yet). */
+export async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url);
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Places every order, `concurrency` at a time, each one required to answer 201; `onPlaced`
  * hears how many were accepted so far (a chaos loop can act at a given point of the stream).
  */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DEFAULT_PORTS } from "@campus/shared/config";
 import { errorText } from "@campus/shared/log";
 import { waitFor } from "./poll.ts";
+import { answers } from "./client.ts";
 import type { ServiceExit, ServiceName, StackBackend, StackOptions } from "./stack.ts";
 
 /** Settings of a Compose stack. */
@@ -282,14 +283,4 @@ function unixNow(): string {
 function exitOf(code: number): ServiceExit {
   const signal = code > 128 ? SIGNALS[code - 128] : undefined;
   return signal ? { code, signal } : { code };
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url);
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }

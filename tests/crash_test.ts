@@ -10,6 +10,8 @@ import {
   finalOrders,
   getJson,
   listNotifications,
+  menuEnv,
+  orderMix,
   type OrderRequest,
   type OrderView,
   placeOrder,
@@ -22,19 +24,8 @@ import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const MENU = { Coffee: 2000, Pizza: 400, Burger: 400, Taco: 60 };
-const menuEnv = Object.entries(MENU).map(([item, n]) => `${item}=${n}`).join(",");
 /** The bound a graceful stop must keep (the services' SHUTDOWN_TIMEOUT_MS). */
 const SHUTDOWN_TIMEOUT_MS = 5_000;
-
-/** A reproducible mix of orders; Taco runs out, so some of them fail. */
-function orderMix(count: number, prefix: string): OrderRequest[] {
-  const items = Object.keys(MENU);
-  return Array.from({ length: count }, (_, i) => ({
-    item: items[(i * 5) % items.length],
-    qty: 1 + (i % 3),
-    student_id: `${prefix}${i}`,
-  }));
-}
 
 /** Places `requests` while `chaos` runs at the given counts of accepted orders. */
 async function placeWithChaos(
@@ -63,7 +54,7 @@ async function placeWithChaos(
 
 Deno.test("process crashes and graceful stops", integration, async (t) => {
   const stack = await Stack.start({
-    env: { MENU: menuEnv, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
+    env: { MENU: menuEnv(MENU), SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
   });
   const placedIds: string[] = [];
   try {
@@ -71,7 +62,7 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
       const kills: (string | undefined)[] = [];
       const placed = await placeWithChaos(
         stack,
-        orderMix(500, "kill-"),
+        orderMix(MENU, 500, "kill-", 5),
         [100, 180, 260, 340],
         async () => {
           await stack.kill("inventory");
@@ -111,7 +102,9 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
       });
 
       await t.step("killed the moment the last of 30 answers arrived", async () => {
-        const placed = await placeOrders(stack, orderMix(30, "burst-"), { concurrency: 10 });
+        const placed = await placeOrders(stack, orderMix(MENU, 30, "burst-", 5), {
+          concurrency: 10,
+        });
         await stack.kill("order");
         await stack.start("order");
         placedIds.push(...placed.map((o) => o.order_id));
@@ -123,10 +116,15 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
     await t.step("SIGTERM stops every service with 0 within its bound", async (t) => {
       await t.step("inventory, under load: in-flight work finishes, nothing is lost", async () => {
         const codes: number[] = [];
-        const placed = await placeWithChaos(stack, orderMix(150, "term-"), [60], async () => {
-          codes.push(await stopWithinBound(stack, "inventory"));
-          await stack.start("inventory");
-        });
+        const placed = await placeWithChaos(
+          stack,
+          orderMix(MENU, 150, "term-", 5),
+          [60],
+          async () => {
+            codes.push(await stopWithinBound(stack, "inventory"));
+            await stack.start("inventory");
+          },
+        );
         assert.deepEqual(codes, [0]);
         placedIds.push(...placed.map((o) => o.order_id));
         assert.equal((await finalOrders(stack, placed.map((o) => o.order_id))).size, 150);
@@ -134,7 +132,7 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
 
       await t.step("order: accepted orders are published before it exits", async () => {
         assert.equal(await stopWithinBound(stack, "inventory"), 0);
-        const placed = await placeOrders(stack, orderMix(20, "flush-"));
+        const placed = await placeOrders(stack, orderMix(MENU, 20, "flush-", 5));
         assert.equal(await stopWithinBound(stack, "order"), 0);
         // Inventory is down, so every OrderPlaced the relay sent is still in the queue.
         assert.equal(await stack.queueDepth("order_placed"), 20, "all 20 were published");

@@ -16,6 +16,7 @@ import {
   freePort,
 } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
+import { answers } from "./client.ts";
 import { appendTo } from "../tools/process_log.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";
 import { startComposeBackend } from "./compose_backend.ts";
@@ -269,16 +270,6 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     throw err;
   }
   return backend;
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url);
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 async function tail(path: string): Promise<string> {
