@@ -35,6 +35,37 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 }
 
 /**
+ * A JSON array response streamed page by page, so that listing many rows never builds the
+ * whole array (or its text) in memory.
+ */
+export function jsonArray<T>(pages: Iterable<T[]>): Response {
+  const iterator = pages[Symbol.iterator]();
+  const encoder = new TextEncoder();
+  let first = true;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // Each pull must enqueue something, or the stream stops asking: skip empty pages.
+      for (let next = iterator.next();; next = iterator.next()) {
+        if (next.done) {
+          controller.enqueue(encoder.encode(first ? "[]" : "]"));
+          controller.close();
+          return;
+        }
+        if (next.value.length === 0) continue;
+        const items = next.value.map((item) => JSON.stringify(item)).join(",");
+        controller.enqueue(encoder.encode((first ? "[" : ",") + items));
+        first = false;
+        return;
+      }
+    },
+    cancel() {
+      iterator.return?.();
+    },
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
+/**
  * Reads a JSON body of at most `maxBytes`; throws {@linkcode HttpError} 413 when larger and 400
  * when it is not JSON.
  */

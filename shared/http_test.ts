@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRouter, HttpError, json, readJson } from "./http.ts";
+import { createRouter, HttpError, json, jsonArray, readJson } from "./http.ts";
 import { createLogger } from "./log.ts";
 
 const router = createRouter([
@@ -47,4 +47,10 @@ Deno.test("HttpError carries status and details", () => {
   const err = new HttpError(422, "nope", [{ field: "x" }]);
   assert.equal(err.name, "HttpError");
   assert.equal(err.status, 422);
+});
+
+Deno.test("jsonArray() streams pages as one JSON array", async () => {
+  assert.deepEqual(await jsonArray([[1, 2], [], [3]]).json(), [1, 2, 3]);
+  assert.deepEqual(await jsonArray([]).json(), []);
+  assert.equal(jsonArray([]).headers.get("content-type"), "application/json");
 });

@@ -52,4 +52,44 @@ export function transaction<T>(db: DatabaseSync, work: () => T): T {
   }
 }
 
+/** What {@linkcode pagesOf} reads. */
+export interface PagedQuery {
+  /** Table name (from code, never from a request). */
+  table: string;
+  /** Column list, e.g. `"*"`. */
+  columns: string;
+  /** Equality filters by column; undefined ones are left out. */
+  where?: Record<string, string | number | undefined>;
+  /** At most this many rows in all. */
+  limit?: number;
+  pageSize?: number;
+}
+
+/**
+ * Reads a table's rows in insertion (rowid) order, a page at a time, each page a fresh query
+ * that starts after the last rowid seen: a listing of any size holds one page in memory and no
+ * statement stays open between pages.
+ */
+export function* pagesOf(
+  db: DatabaseSync,
+  { table, columns, where = {}, limit = Infinity, pageSize = 500 }: PagedQuery,
+): Generator<Record<string, unknown>[]> {
+  const filters = Object.entries(where).filter(([, value]) => value !== undefined);
+  const statement = db.prepare(
+    `SELECT rowid AS "rowid", ${columns} FROM ${table} WHERE rowid > ?
+     ${filters.map(([column]) => `AND ${column} = ?`).join(" ")} ORDER BY rowid LIMIT ?`,
+  );
+  const values = filters.map(([, value]) => value as string | number);
+  let after = 0;
+  let left = limit;
+  while (left > 0) {
+    const rows = statement.all(after, ...values, Math.min(pageSize, left));
+    if (rows.length === 0) return;
+    yield rows;
+    after = Number(rows[rows.length - 1].rowid);
+    left -= rows.length;
+    if (rows.length < pageSize) return;
+  }
+}
+
 export type { DatabaseSync };

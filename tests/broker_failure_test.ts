@@ -11,7 +11,6 @@ import {
   listOrders,
   menuEnv,
   orderMix,
-  type OrderRequest,
   placeOrders,
   readiness,
   stockAccounting,

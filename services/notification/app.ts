@@ -4,7 +4,7 @@
  * @module
  */
 import { decodeInventoryResult } from "@campus/shared/events";
-import { json } from "@campus/shared/http";
+import { jsonArray } from "@campus/shared/http";
 import type { MessageHandler } from "@campus/shared/consumer";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { NotificationStore } from "./notification_store.ts";
@@ -20,7 +20,7 @@ export function createNotificationService({ db }: ServiceDeps): ServiceDefinitio
       method: "GET",
       path: "/notifications",
       handler: (_req, _params, url) =>
-        json(notifications.list({
+        jsonArray(notifications.pages({
           order_id: url.searchParams.get("order_id") ?? undefined,
           student_id: url.searchParams.get("student_id") ?? undefined,
         })),

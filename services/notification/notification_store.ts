@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { InventoryResult } from "@campus/shared/events";
+import { pagesOf } from "@campus/shared/sqlite";
 
 /** A message recorded for a student. */
 export interface Notification {
@@ -13,6 +14,12 @@ export interface Notification {
   outcome: "RESERVED" | "FAILED";
   message: string;
   sent_at: string;
+}
+
+/** Filters of {@linkcode NotificationStore.list}. */
+export interface NotificationFilter {
+  order_id?: string;
+  student_id?: string;
 }
 
 /** The notification service's store. */
@@ -47,25 +54,28 @@ export class NotificationStore {
   }
 
   /** Notifications oldest first, optionally for one order or one student. */
-  list(filter: { order_id?: string; student_id?: string } = {}): Notification[] {
-    const where: string[] = [];
-    const args: string[] = [];
-    for (const key of ["order_id", "student_id"] as const) {
-      const value = filter[key];
-      if (value) {
-        where.push(`${key} = ?`);
-        args.push(value);
-      }
+  list(filter: NotificationFilter = {}): Notification[] {
+    return [...this.pages(filter)].flat();
+  }
+
+  /** Like {@linkcode NotificationStore.list}, a page at a time, for listings of any size. */
+  *pages(filter: NotificationFilter = {}): Generator<Notification[]> {
+    const { order_id, student_id } = filter;
+    for (
+      const rows of pagesOf(this.db, {
+        table: "notifications",
+        columns: "order_id, student_id, outcome, message, sent_at",
+        where: { order_id, student_id },
+      })
+    ) {
+      yield rows.map((r) => ({
+        order_id: String(r.order_id),
+        student_id: String(r.student_id),
+        outcome: r.outcome as Notification["outcome"],
+        message: String(r.message),
+        sent_at: String(r.sent_at),
+      }));
     }
-    const sql = `SELECT order_id, student_id, outcome, message, sent_at FROM notifications
-      ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`;
-    return this.db.prepare(sql).all(...args).map((r) => ({
-      order_id: String(r.order_id),
-      student_id: String(r.student_id),
-      outcome: r.outcome as Notification["outcome"],
-      message: String(r.message),
-      sent_at: String(r.sent_at),
-    }));
   }
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
-import { HttpError, json, readJson } from "@campus/shared/http";
+import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { OrderIntake } from "./order_intake.ts";
 import { type OrderStatus, OrderStore } from "./order_store.ts";
@@ -37,7 +37,7 @@ export function createOrderService({ db, outbox, relay, log }: ServiceDeps): Ser
       {
         method: "GET",
         path: "/orders",
-        handler: (_req, _params, url) => json(orders.list(orderQuery(url.searchParams))),
+        handler: (_req, _params, url) => jsonArray(orders.pages(orderQuery(url.searchParams))),
       },
       {
         method: "GET",

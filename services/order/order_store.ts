@@ -6,7 +6,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { envelopeFor, type InventoryResult, type PlaceOrderRequest } from "@campus/shared/events";
 import type { Outbox } from "@campus/shared/outbox";
-import { transaction } from "@campus/shared/sqlite";
+import { pagesOf, transaction } from "@campus/shared/sqlite";
 
 /** Where an order stands. `RESERVED` and `FAILED` are final. */
 export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";
@@ -101,22 +101,22 @@ export class OrderStore {
     return row ? toOrder(row) : undefined;
   }
 
-  /** Orders oldest first, optionally filtered. */
+  /** Orders in the order they were recorded, optionally filtered. */
   list(query: OrderQuery = {}): Order[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (query.student_id) {
-      where.push("student_id = ?");
-      args.push(query.student_id);
-    }
-    if (query.status) {
-      where.push("status = ?");
-      args.push(query.status);
-    }
-    const sql = `SELECT * FROM orders ${where.length ? "WHERE " + where.join(" AND ") : ""}
-      ORDER BY created_at, rowid ${query.limit ? "LIMIT ?" : ""}`;
-    if (query.limit) args.push(query.limit);
-    return this.db.prepare(sql).all(...args).map(toOrder);
+    return [...this.pages(query)].flat();
+  }
+
+  /** Like {@linkcode OrderStore.list}, a page at a time, for listings of any size. */
+  *pages(query: OrderQuery = {}): Generator<Order[]> {
+    const { student_id, status, limit } = query;
+    for (
+      const rows of pagesOf(this.db, {
+        table: "orders",
+        columns: "*",
+        where: { student_id, status },
+        limit,
+      })
+    ) yield rows.map(toOrder);
   }
 
   /**

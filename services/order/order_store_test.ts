@@ -56,3 +56,12 @@ Deno.test("list() filters by student and status", () => {
   assert.deepEqual(orders.list({ status: "RESERVED" }).map((o) => o.order_id), [a.order_id]);
   assert.equal(orders.list({ limit: 1 }).length, 1);
 });
+
+Deno.test("pages() reads a long listing in pages, in the order orders were recorded", () => {
+  const { orders } = setup();
+  const placed = orders.placeAll(Array.from({ length: 1203 }, () => request));
+  const pages = [...orders.pages()];
+  assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
+  assert.deepEqual(pages.flat().map((o) => o.order_id), placed.map((o) => o.order_id));
+  assert.equal([...orders.pages({ limit: 501 })].flat().length, 501);
+});
