@@ -4,16 +4,9 @@ import { createLogger } from "./log.ts";
 import { Outbox, OutboxRelay } from "./outbox.ts";
 import { openDatabase, transaction } from "./sqlite.ts";
 import { MemoryBus } from "./_memory_bus.ts";
+import { waitFor } from "../tests/poll.ts";
 
 const order = (n: number) => ({ order_id: `o${n}`, item: "Tea", qty: 1, student_id: "S" });
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 Deno.test("the relay publishes outbox rows in order and forgets them only once confirmed", async () => {
   const db = openDatabase(":memory:", "t");
@@ -26,7 +19,7 @@ Deno.test("the relay publishes outbox rows in order and forgets them only once c
   bus.failNext = 1;
   relay.start();
   relay.wake();
-  await until(() => bus.events.length === 5, "5 events published");
+  await waitFor(() => bus.events.length === 5, { timeoutMs: 5000, what: "5 events published" });
   assert.deepEqual(bus.events.map((e) => e.correlationId), ["o1", "o2", "o3", "o4", "o5"]);
   assert.equal(outbox.size(), 0);
   await relay.stop();
@@ -43,7 +36,10 @@ Deno.test("rows wait while the broker is away and go out after a reconnect", asy
   relay.wake();
   assert.equal(outbox.size(), 1, "kept while disconnected");
   bus.reconnect();
-  await until(() => outbox.size() === 0, "the row to be sent after reconnect");
+  await waitFor(() => outbox.size() === 0, {
+    timeoutMs: 5000,
+    what: "the row to be sent after reconnect",
+  });
   assert.equal(bus.events.length, 1);
   await relay.stop();
 });
