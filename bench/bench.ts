@@ -1,6 +1,6 @@
 /** `deno task bench`: starts a private stack, measures throughput, latency, drain and memory. */
-import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import { SERVICES, Stack } from "../tests/stack.ts";
+import { dlqOf, SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
+import { Stack } from "../tests/stack.ts";
 import { type CeilingResult, measureBrokerCeiling } from "./broker_ceiling.ts";
 import { type BacklogResult, type BacklogRun, runBacklog, summarizeBacklog } from "./backlog.ts";
 import { checkCorrectness, stockLevels } from "./correctness.ts";
@@ -115,7 +115,7 @@ async function main(): Promise<number> {
     // VmHWM still reports any earlier memory peak.
     sampler = new FootprintSampler(async () => ({
       ...Object.fromEntries(
-        await Promise.all(SERVICES.map(async (s) => [s, await stack.backend.pid(s)])),
+        await Promise.all(SERVICE_NAMES.map(async (s) => [s, await stack.backend.pid(s)])),
       ),
       broker: brokerPid,
       [LOAD_GENERATOR]: Deno.pid,
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
       `${name} ${num(footprint[name]?.peak_rss_mb, 1)} MB / ${num(cpuPerOrder[name], 2)} ms`;
     say(
       `${"footprint".padEnd(12)} peak RSS / CPU per order: ` +
-        [...SERVICES, "broker", LOAD_GENERATOR].map(show).join(", "),
+        [...SERVICE_NAMES, "broker", LOAD_GENERATOR].map(show).join(", "),
     );
 
     const placed: AcceptedOrder[] = [];
@@ -253,7 +253,7 @@ async function main(): Promise<number> {
     // After Ctrl-C the stack is torn down under the running phase: its errors mean nothing.
     if (aborted) return 130;
     say(`\nbench failed: ${(err as Error).stack ?? err}`);
-    for (const service of SERVICES) {
+    for (const service of SERVICE_NAMES) {
       const log = (await stack.logs(service)).trim().split("\n").slice(-5).join("\n");
       if (log) say(`--- last lines of ${service}:\n${log}`);
     }

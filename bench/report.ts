@@ -1,5 +1,6 @@
 /** The benchmark's results: targets checked against measured values, written as JSON and Markdown. */
 import { join } from "node:path";
+import { SERVICE_NAMES } from "@campus/shared/topology";
 import type { CeilingResult } from "./broker_ceiling.ts";
 import type { BacklogResult } from "./backlog.ts";
 import type { Correctness } from "./correctness.ts";
@@ -114,7 +115,7 @@ export function checkTargets(
     atMost("POST /order p99 at concurrency 32", 15, at(32)?.post.p99_ms, "ms"),
     atMost("Acceptance to final p50 at concurrency 1", 15, at(1)?.accept_to_final.p50_ms, "ms"),
     atLeast("Backlog drain", 4000, result.backlog?.orders_per_s, "orders/s"),
-    ...(["order", "inventory", "notification"] as const).map((service) =>
+    ...SERVICE_NAMES.map((service) =>
       atMost(`Peak RSS of ${service}`, 80, result.footprint[service]?.peak_rss_mb, "MB")
     ),
   ];

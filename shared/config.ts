@@ -5,16 +5,14 @@
  */
 import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
+import { type ServiceName, SERVICES } from "./topology.ts";
 
-/** The three services of the pipeline. */
-export type ServiceName = "order" | "inventory" | "notification";
+export type { ServiceName };
 
-/** Default HTTP port of each service (the compatibility contract). */
-export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
-  order: 5001,
-  inventory: 5002,
-  notification: 5003,
-};
+/** Default HTTP port of each service (the compatibility contract), from the services' table. */
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = Object.freeze(
+  Object.fromEntries(SERVICES.map((s) => [s.name, s.port])) as Record<ServiceName, number>,
+);
 
 /** Default menu and starting stock. */
 export const DEFAULT_MENU: Readonly<Record<string, number>> = {
@@ -75,9 +73,9 @@ const EnvSchema = z.object({
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
 });
 
-/** Validated configuration of one service. */
-export interface Config {
-  service: ServiceName;
+/** Validated configuration of one service, `S`. */
+export interface Config<S extends ServiceName = ServiceName> {
+  service: S;
   amqpUrl: string;
   host: string;
   port: number;
@@ -103,10 +101,10 @@ export interface Config {
  * Reads and validates the configuration of `service`; throws `TypeError` naming each bad
  * variable.
  */
-export function loadConfig(
-  service: ServiceName,
+export function loadConfig<S extends ServiceName>(
+  service: S,
   env: Record<string, string | undefined> = Deno.env.toObject(),
-): Readonly<Config> {
+): Readonly<Config<S>> {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
   );

@@ -9,6 +9,7 @@ import { Broker } from "./amqp.ts";
 import type { Config } from "./config.ts";
 import { createConsumer, DeliveryCounter, type Subscription } from "./consumer.ts";
 import { createRouter, json, type Route } from "./http.ts";
+import type { QueueOf, ServiceName } from "./topology.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
 import { Outbox, OutboxRelay } from "./outbox.ts";
 import { openDatabase } from "./sqlite.ts";
@@ -23,15 +24,18 @@ export interface ServiceDeps {
   log: Logger;
 }
 
-/** A service: its HTTP routes and the handler of each queue it consumes. */
-export interface ServiceDefinition {
+/** Service `S`: its HTTP routes and the handler of each queue it consumes. */
+export interface ServiceDefinition<S extends ServiceName> {
   routes: Route[];
-  /** Queue name to its handler (and optional dead-letter follow-up). */
-  subscriptions: Record<string, Subscription>;
+  /**
+   * Queue name to its handler (and optional dead-letter follow-up). The keys are exactly the
+   * queues the topology table gives `S`: a misspelt or missing queue does not compile.
+   */
+  subscriptions: Record<QueueOf<S>, Subscription>;
 }
 
-/** Builds a service from its dependencies. */
-export type ServiceFactory = (deps: ServiceDeps) => ServiceDefinition;
+/** Builds service `S` from its dependencies. */
+export type ServiceFactory<S extends ServiceName> = (deps: ServiceDeps) => ServiceDefinition<S>;
 
 /** What `/ready` needs to know about the broker connection. */
 export interface BrokerState {
@@ -77,9 +81,9 @@ export interface RunningService {
 }
 
 /** Starts a service described by `factory` with `config`; stops on SIGTERM or SIGINT. */
-export async function startService(
-  config: Readonly<Config>,
-  factory: ServiceFactory,
+export async function startService<S extends ServiceName>(
+  config: Readonly<Config<S>>,
+  factory: ServiceFactory<S>,
   { signals = true } = {},
 ): Promise<RunningService> {
   const log = createLogger(config.service, config.logLevel);
@@ -94,7 +98,7 @@ export async function startService(
   const relay = new OutboxRelay(outbox, broker, log);
   const service = factory({ config, db, outbox, relay, log });
   const counter = new DeliveryCounter(db);
-  for (const [queue, subscription] of Object.entries(service.subscriptions)) {
+  for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
     const { maxRetries, retryDelayMs, maxDeliveries } = config;
     const { handle, onDeadLetter } = subscription;
     const consumer = createConsumer({

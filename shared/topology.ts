@@ -1,8 +1,25 @@
 /**
- * The broker topology in one table: the exchange, each consumer's work queue with its bindings,
- * and the dead-letter and retry queues derived from it.
+ * Who is who and who consumes what, in two tables: the services (name, port, task), and the
+ * exchange with each consumer's work queue and its bindings, from which the dead-letter and retry
+ * queues are derived. Both are typed, so a misspelt service or queue does not compile.
  * @module
  */
+
+/**
+ * The three services of the pipeline, in start order: name, default HTTP port (the
+ * compatibility contract) and the `deno task` that runs one alone.
+ */
+export const SERVICES = [
+  { name: "order", port: 5001, task: "order" },
+  { name: "inventory", port: 5002, task: "inventory" },
+  { name: "notification", port: 5003, task: "notification" },
+] as const;
+
+/** The name of a service: `"order"`, `"inventory"` or `"notification"`. */
+export type ServiceName = typeof SERVICES[number]["name"];
+
+/** The services' names, in start order. */
+export const SERVICE_NAMES: readonly ServiceName[] = SERVICES.map((s) => s.name);
 
 /** The one topic exchange every event goes through. */
 export const EXCHANGE = "orders_exchange";
@@ -10,15 +27,15 @@ export const EXCHANGE = "orders_exchange";
 /** A work queue owned by one service. */
 export interface WorkQueue {
   /** Queue name, also the stem of its `_dlq` and `_retry` queues. */
-  name: string;
+  readonly name: string;
   /** Routing keys bound to it on {@linkcode EXCHANGE}. */
-  bindings: readonly string[];
+  readonly bindings: readonly string[];
   /** The service that consumes it. */
-  consumer: "order" | "inventory" | "notification";
+  readonly consumer: ServiceName;
 }
 
 /** Every work queue of the pipeline. */
-export const WORK_QUEUES: readonly WorkQueue[] = [
+export const WORK_QUEUES = [
   { name: "order_placed", bindings: ["order.placed"], consumer: "inventory" },
   { name: "inventory_reserved", bindings: ["inventory.reserved"], consumer: "notification" },
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
@@ -27,7 +44,19 @@ export const WORK_QUEUES: readonly WorkQueue[] = [
     bindings: ["inventory.reserved", "inventory.failed"],
     consumer: "order",
   },
-];
+] as const satisfies readonly WorkQueue[];
+
+/** The name of a work queue, e.g. `"order_placed"`. */
+export type WorkQueueName = typeof WORK_QUEUES[number]["name"];
+
+/**
+ * The names of the work queues `S` consumes, e.g. `QueueOf<"notification">` is
+ * `"inventory_reserved" | "inventory_failed"`.
+ */
+export type QueueOf<S extends ServiceName> = Extract<
+  typeof WORK_QUEUES[number],
+  { consumer: S }
+>["name"];
 
 /** Name of the dead-letter queue of a work queue. */
 export const dlqOf = (queue: string): string => `${queue}_dlq`;
@@ -67,7 +96,7 @@ export function declarationsOf(queue: WorkQueue): QueueDeclaration[] {
 }
 
 /** The work queues a service consumes. */
-export function queuesConsumedBy(service: WorkQueue["consumer"]): WorkQueue[] {
+export function queuesConsumedBy(service: ServiceName): WorkQueue[] {
   return WORK_QUEUES.filter((q) => q.consumer === service);
 }
 

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
+import type { Subscription } from "./consumer.ts";
+import type { ServiceDefinition } from "./service.ts";
 import {
   declarationsOf,
   dlqOf,
   EXCHANGE,
   queuesConsumedBy,
   retryQueueOf,
+  SERVICE_NAMES,
+  SERVICES,
   WORK_QUEUES,
   workQueue,
 } from "./topology.ts";
@@ -34,11 +38,50 @@ Deno.test("every work queue has its own DLQ and a retry queue that returns to it
 });
 
 Deno.test("each service consumes the queues the design gives it", () => {
-  const names = (s: "order" | "inventory" | "notification") =>
-    queuesConsumedBy(s).map((q) => q.name);
   assert.deepEqual(names("inventory"), ["order_placed"]);
   assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);
   assert.deepEqual(names("order"), ["order_status"]);
   assert.deepEqual(workQueue("order_status").bindings, ["inventory.reserved", "inventory.failed"]);
   assert.throws(() => workQueue("nope"), RangeError);
 });
+
+Deno.test("a service's subscriptions are typed from the table", () => {
+  const subscription: Subscription = { handle: () => {} };
+  const notification: ServiceDefinition<"notification">["subscriptions"] = {
+    inventory_reserved: subscription,
+    inventory_failed: subscription,
+  };
+  // `deno test` type-checks this file: each line below must fail to compile, or the test does.
+  const misspelt: ServiceDefinition<"order">["subscriptions"] = {
+    // @ts-expect-error a misspelt queue is not one the table gives the order service
+    order_statuz: subscription,
+  };
+  // @ts-expect-error a queue of the table is missing
+  const missing: ServiceDefinition<"notification">["subscriptions"] = {
+    inventory_reserved: subscription,
+  };
+  const foreign: ServiceDefinition<"inventory">["subscriptions"] = {
+    order_placed: subscription,
+    // @ts-expect-error order_status belongs to the order service
+    order_status: subscription,
+  };
+  assert.deepEqual(Object.keys(notification), names("notification"));
+  assert.notDeepEqual(Object.keys(misspelt), names("order"));
+  assert.notDeepEqual(Object.keys(missing), names("notification"));
+  assert.notDeepEqual(Object.keys(foreign), names("inventory"));
+});
+
+Deno.test("every service has a port and a deno task that runs it", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  assert.deepEqual(SERVICE_NAMES, ["order", "inventory", "notification"]);
+  assert.deepEqual(SERVICES.map((s) => s.port), [5001, 5002, 5003]);
+  for (const { name, task } of SERVICES) {
+    assert.match(config.tasks[task] ?? "(missing)", new RegExp(`services/${name}/main\\.ts$`));
+  }
+});
+
+function names(service: typeof SERVICE_NAMES[number]): string[] {
+  return queuesConsumedBy(service).map((q) => q.name);
+}

@@ -3,7 +3,7 @@
  * node is back every service reconnects by itself and every order completes exactly once.
  */
 import assert from "node:assert/strict";
-import { SERVICES, Stack } from "./stack.ts";
+import { Stack } from "./stack.ts";
 import {
   finalOrders,
   getJson,
@@ -16,7 +16,7 @@ import {
   stockAccounting,
 } from "./client.ts";
 import { waitFor } from "./poll.ts";
-import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
+import { dlqOf, SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const MENU = { Coffee: 1000, Pizza: 250, Burger: 250, Sushi: 40 };
@@ -27,7 +27,7 @@ Deno.test("broker failures", integration, async (t) => {
   try {
     await t.step("with the broker down, orders are accepted and /ready says why", async () => {
       await stack.stopBroker();
-      for (const service of SERVICES) {
+      for (const service of SERVICE_NAMES) {
         const ready = await waitFor(async () => {
           const r = await readiness(stack, service);
           return r.status === 503 ? r : undefined;
@@ -50,7 +50,7 @@ Deno.test("broker failures", integration, async (t) => {
       await stack.startBroker();
       const final = await finalOrders(stack, placed.map((o) => o.order_id), 45_000);
       assert.equal(final.size, 20);
-      for (const service of SERVICES) {
+      for (const service of SERVICE_NAMES) {
         const ready = await waitFor(async () => {
           const r = await readiness(stack, service);
           return r.status === 200 && r.body.outbox_pending === 0 ? r : undefined;
@@ -87,7 +87,7 @@ Deno.test("broker failures", integration, async (t) => {
       placedIds.push(...placed.map((o) => o.order_id));
       const final = await finalOrders(stack, placed.map((o) => o.order_id), 60_000);
       assert.equal(final.size, 300);
-      for (const service of SERVICES) {
+      for (const service of SERVICE_NAMES) {
         assert.equal(await stack.exitStatus(service), undefined, `${service} was not restarted`);
       }
     });

@@ -4,14 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULT_PORTS } from "@campus/shared/config";
+import { SERVICE_NAMES } from "@campus/shared/topology";
 import {
   compileArgs,
   type CompileDeps,
   CompileError,
   type CompileOptions,
   compileServices,
-  SERVICE_NAMES,
 } from "../tools/compile.ts";
 import { freePort } from "../tools/broker_node.ts";
 
@@ -54,10 +53,6 @@ const options = (dir: string): CompileOptions => ({
   services: SERVICE_NAMES,
   outDir: join(dir, "dist"),
   dataDir: "/data",
-});
-
-Deno.test("compile builds a binary for each service of shared/config.ts", () => {
-  assert.deepEqual([...SERVICE_NAMES].sort(), Object.keys(DEFAULT_PORTS).sort());
 });
 
 Deno.test("the binaries may use the network, the environment and only the data folder", () => {

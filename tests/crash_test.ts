@@ -4,7 +4,7 @@
  * lost, none is charged twice, and a graceful stop exits 0 within its bound.
  */
 import assert from "node:assert/strict";
-import { type ServiceName, SERVICES, Stack } from "./stack.ts";
+import { type ServiceName, Stack } from "./stack.ts";
 import {
   finalOrder,
   finalOrders,
@@ -20,7 +20,7 @@ import {
   stockAccounting,
 } from "./client.ts";
 import { waitFor } from "./poll.ts";
-import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
+import { dlqOf, SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const MENU = { Coffee: 2000, Pizza: 400, Burger: 400, Taco: 60 };
@@ -171,7 +171,7 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
       for (const queue of WORK_QUEUES) {
         assert.equal(await stack.queueDepth(dlqOf(queue.name)), 0, "nothing dead-lettered");
       }
-      for (const service of SERVICES) {
+      for (const service of SERVICE_NAMES) {
         assert.equal((await readiness(stack, service)).status, 200, `${service} is ready`);
       }
     });

@@ -8,7 +8,13 @@
 import { join } from "node:path";
 import { Broker } from "@campus/shared/amqp";
 import { createLogger } from "@campus/shared/log";
-import { dlqOf, retryQueueOf, WORK_QUEUES } from "@campus/shared/topology";
+import {
+  dlqOf,
+  retryQueueOf,
+  SERVICE_NAMES,
+  type ServiceName,
+  WORK_QUEUES,
+} from "@campus/shared/topology";
 import {
   type BrokerNode,
   canStartBrokerNode,
@@ -21,11 +27,7 @@ import { appendTo } from "../tools/process_log.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";
 import { startComposeBackend } from "./compose_backend.ts";
 
-/** The services a stack runs. */
-export type ServiceName = "order" | "inventory" | "notification";
-
-/** Every service, in start order. */
-export const SERVICES: readonly ServiceName[] = ["order", "inventory", "notification"];
+export type { ServiceName };
 
 /** How a service's process ended. */
 export interface ServiceExit {
@@ -177,7 +179,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   if (shared) await purgeAll(amqpUrl);
 
   const dir = await Deno.makeTempDir({ prefix: "campus-stack-" });
-  const ports = Object.fromEntries(SERVICES.map((s) => [s, freePort()])) as Record<
+  const ports = Object.fromEntries(SERVICE_NAMES.map((s) => [s, freePort()])) as Record<
     ServiceName,
     number
   >;
@@ -253,7 +255,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     exitStatus: (service) => Promise.resolve(exits.get(service)),
     pid: async (target) => target === "broker" ? await node?.pid() : children.get(target)?.pid,
     async dispose() {
-      for (const service of SERVICES) {
+      for (const service of SERVICE_NAMES) {
         children.get(service)?.kill("SIGKILL");
         await exited(service);
       }
@@ -262,7 +264,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     },
   };
   try {
-    for (const service of SERVICES) {
+    for (const service of SERVICE_NAMES) {
       if (!options.without?.includes(service)) await backend.start(service);
     }
   } catch (err) {

@@ -9,11 +9,10 @@ import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { SERVICE_V8_FLAGS } from "./service_runtime.ts";
 
-/** The services a binary is built for (the keys of `DEFAULT_PORTS` in shared/config.ts). */
-export const SERVICE_NAMES = ["order", "inventory", "notification"] as const;
+import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
 
 /** A service a binary is built for. */
-export type CompiledService = typeof SERVICE_NAMES[number];
+export type CompiledService = ServiceName;
 
 /** The only folder the binaries may read and write, unless `--data-dir` says otherwise. */
 export const CONTAINER_DATA_DIR = "/data";

@@ -7,10 +7,10 @@
 // deno-lint-ignore-file no-console -- a terminal program: talking to the user is its job
 import { join } from "node:path";
 import { ENV_DEFAULTS } from "@campus/shared/config";
+import { SERVICES } from "@campus/shared/topology";
 import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "./broker_node.ts";
 import { serviceRunArgs } from "./service_runtime.ts";
 
-const SERVICES = ["order", "inventory", "notification"] as const;
 const ROOT = new URL("..", import.meta.url).pathname;
 
 const amqpUrl = Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL;
@@ -35,7 +35,7 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
   console.log(`Private broker listening at ${url} (data in ${node.dir})`);
 }
 
-const children = SERVICES.map((service) => {
+const children = SERVICES.map(({ name: service }) => {
   const child = new Deno.Command(Deno.execPath(), {
     args: serviceRunArgs(ROOT, service),
     env: { AMQP_URL: url, DATA_DIR: join(dataDir, service) },
@@ -46,7 +46,9 @@ const children = SERVICES.map((service) => {
   });
   return child;
 });
-console.log("order :5001, inventory :5002, notification :5003 — Ctrl-C stops everything.");
+console.log(
+  `${SERVICES.map((s) => `${s.name} :${s.port}`).join(", ")} — Ctrl-C stops everything.`,
+);
 console.log(
   `Try: curl -s -X POST localhost:5001/order -H 'Content-Type: application/json' ` +
     `-d '{"item":"Coffee","qty":1,"student_id":"S1"}'`,

@@ -15,7 +15,7 @@ export const SET_ASIDE_REASON =
 /** Builds the inventory service from its dependencies. */
 export function createInventoryService(
   { config, db, outbox, relay, log }: ServiceDeps,
-): ServiceDefinition {
+): ServiceDefinition<"inventory"> {
   const stock = new StockStore(db, outbox, config.menu);
   return {
     routes: [{ method: "GET", path: "/inventory", handler: () => json(stock.levels()) }],

@@ -10,7 +10,7 @@ import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { NotificationStore } from "./notification_store.ts";
 
 /** Builds the notification service from its dependencies. */
-export function createNotificationService({ db }: ServiceDeps): ServiceDefinition {
+export function createNotificationService({ db }: ServiceDeps): ServiceDefinition<"notification"> {
   const notifications = new NotificationStore(db);
   const notify: MessageHandler = ({ routingKey, body }) => {
     notifications.record(decodeInventoryResult(routingKey, body));
