@@ -1,9 +1,10 @@
 /** `deno task bench`: starts a private stack, measures throughput, latency, drain and memory. */
-import { dlqOf, SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
+import { SERVICE_NAMES } from "@campus/shared/topology";
 import { Stack } from "../tests/stack.ts";
 import { type CeilingResult, measureBrokerCeiling } from "./broker_ceiling.ts";
 import { type BacklogResult, type BacklogRun, runBacklog, summarizeBacklog } from "./backlog.ts";
-import { checkCorrectness, stockLevels } from "./correctness.ts";
+import { checkLedger } from "../tests/ledger.ts";
+import { stockLevels } from "../tests/client.ts";
 import { FootprintSampler } from "./footprint.ts";
 import {
   type AcceptedOrder,
@@ -57,7 +58,7 @@ async function main(): Promise<number> {
   const startup = new Progress("stack");
   startup.update("starting a private broker and the three services");
   const starting = Stack.start({
-    env: { MENU: ITEMS.map((item) => `${item}=${STOCK}`).join(",") },
+    menu: Object.fromEntries(ITEMS.map((item) => [item, STOCK])),
   });
   // Cleaning up must work from a signal too, even while the stack is still starting.
   let sampler: FootprintSampler | undefined;
@@ -89,12 +90,8 @@ async function main(): Promise<number> {
     if (aborted) return 130;
     const brokerPid = await stack.backend.pid("broker");
     startup.done(`up in ${num((performance.now() - started) / 1000, 1)} s`);
-    const urls = {
-      orderUrl: stack.url("order"),
-      inventoryUrl: stack.url("inventory"),
-      notificationUrl: stack.url("notification"),
-    };
-    const stockBefore = await stockLevels(urls.inventoryUrl);
+    const orderUrl = stack.url("order");
+    const stockBefore = await stockLevels(stack);
     let ceiling: CeilingResult | null = null;
     if (options.ceilingMessages > 0) {
       const progress = new Progress("ceiling");
@@ -126,7 +123,7 @@ async function main(): Promise<number> {
     for (const [index, concurrency] of options.concurrency.entries()) {
       const progress = new Progress(`c=${concurrency}`);
       const run = await runLoad({
-        orderUrl: urls.orderUrl,
+        orderUrl,
         count: options.orders,
         concurrency,
         studentId: `bench-${index + 1}-c${concurrency}`,
@@ -155,7 +152,7 @@ async function main(): Promise<number> {
     if (options.backlog > 0) {
       const progress = new Progress("backlog");
       backlogRun = await runBacklog({
-        orderUrl: urls.orderUrl,
+        orderUrl,
         count: options.backlog,
         concurrency: Math.max(...options.concurrency),
         items: ITEMS,
@@ -187,25 +184,20 @@ async function main(): Promise<number> {
     const placed: AcceptedOrder[] = [];
     const endToEnd: LoadResult[] = [];
     for (const run of rounds) {
-      endToEnd.push(summarizeRound(run, await ordersOf(urls.orderUrl, run.studentId)));
+      endToEnd.push(summarizeRound(run, await ordersOf(orderUrl, run.studentId)));
       placed.push(...run.placement.accepted);
     }
     let backlog: BacklogResult | null = null;
     if (backlogRun) {
-      backlog = summarizeBacklog(backlogRun, await ordersOf(urls.orderUrl, backlogRun.studentId));
+      backlog = summarizeBacklog(backlogRun, await ordersOf(orderUrl, backlogRun.studentId));
       placed.push(...backlogRun.placement.accepted);
     }
 
     const checking = new Progress("correctness");
     checking.update("comparing the ledgers of the three services");
-    const correctness = await checkCorrectness(placed, {
-      ...urls,
+    const correctness = await checkLedger(stack, {
       stockBefore,
-      deadLettered: async () => {
-        let total = 0;
-        for (const q of WORK_QUEUES) total += await stack.queueDepth(dlqOf(q.name));
-        return total;
-      },
+      orderIds: placed.map((o) => o.order_id),
     });
     const accepted = num(correctness.accepted);
     checking.done(

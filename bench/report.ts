@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SERVICE_NAMES } from "@campus/shared/topology";
 import type { CeilingResult } from "./broker_ceiling.ts";
 import type { BacklogResult } from "./backlog.ts";
-import type { Correctness } from "./correctness.ts";
+import type { Ledger } from "../tests/ledger.ts";
 import type { Footprint } from "./footprint.ts";
 import type { LoadResult } from "./load.ts";
 import type { BenchOptions } from "./options.ts";
@@ -50,7 +50,7 @@ export interface BenchResult {
   footprint: Record<string, Footprint>;
   /** CPU time per placed order, by process, over the load phases, in ms. */
   cpu_per_order_ms: Record<string, number>;
-  correctness: Correctness;
+  correctness: Ledger;
   targets: TargetCheck[];
 }
 
@@ -273,8 +273,8 @@ export function toMarkdown(result: BenchResult): string {
       ["Stock taken / reserved quantity", `${num(k.stock_taken)} / ${num(k.reserved_qty)}`],
       ["Double-reserved (stock taken beyond reservations)", String(k.double_reserved)],
       [
-        "Notifications missing / repeated",
-        `${k.notifications_missing} / ${k.notifications_duplicate}`,
+        "Notifications missing / repeated / with another outcome",
+        `${k.notifications_missing} / ${k.notifications_duplicate} / ${k.notifications_wrong_outcome}`,
       ],
       ["Dead-lettered messages", String(k.dead_lettered)],
     ]),

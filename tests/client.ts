@@ -187,18 +187,3 @@ export async function finalOrders(
     );
   }
 }
-
-/**
- * Stock accounting over every order the order service knows: per item of `menu`, the starting
- * stock minus the quantities of `RESERVED` orders must equal what inventory has left.
- */
-export async function stockAccounting(
-  stack: Stack,
-  menu: Readonly<Record<string, number>>,
-): Promise<{ expected: Record<string, number>; actual: Record<string, number> }> {
-  const expected = { ...menu };
-  for (const order of await listOrders(stack)) {
-    if (order.status === "RESERVED" && order.item in expected) expected[order.item] -= order.qty;
-  }
-  return { expected, actual: await stockLevels(stack) };
-}

@@ -4,25 +4,23 @@
  * lost, none is charged twice, and a graceful stop exits 0 within its bound.
  */
 import assert from "node:assert/strict";
-import { type ServiceName, Stack } from "./stack.ts";
+import { INTEGRATION, type ServiceName, Stack } from "./stack.ts";
 import {
   finalOrder,
   finalOrders,
   getJson,
   listNotifications,
-  menuEnv,
   orderMix,
   type OrderRequest,
   type OrderView,
   placeOrder,
   placeOrders,
   readiness,
-  stockAccounting,
 } from "./client.ts";
 import { waitFor } from "./poll.ts";
-import { dlqOf, SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
+import { SERVICE_NAMES } from "@campus/shared/topology";
+import { assertLedger } from "./ledger.ts";
 
-const integration = { sanitizeOps: false, sanitizeResources: false };
 const MENU = { Coffee: 2000, Pizza: 400, Burger: 400, Taco: 60 };
 /** The bound a graceful stop must keep (the services' SHUTDOWN_TIMEOUT_MS). */
 const SHUTDOWN_TIMEOUT_MS = 5_000;
@@ -52,9 +50,10 @@ async function placeWithChaos(
   return placed;
 }
 
-Deno.test("process crashes and graceful stops", integration, async (t) => {
+Deno.test("process crashes and graceful stops", INTEGRATION, async (t) => {
   const stack = await Stack.start({
-    env: { MENU: menuEnv(MENU), SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
+    menu: MENU,
+    env: { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
   });
   const placedIds: string[] = [];
   try {
@@ -75,8 +74,7 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
       placedIds.push(...placed.map((o) => o.order_id));
       const final = await finalOrders(stack, placedIds, 60_000);
       assert.equal(final.size, 500, "none lost");
-      const { expected, actual } = await stockAccounting(stack, MENU);
-      assert.deepEqual(actual, expected, "none reserved twice: initial − reserved = remaining");
+      await assertLedger(stack, MENU);
       assert.ok(
         [...final.values()].some((o) => o.status === "FAILED"),
         "Taco ran out, so some orders failed",
@@ -156,21 +154,8 @@ Deno.test("process crashes and graceful stops", integration, async (t) => {
     });
 
     await t.step("every order was decided once, told once, and stock adds up", async () => {
-      const all = await finalOrders(stack, placedIds);
-      const notes = await waitFor(async () => {
-        const n = await listNotifications(stack);
-        return n.length >= placedIds.length ? n : undefined;
-      }, { what: `${placedIds.length} notifications` });
-      assert.equal(notes.length, placedIds.length, "one notification per order, no more");
-      const byOrder = new Map(notes.map((n) => [n.order_id, n.outcome]));
-      for (const id of placedIds) {
-        assert.equal(byOrder.get(id), all.get(id)?.status, `outcome told for ${id}`);
-      }
-      const { expected, actual } = await stockAccounting(stack, MENU);
-      assert.deepEqual(actual, expected, "initial − reserved = remaining, per item");
-      for (const queue of WORK_QUEUES) {
-        assert.equal(await stack.queueDepth(dlqOf(queue.name)), 0, "nothing dead-lettered");
-      }
+      const ledger = await assertLedger(stack, MENU);
+      assert.equal(ledger.accepted, placedIds.length, "the order service knows every order");
       for (const service of SERVICE_NAMES) {
         assert.equal((await readiness(stack, service)).status, 200, `${service} is ready`);
       }

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { REASON_HEADER } from "@campus/shared/consumer";
-import { Stack } from "./stack.ts";
+import { INTEGRATION, Stack } from "./stack.ts";
 import {
   finalOrder,
   getJson,
@@ -16,10 +16,8 @@ import {
 } from "./client.ts";
 import { waitFor } from "./poll.ts";
 
-const integration = { sanitizeOps: false, sanitizeResources: false };
-
-Deno.test("the order pipeline over RabbitMQ", integration, async (t) => {
-  const stack = await Stack.start({ env: { MENU: "Coffee=100,Pizza=2,Salad=50" } });
+Deno.test("the order pipeline over RabbitMQ", INTEGRATION, async (t) => {
+  const stack = await Stack.start({ menu: { Coffee: 100, Pizza: 2, Salad: 50 } });
   try {
     await t.step("an order becomes RESERVED and the student is notified", async () => {
       const placed = await placeOrder(stack, { item: "Coffee", qty: 1, student_id: "S1" });

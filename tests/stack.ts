@@ -22,7 +22,7 @@ import {
   freePort,
 } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
-import { answers } from "./client.ts";
+import { answers, menuEnv } from "./client.ts";
 import { appendTo } from "../tools/process_log.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";
 import { startComposeBackend } from "./compose_backend.ts";
@@ -37,9 +37,17 @@ export interface ServiceExit {
   signal?: string;
 }
 
+/**
+ * Options of a `Deno.test` that runs a stack: its processes and broker connections outlive the
+ * single steps, so the op and resource sanitizers are off.
+ */
+export const INTEGRATION = { sanitizeOps: false, sanitizeResources: false } as const;
+
 /** Settings of a stack. */
 export interface StackOptions {
-  /** Extra environment for every service (e.g. `MENU`, `TEST_FAULTS`). */
+  /** Menu and starting stock of inventory (sets `MENU`). */
+  menu?: Readonly<Record<string, number>>;
+  /** Extra environment for every service (e.g. `TEST_FAULTS`). */
   env?: Record<string, string>;
   /** Services not to start at first. */
   without?: ServiceName[];
@@ -74,7 +82,8 @@ export class Stack {
   private constructor(readonly backend: StackBackend, readonly broker: Broker) {}
 
   /** Starts a stack with the backend `STACK` selects (default `local`). */
-  static async start(options: StackOptions = {}): Promise<Stack> {
+  static async start({ menu, ...options }: StackOptions = {}): Promise<Stack> {
+    if (menu) options.env = { MENU: menuEnv(menu), ...options.env };
     const kind = Deno.env.get("STACK") || "local";
     if (kind !== "local" && kind !== "compose") {
       throw new TypeError(`STACK must be "local" or "compose", got "${kind}"`);
