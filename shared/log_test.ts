@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { createLogger } from "./log.ts";
+
+function recorder() {
+  const writes: string[] = [];
+  const lines = () => writes.join("").trimEnd().split("\n").map((l) => JSON.parse(l));
+  return { writes, lines, sink: (text: string) => void writes.push(text) };
+}
+
+Deno.test("createLogger() writes one JSON object per line with the service and fields", async () => {
+  const { sink, lines } = recorder();
+  const log = createLogger("inventory", "info", sink);
+  log.info("stock reserved", { order_id: "o1", item: "Coffee", qty: 2, remaining: 98 });
+  log.debug("not at info");
+  await null;
+  const [line] = lines();
+  assert.equal(lines().length, 1, "debug stays out at info");
+  assert.equal(typeof line.ts, "string");
+  assert.deepEqual({ ...line, ts: undefined }, {
+    ts: undefined,
+    level: "info",
+    service: "inventory",
+    msg: "stock reserved",
+    order_id: "o1",
+    item: "Coffee",
+    qty: 2,
+    remaining: 98,
+  });
+});
+
+Deno.test("the lines of one turn are written together, a warning at once", async (t) => {
+  await t.step("info lines wait for the end of the turn", async () => {
+    const { sink, writes, lines } = recorder();
+    const log = createLogger("order", "info", sink);
+    for (let i = 0; i < 100; i++) log.info("order placed", { order_id: `o${i}` });
+    assert.equal(writes.length, 0, "nothing written during the turn");
+    await null;
+    assert.equal(writes.length, 1, "one write for the turn");
+    assert.deepEqual(
+      lines().map((l) => l.order_id),
+      Array.from({ length: 100 }, (_, i) => `o${i}`),
+    );
+  });
+  await t.step("a warning is written at once, after the lines before it", () => {
+    const { sink, lines } = recorder();
+    const log = createLogger("order", "info", sink);
+    log.info("order placed", { order_id: "o1" });
+    log.warn("duplicate result ignored", { order_id: "o1" });
+    assert.deepEqual(lines().map((l) => l.msg), ["order placed", "duplicate result ignored"]);
+  });
+});
+
+Deno.test("a field JSON cannot hold is written as text, not thrown", async () => {
+  const { sink, lines } = recorder();
+  createLogger("order", "info", sink).info("odd", { big: 10n, order_id: "o1" });
+  await null;
+  assert.deepEqual([lines()[0].big, lines()[0].order_id], ["10", "o1"]);
+});
+
+Deno.test("buffered lines are written when the process exits", async (t) => {
+  const log = new URL("./log.ts", import.meta.url).href;
+  for (const [name, ending] of [["at the end", ""], ["by Deno.exit", "Deno.exit(3);"]]) {
+    await t.step(name, async () => {
+      const script = `import { createLogger } from "${log}";
+        const log = createLogger("order");
+        for (let i = 0; i < 1000; i++) log.info("order placed", { order_id: "o" + i });
+        ${ending}`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const lines = new TextDecoder().decode(out.stderr).trimEnd().split("\n");
+      assert.equal(lines.length, 1000, `all 1000 lines written, got ${lines.length}`);
+      assert.equal(JSON.parse(lines[999]).order_id, "o999");
+    });
+  }
+});
