@@ -41,14 +41,47 @@ function configure(db: DatabaseSync): DatabaseSync {
  */
 export function transaction<T>(db: DatabaseSync, work: () => T): T {
   const nested = db.isTransaction;
+  const hooks = commitHooks.get(db) ?? [];
+  commitHooks.set(db, hooks);
   db.exec(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+  hooks.push([]);
   try {
     const result = work();
     db.exec(nested ? "RELEASE nested" : "COMMIT");
+    const committed = hooks.pop()!;
+    // A savepoint's hooks wait for the transaction around it; the outermost commit runs them.
+    if (hooks.length > 0) hooks[hooks.length - 1].push(...committed);
+    else runHooks(committed);
     return result;
   } catch (err) {
+    hooks.pop();
     db.exec(nested ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
     throw err;
+  }
+}
+
+/** Per database, the hooks of each open {@linkcode transaction}, outermost first. */
+const commitHooks = new WeakMap<DatabaseSync, (() => void)[][]>();
+
+/**
+ * Runs `hook` once the work done so far is committed: at the end of the outermost open
+ * {@linkcode transaction}, never when it (or the savepoint `hook` was added in) rolls back; at
+ * once outside a transaction. For effects that must not outrun the data, such as the log line
+ * that announces it.
+ */
+export function afterCommit(db: DatabaseSync, hook: () => void): void {
+  const hooks = commitHooks.get(db);
+  if (hooks?.length) hooks[hooks.length - 1].push(hook);
+  else runHooks([hook]);
+}
+
+function runHooks(hooks: (() => void)[]): void {
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // The work is committed and stays so: a failing hook must not make it look rolled back.
+    }
   }
 }
 
