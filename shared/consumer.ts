@@ -116,6 +116,7 @@ export function createConsumer(
     log.warn("dead-lettering message", {
       queue: delivery.queue,
       message_id: delivery.messageId,
+      order_id: delivery.correlationId,
       reason,
     });
     try {

@@ -5,8 +5,10 @@
  */
 import { decodeEvent, OrderPlaced } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
+import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { StockStore } from "./stock_store.ts";
+import { afterCommit } from "@campus/shared/sqlite";
+import { type Reservation, StockStore } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; the technical reason follows. */
 export const SET_ASIDE_REASON =
@@ -26,24 +28,36 @@ export function createInventoryService(
           if (config.testFaults) injectFault(order, retries);
           const reservation = stock.reserve(order);
           relay.wake();
-          if (reservation.duplicate) {
-            log.info("duplicate order, re-announcing its outcome", {
-              order_id: order.order_id,
-              outcome: reservation.outcome,
-            });
-          }
+          afterCommit(db, () => logDecision(log, reservation));
         },
         // A valid order that could not be processed still gets an outcome: the student is told
         // it failed instead of waiting forever, and the message waits in the DLQ for staff.
         onDeadLetter: (raw, reason) => {
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
-          stock.setAside(order.data, `${SET_ASIDE_REASON} (${reason})`);
+          const reservation = stock.setAside(order.data, `${SET_ASIDE_REASON} (${reason})`);
           relay.wake();
+          logDecision(log, reservation);
         },
       },
     },
   };
+}
+
+/** The line that says what became of an order's stock, once that is committed. */
+function logDecision(log: Logger, reservation: Reservation): void {
+  const { order_id, item } = reservation.event;
+  if (reservation.duplicate) {
+    log.warn("duplicate order, re-announcing its outcome", {
+      order_id,
+      outcome: reservation.outcome,
+    });
+  } else if (reservation.outcome === "RESERVED") {
+    const { qty, remaining } = reservation.event;
+    log.info("stock reserved", { order_id, item, qty, remaining });
+  } else {
+    log.info("stock refused", { order_id, item, reason: reservation.event.reason });
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
+import { afterCommit } from "@campus/shared/sqlite";
 import { OrderIntake } from "./order_intake.ts";
 import { type OrderStatus, OrderStore } from "./order_store.ts";
 
@@ -33,6 +34,8 @@ export function createOrderService(
             );
           }
           const order = await intake.place(parsed.data);
+          const { order_id, item, qty, student_id } = order;
+          log.info("order placed", { order_id, item, qty, student_id });
           return json(order, 201, { location: `/orders/${order.order_id}` });
         },
       },
@@ -54,8 +57,20 @@ export function createOrderService(
       order_status: {
         handle: ({ routingKey, body }) => {
           const result = decodeInventoryResult(routingKey, body);
+          const order_id = result.event.order_id;
           if (orders.applyResult(result)) {
-            log.debug("order final", { order_id: result.event.order_id, status: result.outcome });
+            const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
+            afterCommit(
+              db,
+              () =>
+                log.info("order status changed", { order_id, status: result.outcome, ...reason }),
+            );
+          } else {
+            afterCommit(db, () =>
+              log.warn("duplicate result, order already final", {
+                order_id,
+                status: result.outcome,
+              }));
           }
         },
       },
