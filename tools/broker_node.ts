@@ -15,7 +15,9 @@ export interface BrokerNode {
   node: string;
   /** Folder holding its data and logs. */
   dir: string;
-  /** Starts the node (again) and waits until it accepts AMQP connections. */
+  /** `http://localhost:<port>` of the management UI, when the node serves it. */
+  managementUrl?: string;
+  /** Starts the node (again) and waits until it accepts AMQP connections (and serves its UI). */
   start(): Promise<void>;
   /** Stops the node cleanly; durable queues and persistent messages survive. */
   stop(): Promise<void>;
@@ -38,16 +40,31 @@ export function freePort(): number {
   return port;
 }
 
+/** Settings of {@linkcode createBrokerNode}. */
+export interface BrokerNodeOptions {
+  /** AMQP port; a free one when left out. */
+  port?: number;
+  /** Enables the management plugin (UI and HTTP API, guest/guest) on this port. */
+  managementPort?: number;
+}
+
 /** Creates a private node (not yet started), on `port` or a free one. */
-export async function createBrokerNode({ port = freePort() } = {}): Promise<BrokerNode> {
+export async function createBrokerNode(
+  { port = freePort(), managementPort }: BrokerNodeOptions = {},
+): Promise<BrokerNode> {
   const dir = await Deno.makeTempDir({ prefix: "campus-rabbit-" });
   const distPort = freePort();
   const node = `campus-${port}@localhost`;
-  await Deno.writeTextFile(join(dir, "enabled_plugins"), "[].\n");
+  const management = managementPort !== undefined;
+  await Deno.writeTextFile(
+    join(dir, "enabled_plugins"),
+    management ? "[rabbitmq_management].\n" : "[].\n",
+  );
   // The system config pins the listener to 5672, so the node gets a config file of its own.
   await Deno.writeTextFile(
     join(dir, "rabbitmq.conf"),
-    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n` +
+      (management ? `management.tcp.port = ${managementPort}\n` : ""),
   );
   // rabbitmq-server drops root for the rabbitmq user, which must own the folder.
   if (Deno.uid() === 0) await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
@@ -68,8 +85,11 @@ export async function createBrokerNode({ port = freePort() } = {}): Promise<Brok
     port,
     node,
     dir,
+    managementUrl: management ? `http://localhost:${managementPort}` : undefined,
     async start() {
       if (await listening(port)) return;
+      const up = async () =>
+        await listening(port) && (!management || await listening(managementPort));
       child = new Deno.Command("rabbitmq-server", {
         env,
         stdin: "null",
@@ -80,7 +100,7 @@ export async function createBrokerNode({ port = freePort() } = {}): Promise<Brok
       appendTo(join(dir, "server.out"), child.stderr).catch(() => {});
       const exited = child.status.then((s) => s);
       const deadline = Date.now() + 60_000;
-      while (!(await listening(port))) {
+      while (!(await up())) {
         const status = await Promise.race([exited, delay(100)]);
         if (status) {
           const tail = (await Deno.readTextFile(join(dir, "server.out"))).slice(-2000);

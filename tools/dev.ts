@@ -1,7 +1,7 @@
 /**
  * `deno task dev`: runs the whole system on one machine. Uses the broker at AMQP_URL; when
- * none answers there and rabbitmq-server is installed, starts a private node for the session.
- * Ctrl-C stops everything it started.
+ * none answers there and rabbitmq-server is installed, starts a private node for the session,
+ * with the management UI on RABBITMQ_UI_PORT (15672). Ctrl-C stops everything it started.
  * @module
  */
 // deno-lint-ignore-file no-console -- a terminal program: talking to the user is its job
@@ -12,9 +12,18 @@ import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "./broker_
 import { serviceRunArgs } from "./service_runtime.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Where the management UI of a private node listens unless RABBITMQ_UI_PORT says otherwise. */
+const UI_PORT = 15672;
 
 const amqpUrl = Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL;
 const dataDir = Deno.env.get("DATA_DIR") || join(ROOT, "data");
+const uiPort = portFrom("RABBITMQ_UI_PORT", UI_PORT);
+// Each service's port: <NAME>_PORT (e.g. ORDER_PORT) or the table's; one PORT cannot serve three.
+const services = SERVICES.map((s) => ({
+  name: s.name,
+  port: portFrom(`${s.name.toUpperCase()}_PORT`, s.port),
+}));
+const orderPort = services.find((s) => s.name === "order")!.port;
 let node: BrokerNode | undefined;
 let url = amqpUrl;
 
@@ -29,28 +38,36 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
   console.log("No broker at AMQP_URL; starting a private RabbitMQ node for this session...");
   // Same port as AMQP_URL, so scripts and tools using the default URL find it.
   const port = Number(new URL(amqpUrl.replace(/^amqps?:/, "http:")).port || 5672);
-  node = await createBrokerNode({ port });
+  const uiFree = portIsFree(uiPort);
+  if (!uiFree) {
+    console.log(
+      `Port ${uiPort} is taken, so the node starts without its management UI ` +
+        `(set RABBITMQ_UI_PORT to use another port).`,
+    );
+  }
+  node = await createBrokerNode({ port, managementPort: uiFree ? uiPort : undefined });
   await node.start();
   url = node.url;
   console.log(`Private broker listening at ${url} (data in ${node.dir})`);
 }
 
-const children = SERVICES.map(({ name: service }) => {
+const children = services.map(({ name, port }) => {
   const child = new Deno.Command(Deno.execPath(), {
-    args: serviceRunArgs(ROOT, service),
-    env: { AMQP_URL: url, DATA_DIR: join(dataDir, service) },
+    args: serviceRunArgs(ROOT, name),
+    env: { AMQP_URL: url, DATA_DIR: join(dataDir, name), PORT: String(port) },
     stdin: "null",
   }).spawn();
   child.status.then((status) => {
-    if (!stopping) console.error(`${service} exited with code ${status.code}`);
+    if (!stopping) console.error(`${name} exited with code ${status.code}`);
   });
   return child;
 });
+console.log(`${services.map((s) => `${s.name} :${s.port}`).join(", ")} — Ctrl-C stops everything.`);
+if (node?.managementUrl) {
+  console.log(`RabbitMQ management UI: ${node.managementUrl} (log in as guest / guest)`);
+}
 console.log(
-  `${SERVICES.map((s) => `${s.name} :${s.port}`).join(", ")} — Ctrl-C stops everything.`,
-);
-console.log(
-  `Try: curl -s -X POST localhost:5001/order -H 'Content-Type: application/json' ` +
+  `Try: curl -s -X POST localhost:${orderPort}/order -H 'Content-Type: application/json' ` +
     `-d '{"item":"Coffee","qty":1,"student_id":"S1"}'`,
 );
 
@@ -80,5 +97,26 @@ async function answers(amqp: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The port in the variable `name`, or `fallback`; exits naming the variable when it is no port. */
+function portFrom(name: string, fallback: number): number {
+  const text = Deno.env.get(name);
+  if (!text) return fallback;
+  const port = Number(text);
+  if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+  console.error(`${name} must be a port number (1-65535), got "${text}"`);
+  Deno.exit(1);
+}
+
+/** True when nothing listens on `port`, on any interface. */
+function portIsFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "0.0.0.0", port }).close();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) return false;
+    throw err;
   }
 }

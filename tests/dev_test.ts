@@ -1,0 +1,122 @@
+/**
+ * `deno task dev` as a developer runs it, on a machine where no broker answers at AMQP_URL: it
+ * starts its own RabbitMQ node with the management UI (guest/guest) and prints its address; when
+ * the UI's port is taken it says so and runs without the UI.
+ */
+import assert from "node:assert/strict";
+import { SERVICES } from "@campus/shared/topology";
+import { canStartBrokerNode, freePort } from "../tools/broker_node.ts";
+import { answers } from "./client.ts";
+import { waitFor } from "./poll.ts";
+import { INTEGRATION } from "./stack.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const GUEST = `Basic ${btoa("guest:guest")}`;
+
+/** A running `deno task dev`, with everything it printed so far. */
+interface Dev {
+  ports: Record<string, number>;
+  output(): string;
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `deno task dev` on free ports (AMQP, every service) with `env` added. */
+async function startDev(env: Record<string, string>): Promise<Dev> {
+  if (!canStartBrokerNode()) {
+    throw new Error("This test needs rabbitmq-server: deno task dev starts its own node");
+  }
+  const dataDir = await Deno.makeTempDir({ prefix: "campus-dev-" });
+  const ports = Object.fromEntries(SERVICES.map((s) => [s.name, freePort()]));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "dev"],
+    cwd: ROOT,
+    env: {
+      // Nothing listens on this port, so dev starts a node of its own there.
+      AMQP_URL: `amqp://guest:guest@127.0.0.1:${freePort()}`,
+      DATA_DIR: dataDir,
+      ...Object.fromEntries(
+        SERVICES.map((s) => [`${s.name.toUpperCase()}_PORT`, `${ports[s.name]}`]),
+      ),
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let printed = "";
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) printed += text;
+  };
+  const reading = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  let status: Deno.CommandStatus | undefined;
+  child.status.then((s) => status = s);
+  return {
+    ports,
+    output: () => printed,
+    async stop() {
+      if (!status) child.kill("SIGTERM");
+      const ended = await waitFor(() => status, {
+        timeoutMs: 60_000,
+        what: `deno task dev to stop after SIGTERM; it printed:\n${printed.slice(-2000)}`,
+      });
+      await reading;
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      return ended;
+    },
+  };
+}
+
+/** Waits until dev's order service answers `/health`, failing early if dev exited. */
+async function waitForServices(dev: Dev): Promise<void> {
+  for (const { name } of SERVICES) {
+    await waitFor(() => answers(`http://127.0.0.1:${dev.ports[name]}/health`), {
+      timeoutMs: 90_000,
+      what: `${name} started by deno task dev to answer /health; dev printed:\n${
+        dev.output().slice(-2000)
+      }`,
+    });
+  }
+}
+
+Deno.test("deno task dev serves RabbitMQ's management UI", INTEGRATION, async (t) => {
+  await t.step("its own node answers /api/overview as guest and dev prints where", async () => {
+    const uiPort = freePort();
+    const dev = await startDev({ RABBITMQ_UI_PORT: String(uiPort) });
+    try {
+      await waitForServices(dev);
+      const overview = await waitFor(async () => {
+        const res = await fetch(`http://127.0.0.1:${uiPort}/api/overview`, {
+          headers: { authorization: GUEST },
+        }).catch(() => undefined);
+        if (res?.status !== 200) {
+          await res?.body?.cancel();
+          return undefined;
+        }
+        return await res.json() as { rabbitmq_version?: string; node?: string };
+      }, { timeoutMs: 60_000, what: `GET /api/overview on :${uiPort} to answer 200` });
+      assert.equal(typeof overview.rabbitmq_version, "string");
+      assert.match(overview.node ?? "", /^campus-/, "the UI is the one of dev's own node");
+      assert.match(
+        dev.output(),
+        new RegExp(`management UI: http://localhost:${uiPort} \\(log in as guest / guest\\)`),
+      );
+    } finally {
+      const status = await dev.stop();
+      assert.equal(status.code, 0, `Ctrl-C stops dev cleanly; it printed:\n${dev.output()}`);
+    }
+  });
+
+  await t.step("with the UI's port taken it says so and runs without the UI", async () => {
+    using taken = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+    const uiPort = (taken.addr as Deno.NetAddr).port;
+    const dev = await startDev({ RABBITMQ_UI_PORT: String(uiPort) });
+    try {
+      await waitForServices(dev);
+      assert.match(dev.output(), new RegExp(`Port ${uiPort} is taken`));
+      assert.doesNotMatch(dev.output(), /management UI: http/);
+    } finally {
+      const status = await dev.stop();
+      assert.equal(status.code, 0, `Ctrl-C stops dev cleanly; it printed:\n${dev.output()}`);
+    }
+  });
+});
