@@ -24,9 +24,10 @@ export function createOrderService({ db, outbox, relay, log }: ServiceDeps): Ser
           const parsed = PlaceOrderRequest.safeParse(await readJson(req));
           if (!parsed.success) {
             const details = describeIssues(parsed.error);
+            // Each message names its field: "student_id is required; qty must be a number, got string".
             throw new HttpError(
               400,
-              `Invalid order: ${details[0].field}: ${details[0].message}`,
+              `Invalid order: ${details.map((d) => d.message).join("; ")}`,
               details,
             );
           }
