@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
+import { menuKey } from "./menu.ts";
 
 /** The three services of the pipeline. */
 export type ServiceName = "order" | "inventory" | "notification";
@@ -52,6 +53,15 @@ const menu = z.string().transform((text, ctx) => {
     const match = /^(.+?)\s*=\s*(\d+)$/.exec(part);
     if (!match) {
       ctx.addIssue({ code: "custom", message: `"${part}" is not Item=stock` });
+      return z.NEVER;
+    }
+    // Orders match items without regard to case, so two such spellings would be one item.
+    const twin = entries.find(([item]) => menuKey(item) === menuKey(match[1]));
+    if (twin) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${match[1]}" and "${twin[0]}" are the same item (names ignore case)`,
+      });
       return z.NEVER;
     }
     entries.push([match[1], Number(match[2])]);

@@ -30,4 +30,8 @@ Deno.test("loadConfig() names each bad variable", () => {
   assert.throws(() => loadConfig("order", { MENU: "Tea" }), /MENU.*"Tea" is not Item=stock/);
   assert.throws(() => loadConfig("order", { AMQP_URL: "localhost" }), /AMQP_URL/);
   assert.throws(() => loadConfig("order", { PREFETCH: "0" }), TypeError);
+  assert.throws(
+    () => loadConfig("inventory", { MENU: "Coffee=1,coffee =2" }),
+    /MENU.*"coffee" and "Coffee" are the same item/,
+  );
 });

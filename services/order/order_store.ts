@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { envelopeFor, type InventoryResult, type PlaceOrderRequest } from "@campus/shared/events";
+import { menuKey } from "@campus/shared/menu";
 import type { Outbox } from "@campus/shared/outbox";
 import { pagesOf, transaction } from "@campus/shared/sqlite";
 
@@ -55,7 +56,7 @@ export class OrderStore {
       (order_id, item, qty, student_id, status, created_at, updated_at)
       VALUES (?, ?, ?, ?, 'PLACED', ?, ?)`);
     this.#byId = db.prepare(`SELECT * FROM orders WHERE order_id = ?`);
-    this.#finish = db.prepare(`UPDATE orders SET status = ?, reason = ?, updated_at = ?
+    this.#finish = db.prepare(`UPDATE orders SET status = ?, reason = ?, item = ?, updated_at = ?
       WHERE order_id = ? AND status = 'PLACED'`);
     this.#insertFinished = db.prepare(`INSERT OR IGNORE INTO orders
       (order_id, item, qty, student_id, status, reason, created_at, updated_at)
@@ -121,15 +122,24 @@ export class OrderStore {
 
   /**
    * Records an inventory outcome. Returns false when it changes nothing: the order was already
-   * final (a duplicate or late result never moves it back). An outcome for an order this service
-   * never took (one published by hand) is recorded as a new order with that outcome.
+   * final (a duplicate or late result never moves it back). The order takes the menu's spelling
+   * of its item from the result ("coffee" becomes "Coffee"), but only a spelling of the same
+   * item: a result never turns one item into another. An outcome for an order this service never
+   * took (one published by hand) is recorded as a new order with that outcome.
    */
   applyResult(result: InventoryResult): boolean {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
     const now = new Date().toISOString();
     return transaction(this.db, () => {
-      if (this.#finish.run(outcome, reason, now, event.order_id).changes > 0) return true;
+      const stored = this.#byId.get(event.order_id);
+      if (stored) {
+        if (stored.status !== "PLACED") return false;
+        const item = menuKey(String(stored.item)) === menuKey(event.item)
+          ? event.item
+          : String(stored.item);
+        return this.#finish.run(outcome, reason, item, now, event.order_id).changes > 0;
+      }
       return this.#insertFinished.run(
         event.order_id,
         event.item,

@@ -39,6 +39,21 @@ Deno.test("applyResult() moves an order forward once and never back", () => {
   );
 });
 
+Deno.test("applyResult() takes the menu's spelling of the same item, never another item", () => {
+  const { orders } = setup();
+  const lower = orders.place({ ...request, item: "coffee" });
+  const event = { order_id: lower.order_id, item: "Coffee", qty: 1, student_id: "S1" };
+  assert.equal(orders.applyResult({ outcome: "RESERVED", event }), true);
+  assert.equal(orders.get(lower.order_id)?.item, "Coffee");
+  const tea = orders.place({ ...request, item: "Tea" });
+  orders.applyResult({ outcome: "RESERVED", event: { ...event, order_id: tea.order_id } });
+  assert.equal(
+    orders.get(tea.order_id)?.item,
+    "Tea",
+    "a result for another item keeps the order's",
+  );
+});
+
 Deno.test("applyResult() records an order that was published by hand", () => {
   const { orders } = setup();
   const event = { order_id: "hand-1", item: "Salad", qty: 5, student_id: "S3" };
