@@ -41,6 +41,7 @@ export const ENV_DEFAULTS = {
   RETRY_DELAY_MS: "1000",
   MAX_DELIVERIES: "5",
   SHUTDOWN_TIMEOUT_MS: "10000",
+  REQUEST_TIMEOUT_MS: "10000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
 } as const;
@@ -81,6 +82,7 @@ const EnvSchema = z.object({
   RETRY_DELAY_MS: int(0, 3_600_000).default(1000),
   MAX_DELIVERIES: int(1, 1000).default(5),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
 });
@@ -104,6 +106,8 @@ export interface Config {
   /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
   maxDeliveries: number;
   shutdownTimeoutMs: number;
+  /** Time a client has to send a request body before it gets 408. */
+  requestTimeoutMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
@@ -137,6 +141,7 @@ export function loadConfig(
     retryDelayMs: e.RETRY_DELAY_MS,
     maxDeliveries: e.MAX_DELIVERIES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
   });

@@ -12,7 +12,9 @@ import { type OrderStatus, OrderStore } from "./order_store.ts";
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
-export function createOrderService({ db, outbox, relay, log }: ServiceDeps): ServiceDefinition {
+export function createOrderService(
+  { config, db, outbox, relay, log }: ServiceDeps,
+): ServiceDefinition {
   const orders = new OrderStore(db, outbox);
   const intake = new OrderIntake(orders, () => relay.wake());
   return {
@@ -21,7 +23,9 @@ export function createOrderService({ db, outbox, relay, log }: ServiceDeps): Ser
         method: "POST",
         path: "/order",
         handler: async (req) => {
-          const parsed = PlaceOrderRequest.safeParse(await readJson(req));
+          const parsed = PlaceOrderRequest.safeParse(
+            await readJson(req, { timeoutMs: config.requestTimeoutMs }),
+          );
           if (!parsed.success) {
             const details = describeIssues(parsed.error);
             // Each message names its field: "student_id is required; qty must be a number, got string".
