@@ -64,6 +64,8 @@ export interface StackBackend {
   exitStatus(service: ServiceName): Promise<ServiceExit | undefined>;
   /** Operating-system pid of a running service or of the broker; undefined when not known. */
   pid(target: ServiceName | "broker"): Promise<number | undefined>;
+  /** Runs `rabbitmqctl` against the stack's own broker node; absent when it has none to drive. */
+  rabbitmqctl?(args: string[]): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -135,6 +137,17 @@ export class Stack {
   publish(routingKey: string, body: string | Uint8Array, properties = {}): Promise<void> {
     const content = typeof body === "string" ? new TextEncoder().encode(body) : body;
     return this.broker.publish("orders_exchange", routingKey, content, properties);
+  }
+
+  /**
+   * Runs `rabbitmqctl` on the stack's broker node (policies, memory alarms, queue listings that
+   * count unacknowledged messages); throws when the backend has no node of its own to drive.
+   */
+  rabbitmqctl(...args: string[]): Promise<string> {
+    if (!this.backend.rabbitmqctl) {
+      throw new Error("This stack's broker cannot be driven with rabbitmqctl");
+    }
+    return this.backend.rabbitmqctl(args);
   }
 
   async logs(service: ServiceName): Promise<string> {
@@ -252,6 +265,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     logs: (service) => Deno.readTextFile(logPath(service)).catch(() => ""),
     exitStatus: (service) => Promise.resolve(exits.get(service)),
     pid: async (target) => target === "broker" ? await node?.pid() : children.get(target)?.pid,
+    rabbitmqctl: node ? (args) => node.ctl(...args) : undefined,
     async dispose() {
       for (const service of SERVICES) {
         children.get(service)?.kill("SIGKILL");
