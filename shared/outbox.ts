@@ -6,7 +6,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType, OutgoingEvent } from "./events.ts";
-import type { MessageBus } from "./amqp.ts";
+import type { MessageBus } from "./message_bus.ts";
 import { errorText, type Logger } from "./log.ts";
 
 /** Pending outgoing events stored in the service's database. */
@@ -72,7 +72,7 @@ export class Outbox {
   }
 }
 
-/** Publishes outbox rows in order, in batches, whenever it is woken or the broker reconnects. */
+/** Publishes outbox rows in order, in batches, whenever it is woken or publishing may work again. */
 export class OutboxRelay {
   #wake: (() => void) | undefined;
   #woken = false;
@@ -85,7 +85,7 @@ export class OutboxRelay {
     private readonly log: Logger,
     private readonly batchSize = 500,
   ) {
-    bus.onConnected(() => this.wake());
+    bus.onWritable(() => this.wake());
   }
 
   /** Starts the relay loop; it drains what earlier runs left behind first. */

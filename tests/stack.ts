@@ -6,8 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { Broker } from "@campus/shared/amqp";
-import { createLogger } from "@campus/shared/log";
+import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { dlqOf, retryQueueOf, WORK_QUEUES } from "@campus/shared/topology";
 import {
   type BrokerNode,
@@ -71,7 +70,7 @@ export interface StackBackend {
 
 /** A running stack: a backend plus a broker client for queue depths and hand-published messages. */
 export class Stack {
-  private constructor(readonly backend: StackBackend, readonly broker: Broker) {}
+  private constructor(readonly backend: StackBackend, readonly broker: QueueAdmin) {}
 
   /** Starts a stack with the backend `STACK` selects (default `local`). */
   static async start(options: StackOptions = {}): Promise<Stack> {
@@ -82,15 +81,7 @@ export class Stack {
     const backend = kind === "compose"
       ? await startComposeBackend(options)
       : await startLocalBackend(options);
-    const broker = new Broker({
-      url: backend.amqpUrl,
-      log: createLogger("test", "error"),
-      prefetch: 1,
-      name: "tests",
-      backoff: { initialMs: 50, maxMs: 500 },
-    });
-    await broker.start();
-    const stack = new Stack(backend, broker);
+    const stack = new Stack(backend, new QueueAdmin({ url: backend.amqpUrl, name: "tests" }));
     await stack.waitForBroker();
     return stack;
   }
@@ -122,7 +113,7 @@ export class Stack {
 
   /** Waits until the test's own broker client is connected again. */
   async waitForBroker(): Promise<void> {
-    await waitFor(() => this.broker.connected, {
+    await waitFor(() => this.broker.connect().then(() => true, () => false), {
       timeoutMs: 30_000,
       what: "the test client to connect to the broker",
     });
@@ -291,16 +282,10 @@ async function tail(path: string): Promise<string> {
 }
 
 async function purgeAll(url: string): Promise<void> {
-  const broker = new Broker({
-    url,
-    log: createLogger("test", "error"),
-    prefetch: 1,
-    name: "purge",
+  const broker = new QueueAdmin({ url, name: "purge" });
+  await broker.connect().catch((err) => {
+    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${err.message}`);
   });
-  await broker.start();
-  if (!broker.connected) {
-    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${broker.lastError}`);
-  }
   for (const q of WORK_QUEUES) {
     for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);
   }

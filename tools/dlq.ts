@@ -6,7 +6,7 @@
  */
 // deno-lint-ignore-file no-console -- a terminal program: its output is the point
 import { parseArgs } from "node:util";
-import { Broker, type TakenMessage } from "@campus/shared/amqp";
+import { QueueAdmin, type TakenMessage } from "@campus/shared/amqp_admin";
 import { ENV_DEFAULTS } from "@campus/shared/config";
 import { REASON_HEADER, RETRY_HEADER, ROUTING_KEY_HEADER } from "@campus/shared/consumer";
 import { createLogger } from "@campus/shared/log";
@@ -39,14 +39,12 @@ if (workQueue && !WORK_QUEUES.some((q) => q.name === workQueue)) {
 const max = Number(values.max);
 if (!Number.isInteger(max) || max < 1) fail(`--max must be a positive whole number`);
 
-const broker = new Broker({
+const broker = new QueueAdmin({
   url: Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL,
   log: createLogger("dlq", "error"),
-  prefetch: 1,
   name: "dlq-tool",
 });
-await broker.start();
-if (!broker.connected) fail(`cannot reach the broker: ${broker.lastError}`);
+await broker.connect().catch(() => fail(`cannot reach the broker: ${broker.lastError}`));
 try {
   if (command === "list") {
     const queues = workQueue ? [workQueue] : WORK_QUEUES.map((q) => q.name);
