@@ -40,6 +40,7 @@ export const ENV_DEFAULTS = {
   RETRY_DELAY_MS: "1000",
   MAX_DELIVERIES: "5",
   SHUTDOWN_TIMEOUT_MS: "10000",
+  OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
 } as const;
@@ -71,6 +72,7 @@ const EnvSchema = z.object({
   RETRY_DELAY_MS: int(0, 3_600_000).default(1000),
   MAX_DELIVERIES: int(1, 1000).default(5),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
 });
@@ -94,6 +96,8 @@ export interface Config {
   /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
   maxDeliveries: number;
   shutdownTimeoutMs: number;
+  /** How long the oldest outbox row may wait while connected before `/ready` answers 503. */
+  outboxStallMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
@@ -127,6 +131,7 @@ export function loadConfig(
     retryDelayMs: e.RETRY_DELAY_MS,
     maxDeliveries: e.MAX_DELIVERIES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    outboxStallMs: e.OUTBOX_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
   });

@@ -9,6 +9,7 @@ Deno.test("loadConfig() fills every default", () => {
   assert.deepEqual(config.menu, DEFAULT_MENU);
   assert.equal(config.menu.Coffee, 100);
   assert.equal(config.testFaults, false);
+  assert.equal(config.outboxStallMs, 30_000);
   assert.ok(Object.isFrozen(config));
 });
 
@@ -18,8 +19,10 @@ Deno.test("loadConfig() reads the environment", () => {
     MENU: "Tea=3, Cake = 7",
     MAX_RETRIES: "5",
     TEST_FAULTS: "on",
+    OUTBOX_STALL_MS: "5000",
   });
   assert.equal(config.port, 6001);
+  assert.equal(config.outboxStallMs, 5000);
   assert.deepEqual({ ...config.menu }, { Tea: 3, Cake: 7 });
   assert.equal(config.maxRetries, 5);
   assert.equal(config.testFaults, true);

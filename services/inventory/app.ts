@@ -14,7 +14,7 @@ export const SET_ASIDE_REASON =
 
 /** Builds the inventory service from its dependencies. */
 export function createInventoryService(
-  { config, db, outbox, relay, log }: ServiceDeps,
+  { config, db, outbox, log }: ServiceDeps,
 ): ServiceDefinition {
   const stock = new StockStore(db, outbox, config.menu);
   return {
@@ -25,7 +25,6 @@ export function createInventoryService(
           const order = decodeEvent("OrderPlaced", body);
           if (config.testFaults) injectFault(order, retries);
           const reservation = stock.reserve(order);
-          relay.wake();
           if (reservation.duplicate) {
             log.info("duplicate order, re-announcing its outcome", {
               order_id: order.order_id,
@@ -39,7 +38,6 @@ export function createInventoryService(
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
           stock.setAside(order.data, `${SET_ASIDE_REASON} (${reason})`);
-          relay.wake();
         },
       },
     },

@@ -12,9 +12,9 @@ import { type OrderStatus, OrderStore } from "./order_store.ts";
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
-export function createOrderService({ db, outbox, relay, log }: ServiceDeps): ServiceDefinition {
+export function createOrderService({ db, outbox, log }: ServiceDeps): ServiceDefinition {
   const orders = new OrderStore(db, outbox);
-  const intake = new OrderIntake(orders, () => relay.wake());
+  const intake = new OrderIntake(orders);
   return {
     routes: [
       {
