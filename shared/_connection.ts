@@ -54,6 +54,24 @@ export async function declareTopology(connection: ChannelModel): Promise<void> {
   }
 }
 
+/**
+ * Closes `connection`, gracefully when the broker answers within `timeoutMs`. The broker reads
+ * nothing from a connection it blocks, its close included: such a socket is dropped, which
+ * loses nothing (publishes still waiting for a confirm count as failed, deliveries come back).
+ */
+export async function closeConnection(connection: ChannelModel, timeoutMs = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = connection.close().then(() => true, () => true);
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
+  const graceful = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  if (graceful) return;
+  // amqplib has no way to drop a connection, so its socket is destroyed underneath it.
+  const socket = (connection as unknown as { connection: { stream: { destroy(e: Error): void } } })
+    .connection.stream;
+  socket.destroy(new Error(`No answer to the close within ${timeoutMs} ms`));
+}
+
 /** `url` with its password hidden, for logs. */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");

@@ -14,7 +14,7 @@ import { errorText, type Logger } from "./log.ts";
 import { AckWindow, type Settlement } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "./backoff.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { declareTopology, openConnection, redact } from "./_connection.ts";
+import { closeConnection, declareTopology, openConnection, redact } from "./_connection.ts";
 import {
   BrokerUnavailable,
   type Delivery,
@@ -187,8 +187,7 @@ export class Broker implements MessageBus {
     const session = this.#session;
     this.#session = undefined;
     if (session) {
-      await session.publishing.close().catch(() => {});
-      await session.consuming.close().catch(() => {});
+      await Promise.all([closeConnection(session.publishing), closeConnection(session.consuming)]);
     }
   }
 
@@ -342,7 +341,7 @@ export class Broker implements MessageBus {
         this.#lost(session, errorText(err));
       } else {
         this.#lastError = errorText(err);
-        for (const connection of opened) await connection.close().catch(() => {});
+        for (const connection of opened) await closeConnection(connection);
       }
       this.#scheduleReconnect();
     } finally {
@@ -467,8 +466,8 @@ export class Broker implements MessageBus {
     session.lost = true;
     // Publishes waiting for a confirm will never get one: fail them so callers retry.
     session.publisher?.failAll(new BrokerUnavailable(why));
-    session.publishing.close().catch(() => {});
-    session.consuming.close().catch(() => {});
+    closeConnection(session.publishing);
+    closeConnection(session.consuming);
     if (this.#session === session) this.#session = undefined;
     if (this.#stopping) return;
     this.#lastError = why;

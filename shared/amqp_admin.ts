@@ -8,7 +8,7 @@
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
 import { errorText, type Logger } from "./log.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { declareTopology, openConnection } from "./_connection.ts";
+import { closeConnection, declareTopology, openConnection } from "./_connection.ts";
 import { BrokerUnavailable, type MessageProperties } from "./message_bus.ts";
 
 /** A message read off a queue with {@linkcode QueueAdmin.take}. */
@@ -148,7 +148,7 @@ export class QueueAdmin {
     const connection = this.#connection;
     this.#connection = undefined;
     this.#publisher = undefined;
-    await connection?.close().catch(() => {});
+    if (connection) await closeConnection(connection);
   }
 
   async #channel(): Promise<Channel> {
@@ -179,7 +179,7 @@ export class QueueAdmin {
         this.#lastError = "";
         return connection;
       } catch (err) {
-        await connection?.close().catch(() => {});
+        if (connection) await closeConnection(connection);
         this.#lastError = errorText(err);
         throw new BrokerUnavailable(`Cannot reach the broker: ${errorText(err)}`, { cause: err });
       } finally {

@@ -182,6 +182,13 @@ Deno.test("the broker session on a real node", integration, async (t) => {
         await waitFor(async () => seen.length === 20 && (await messagesIn("order_placed")) === 0, {
           what: "all 20 consumed and acknowledged during the alarm",
         });
+        // The broker reads nothing from a blocked connection, not even its close.
+        const stopping = await broker("alarm-stop");
+        await assert.rejects(stopping.sendToQueue("order_status_dlq", bytes("x"), {}));
+        assert.equal(stopping.blocked, "low on memory");
+        let closed = false;
+        stopping.close().then(() => closed = true);
+        await waitFor(() => closed, { what: "close() to return while the broker blocks" });
       } finally {
         await node.ctl("set_vm_memory_high_watermark", "0.4");
       }

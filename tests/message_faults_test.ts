@@ -366,6 +366,13 @@ Deno.test("message path faults", integration, async (t) => {
           assert.ok(blocked.body.outbox_pending > 0, "the results wait in the outbox");
           const notify = await readiness(stack, "notification");
           assert.equal(notify.status, 200, "a service that does not publish stays ready");
+          await stack.stop("inventory");
+          assert.deepEqual(
+            await stack.exitStatus("inventory"),
+            { code: 0, signal: undefined },
+            "SIGTERM stops it cleanly while blocked, without the forced exit",
+          );
+          await stack.start("inventory");
         } finally {
           await stack.rabbitmqctl("set_vm_memory_high_watermark", "0.4");
         }
