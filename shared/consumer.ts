@@ -44,7 +44,8 @@ export type MessageHandler = (message: IncomingMessage) => void;
 
 /**
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
- * give the waiting student an outcome. `body` is the raw body, possibly not even JSON.
+ * give the waiting student an outcome; also when its copy could not be published, before it is
+ * rejected to the queue's own dead-letter exchange. `body` is the raw body, possibly not JSON.
  */
 export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
 
