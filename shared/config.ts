@@ -43,6 +43,7 @@ export const ENV_DEFAULTS = {
   OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
+  OTEL_DENO: "false",
 } as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -85,6 +86,9 @@ const EnvSchema = z.object({
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
+  // Read by Deno itself at start-up, which then provides the OpenTelemetry SDK; the service
+  // reads it only to make spans when they go somewhere.
+  OTEL_DENO: z.string().default(ENV_DEFAULTS.OTEL_DENO),
 });
 
 /** Validated configuration of one service, `S`. */
@@ -113,6 +117,11 @@ export interface Config<S extends ServiceName = ServiceName> {
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
+  /**
+   * Traces are made and exported (`OTEL_DENO=true`; Deno reads the standard
+   * `OTEL_EXPORTER_OTLP_*` and `OTEL_SERVICE_NAME` variables itself).
+   */
+  tracing: boolean;
 }
 
 /**
@@ -147,5 +156,6 @@ export function loadConfig<S extends ServiceName>(
     outboxStallMs: e.OUTBOX_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
+    tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),
   });
 }

@@ -12,6 +12,14 @@ import { errorText, type Logger } from "./log.ts";
 import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
+import type { QueueMetrics } from "./metrics.ts";
+import {
+  endSpan,
+  startMessageSpan,
+  TRACEPARENT_HEADER,
+  traceparentOf,
+  withSpan,
+} from "./tracing.ts";
 
 export { InvalidMessage };
 
@@ -99,6 +107,23 @@ export interface ConsumerOptions {
   maxRetries: number;
   retryDelayMs: number;
   maxDeliveries: number;
+  /** Where the queue's deliveries are counted; nowhere when absent. */
+  metrics?: QueueMetrics;
+}
+
+const UNMEASURED: QueueMetrics = {
+  consumed() {},
+  deadLettered() {},
+  retried() {},
+  handled() {},
+};
+
+/** A delivery being handled, with the span that traces it (with tracing on). */
+interface Handling {
+  delivery: Delivery;
+  span: ReturnType<typeof startMessageSpan>;
+  /** When its handling started (`performance.now()`). */
+  started: number;
 }
 
 /**
@@ -113,6 +138,32 @@ export function createConsumer(
 ): (deliveries: Delivery[]) => Promise<void> {
   const { bus, log, db, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
     options;
+  const metrics = options.metrics ?? UNMEASURED;
+
+  const begin = (delivery: Delivery, started: number): Handling => ({
+    delivery,
+    started,
+    span: startMessageSpan({
+      operation: "process",
+      destination: delivery.queue,
+      routingKey: originalRoutingKey(delivery),
+      messageId: delivery.messageId,
+      orderId: delivery.correlationId,
+      parent: delivery.headers[TRACEPARENT_HEADER],
+    }),
+  });
+
+  /** Ends a delivery's span and records how long it took. */
+  const finish = ({ span, started }: Handling, error?: unknown) => {
+    endSpan(span, error);
+    metrics.handled((performance.now() - started) / 1000);
+  };
+
+  /** Headers that make a copy's next handling a child of this one's span. */
+  const traceHeaders = (handling: Handling): Record<string, unknown> => {
+    const traceparent = traceparentOf(handling.span);
+    return traceparent === undefined ? {} : { [TRACEPARENT_HEADER]: traceparent };
+  };
 
   /** Gives the waiting student an outcome; its failure must not put the message back. */
   const followUp = async (delivery: Delivery, reason: string) => {
@@ -140,13 +191,16 @@ export function createConsumer(
     log.warn("copy not published; rejecting to the queue's dead-letter exchange", {
       queue: delivery.queue,
       message_id: delivery.messageId,
+      order_id: delivery.correlationId,
       error: errorText(err),
     });
     await followUp(delivery, reason);
     delivery.reject();
+    metrics.deadLettered();
   };
 
-  const deadLetter = async (delivery: Delivery, reason: string) => {
+  const deadLetter = async (handling: Handling, reason: string) => {
+    const { delivery } = handling;
     log.warn("dead-lettering message", {
       queue: delivery.queue,
       message_id: delivery.messageId,
@@ -162,6 +216,7 @@ export function createConsumer(
           "x-original-queue": delivery.queue,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-dead-lettered-at": new Date().toISOString(),
+          ...traceHeaders(handling),
         }),
       );
     } catch (err) {
@@ -169,16 +224,20 @@ export function createConsumer(
     }
     await followUp(delivery, reason);
     delivery.ack();
+    metrics.deadLettered();
   };
 
-  const retryOrDeadLetter = async (delivery: Delivery, err: unknown, retries: number) => {
-    if (err instanceof InvalidMessage) return deadLetter(delivery, err.message);
+  const retryOrDeadLetter = async (handling: Handling, err: unknown) => {
+    const { delivery } = handling;
+    const retries = retriesOf(delivery);
+    if (err instanceof InvalidMessage) return deadLetter(handling, err.message);
     if (retries >= maxRetries) {
-      return deadLetter(delivery, `failed after ${retries + 1} attempts: ${errorText(err)}`);
+      return deadLetter(handling, `failed after ${retries + 1} attempts: ${errorText(err)}`);
     }
     log.warn("handler failed, will retry", {
       queue: delivery.queue,
       message_id: delivery.messageId,
+      order_id: delivery.correlationId,
       retry: retries + 1,
       error: errorText(err),
     });
@@ -188,6 +247,7 @@ export function createConsumer(
           [RETRY_HEADER]: retries + 1,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-last-error": errorText(err),
+          ...traceHeaders(handling),
         }),
         expiration: String(retryDelayMs),
       });
@@ -199,6 +259,20 @@ export function createConsumer(
       );
     }
     delivery.ack();
+    metrics.retried();
+  };
+
+  /** Retries or dead-letters a failed delivery in its span, then ends the span. */
+  const fail = async (handling: Handling, error: unknown) => {
+    await withSpan(handling.span, () => retryOrDeadLetter(handling, error));
+    finish(handling, error);
+  };
+
+  /** Acknowledges a delivery whose effects are committed. */
+  const succeed = (handling: Handling) => {
+    handling.delivery.ack();
+    metrics.consumed();
+    finish(handling);
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
@@ -215,45 +289,45 @@ export function createConsumer(
       }
     });
 
-  const handleFirstDeliveries = async (batch: Delivery[]) => {
-    const handled: Delivery[] = [];
-    let failed: { delivery: Delivery; error: unknown }[] = [];
+  const handleFirstDeliveries = async (batch: Delivery[], started: number) => {
+    const handlings = batch.map((delivery) => begin(delivery, started));
+    const handled: Handling[] = [];
+    let failed: { handling: Handling; error: unknown }[] = [];
     try {
       transaction(db, () => {
-        for (const delivery of batch) {
+        for (const handling of handlings) {
           try {
-            run(delivery);
-            handled.push(delivery);
+            withSpan(handling.span, () => run(handling.delivery));
+            handled.push(handling);
           } catch (error) {
-            failed.push({ delivery, error });
+            failed.push({ handling, error });
           }
         }
       });
     } catch (error) {
       // The commit itself failed: none of the batch happened, and every message retries.
       handled.length = 0;
-      failed = batch.map((delivery) => ({ delivery, error }));
+      failed = handlings.map((handling) => ({ handling, error }));
     }
-    for (const delivery of handled) delivery.ack();
-    for (const { delivery, error } of failed) {
-      await retryOrDeadLetter(delivery, error, retriesOf(delivery));
-    }
+    for (const handling of handled) succeed(handling);
+    for (const { handling, error } of failed) await fail(handling, error);
   };
 
-  const handleRedelivery = async (delivery: Delivery) => {
+  const handleRedelivery = async (delivery: Delivery, started: number) => {
+    const handling = begin(delivery, started);
     const key = delivery.messageId ?? await digest(delivery.body);
     const deliveries = counter.bump(key);
     if (deliveries > maxDeliveries) {
-      await deadLetter(
-        delivery,
-        `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
-      );
+      const reason =
+        `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`;
+      await withSpan(handling.span, () => deadLetter(handling, reason));
+      finish(handling, new Error(reason));
       counter.forget(key);
       return;
     }
     let failure: { error: unknown } | undefined;
     try {
-      run(delivery);
+      withSpan(handling.span, () => run(delivery));
     } catch (error) {
       failure = { error };
     }
@@ -261,21 +335,22 @@ export function createConsumer(
     // before the ack, means only a message whose handler never returns climbs towards
     // maxDeliveries; the others redelivered by the same crash start again from zero.
     counter.forget(key);
-    if (failure) return retryOrDeadLetter(delivery, failure.error, retriesOf(delivery));
-    delivery.ack();
+    if (failure) return fail(handling, failure.error);
+    succeed(handling);
   };
 
   return async (deliveries) => {
+    const started = performance.now();
     // In delivery order: runs of first deliveries together, redeliveries one at a time.
     let start = 0;
     while (start < deliveries.length) {
       if (deliveries[start].redelivered) {
-        await handleRedelivery(deliveries[start++]);
+        await handleRedelivery(deliveries[start++], started);
         continue;
       }
       let end = start;
       while (end < deliveries.length && !deliveries[end].redelivered) end++;
-      await handleFirstDeliveries(deliveries.slice(start, end));
+      await handleFirstDeliveries(deliveries.slice(start, end), started);
       start = end;
     }
   };

@@ -9,6 +9,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType, OutgoingEvent } from "./events.ts";
 import type { MessageBus } from "./message_bus.ts";
 import { errorText, type Logger } from "./log.ts";
+import { activeTraceparent } from "./tracing.ts";
 
 /** Pending outgoing events stored in the service's database. */
 export class Outbox {
@@ -31,16 +32,24 @@ export class Outbox {
       body TEXT NOT NULL,
       -- When the row was added (ms since the epoch): how long the oldest row waits says
       -- whether the relay is stuck.
-      enqueued_at INTEGER
+      enqueued_at INTEGER,
+      -- W3C trace context of the change that made the row (null with tracing off): the relay,
+      -- publishing later, continues that trace.
+      traceparent TEXT
     )`);
     const columns = db.prepare(`SELECT name FROM pragma_table_info('outbox')`).all();
     if (!columns.some((c) => c.name === "enqueued_at")) {
       // Made before rows carried their time: their age is unknown, so they never count as stuck.
       db.exec(`ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`);
     }
+    if (!columns.some((c) => c.name === "traceparent")) {
+      // Made before rows carried a trace: their events start traces of their own.
+      db.exec(`ALTER TABLE outbox ADD COLUMN traceparent TEXT`);
+    }
     this.#insert = db.prepare(
-      `INSERT INTO outbox (message_id, type, routing_key, correlation_id, body, enqueued_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO outbox
+       (message_id, type, routing_key, correlation_id, body, enqueued_at, traceparent)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#pending = db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`);
     this.#delete = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
@@ -51,7 +60,8 @@ export class Outbox {
   /**
    * Adds an event; call it inside the transaction that makes the change it announces. The
    * listeners hear of it at once, but a relay they wake reads only after the synchronous
-   * transaction ended: a rolled-back row is never seen.
+   * transaction ended: a rolled-back row is never seen. The event keeps its own `traceparent`,
+   * or takes the active span's (the request or the message being handled).
    */
   add(event: OutgoingEvent): void {
     this.#insert.run(
@@ -61,6 +71,7 @@ export class Outbox {
       event.correlationId,
       JSON.stringify(event.body),
       Date.now(),
+      event.traceparent ?? activeTraceparent() ?? null,
     );
     for (const listener of this.#addedListeners) listener();
   }
@@ -72,16 +83,17 @@ export class Outbox {
 
   /** The oldest `limit` unsent events, with their sequence numbers. */
   pending(limit: number): { seq: number; event: OutgoingEvent }[] {
-    return this.#pending.all(limit).map((row) => ({
-      seq: Number(row.seq),
-      event: {
+    return this.#pending.all(limit).map((row) => {
+      const event: OutgoingEvent = {
         messageId: String(row.message_id),
         type: String(row.type) as EventType,
         routingKey: String(row.routing_key),
         correlationId: String(row.correlation_id),
         body: JSON.parse(String(row.body)),
-      },
-    }));
+      };
+      if (typeof row.traceparent === "string") event.traceparent = row.traceparent;
+      return { seq: Number(row.seq), event };
+    });
   }
 
   /** Forgets every event up to and including `seq` (sent in order, so a prefix). */

@@ -5,6 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { bindToActiveContext } from "./tracing.ts";
 
 /**
  * Opens `<dataDir>/<name>.db` (creating the folder), in WAL mode with `synchronous=FULL`: a
@@ -68,11 +69,12 @@ const commitHooks = new WeakMap<DatabaseSync, (() => void)[][]>();
  * Runs `hook` once the work done so far is committed: at the end of the outermost open
  * {@linkcode transaction}, never when it (or the savepoint `hook` was added in) rolls back; at
  * once outside a transaction. For effects that must not outrun the data, such as the log line
- * that announces it.
+ * that announces it. The hook runs in the trace context it was added in, so a line it logs names
+ * the trace of the message that caused it, even when a batch commits many messages at once.
  */
 export function afterCommit(db: DatabaseSync, hook: () => void): void {
   const hooks = commitHooks.get(db);
-  if (hooks?.length) hooks[hooks.length - 1].push(hook);
+  if (hooks?.length) hooks[hooks.length - 1].push(bindToActiveContext(hook));
   else runHooks([hook]);
 }
 

@@ -7,17 +7,20 @@ import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campu
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
+import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
 import { OrderIntake } from "./order_intake.ts";
+import { orderMetrics } from "./order_metrics.ts";
 import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
 export function createOrderService(
-  { config, db, outbox, log }: ServiceDeps,
+  { config, db, outbox, log, metrics }: ServiceDeps,
 ): ServiceDefinition<"order"> {
   const orders = new OrderStore(db, outbox);
-  const intake = new OrderIntake(orders);
+  const counts = orderMetrics(metrics, orders);
+  const intake = new OrderIntake(orders, counts);
   return {
     routes: [
       {
@@ -37,9 +40,14 @@ export function createOrderService(
               details,
             );
           }
-          const placement = await intake.place({ request: parsed.data, idempotencyKey });
+          const placement = await intake.place({
+            request: parsed.data,
+            idempotencyKey,
+            traceparent: activeTraceparent(),
+          });
           if (placement.kind === "conflict") throw keyConflict(placement, parsed.data);
           const { order } = placement;
+          tagActiveSpan(order.order_id);
           const headers: Record<string, string> = { location: `/orders/${order.order_id}` };
           // A retry answers as the first request did, with the order as it stands now.
           if (placement.kind === "replayed") headers["idempotent-replayed"] = "true";
@@ -71,11 +79,10 @@ export function createOrderService(
           const order_id = result.event.order_id;
           if (orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
-            afterCommit(
-              db,
-              () =>
-                log.info("order status changed", { order_id, status: result.outcome, ...reason }),
-            );
+            afterCommit(db, () => {
+              counts.completed(result.outcome);
+              log.info("order status changed", { order_id, status: result.outcome, ...reason });
+            });
           } else {
             afterCommit(db, () =>
               log.warn("duplicate result, order already final", {

@@ -3,6 +3,7 @@
  * stored in one transaction, and each request is answered only after that commit.
  * @module
  */
+import type { OrderMetrics } from "./order_metrics.ts";
 import type { NewOrder, OrderStore, Placement } from "./order_store.ts";
 
 interface Waiting {
@@ -15,8 +16,14 @@ interface Waiting {
 export class OrderIntake {
   #waiting: Waiting[] = [];
 
-  /** @param orders where orders are stored (their events wake the outbox relay) */
-  constructor(private readonly orders: OrderStore) {}
+  /**
+   * @param orders where orders are stored (their events wake the outbox relay)
+   * @param counts hears how many new orders each commit stored
+   */
+  constructor(
+    private readonly orders: OrderStore,
+    private readonly counts?: Pick<OrderMetrics, "placed">,
+  ) {}
 
   /**
    * Stores an order (or finds the one its idempotency key made); resolves once it is committed.
@@ -39,6 +46,9 @@ export class OrderIntake {
       for (const w of group) w.reject(err);
       return;
     }
+    let fresh = 0;
+    for (const p of placed) if (p.kind === "placed") fresh++;
+    if (fresh > 0) this.counts?.placed(fresh);
     group.forEach((w, i) => w.resolve(placed[i]));
   }
 }
