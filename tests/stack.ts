@@ -225,6 +225,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
           DATA_DIR: join(dir, service),
           RETRY_DELAY_MS: "200",
           SHUTDOWN_TIMEOUT_MS: "10000",
+          // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
+          OTEL_SERVICE_NAME: service,
           ...options.env,
         },
         stdin: "null",

@@ -54,7 +54,13 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
 const children = services.map(({ name, port }) => {
   const child = new Deno.Command(Deno.execPath(), {
     args: serviceRunArgs(ROOT, name),
-    env: { AMQP_URL: url, DATA_DIR: join(dataDir, name), PORT: String(port) },
+    // OTEL_SERVICE_NAME names each service in its traces when OTEL_DENO=true.
+    env: {
+      AMQP_URL: url,
+      DATA_DIR: join(dataDir, name),
+      PORT: String(port),
+      OTEL_SERVICE_NAME: name,
+    },
     stdin: "null",
   }).spawn();
   child.status.then((status) => {
