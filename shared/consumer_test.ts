@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createConsumer, DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
 import { InvalidMessage } from "./events.ts";
 import { createLogger } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import { openDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
@@ -263,4 +264,39 @@ Deno.test("an asynchronous handler is refused, not half-run outside its transact
   const { bus, consume } = setup(() => Promise.resolve());
   await consume([fakeDelivery("{}")]);
   assert.match(String(bus.sent[0]?.properties.headers?.["x-last-error"]), /must be synchronous/);
+});
+
+Deno.test("the queue's metrics count what became of each delivery", async () => {
+  const metrics = new ServiceMetrics();
+  const bus = new MemoryBus();
+  const consume = createConsumer({
+    bus,
+    log: createLogger("test", "error"),
+    ...store(),
+    handle: ({ body }) => {
+      if ((body as { fail?: boolean }).fail) throw new Error("database is locked");
+    },
+    maxRetries: 1,
+    retryDelayMs: 250,
+    maxDeliveries: 3,
+    metrics: metrics.forQueue("order_placed"),
+  });
+  await consume([
+    fakeDelivery("{}"),
+    fakeDelivery("{}"),
+    fakeDelivery('{"fail":true}'),
+    fakeDelivery('{"fail":true}', { headers: { [RETRY_HEADER]: 1 } }),
+    fakeDelivery("not json"),
+  ]);
+  const { text } = await metrics.render();
+  const value = (series: string) =>
+    Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.split(" ")[1]);
+  assert.equal(value('campus_messages_consumed_total{queue="order_placed"}'), 2);
+  assert.equal(value('campus_message_retries_total{queue="order_placed"}'), 1);
+  assert.equal(value('campus_messages_dead_lettered_total{queue="order_placed"}'), 2);
+  assert.equal(value('campus_message_handling_duration_seconds_count{queue="order_placed"}'), 5);
+  assert.ok(
+    bus.sent.every((copy) => copy.properties.headers?.traceparent === undefined),
+    "no trace header with tracing off",
+  );
 });

@@ -90,6 +90,7 @@ export class ServiceMetrics {
     const retried = this.#retries.labels(queue);
     const handling = this.#handling.labels(queue);
     for (const counter of [consumed, deadLettered, retried]) counter.inc(0);
+    this.#handling.zero({ queue });
     return {
       consumed: () => consumed.inc(),
       deadLettered: () => deadLettered.inc(),

@@ -65,7 +65,7 @@ Deno.test("adding a row wakes the relay, and the row knows when it was added", a
   await relay.stop();
 });
 
-Deno.test("an outbox made before rows carried their time gains the column", () => {
+Deno.test("an outbox made before rows carried their time gains the columns", () => {
   const db = openDatabase(":memory:", "t");
   db.exec(`CREATE TABLE outbox (seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL,
     type TEXT NOT NULL, routing_key TEXT NOT NULL, correlation_id TEXT NOT NULL,
@@ -76,4 +76,10 @@ Deno.test("an outbox made before rows carried their time gains the column", () =
   outbox.add(envelopeFor("OrderPlaced", order(2)));
   assert.equal(outbox.size(), 2);
   assert.equal(outbox.pending(2)[1].event.correlationId, "o2");
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  outbox.add({ ...envelopeFor("OrderPlaced", order(3)), traceparent });
+  const [old, untraced, traced] = outbox.pending(3).map((r) => r.event);
+  assert.equal(old.traceparent, undefined, "an old row starts a trace of its own");
+  assert.equal(untraced.traceparent, undefined, "with tracing off none is stored");
+  assert.equal(traced.traceparent, traceparent, "kept for the relay to continue");
 });
