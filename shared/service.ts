@@ -84,7 +84,7 @@ export function healthRoutes(
 }
 
 /** Whether the service is ready, and the body `/ready` answers with. */
-export function readiness(
+function readiness(
   bus: BrokerState,
   outbox: Outbox,
   stallMs: number,
@@ -134,7 +134,7 @@ export function readiness(
  * in each queue the service consumes and in their retry and dead-letter queues, read from the
  * broker at each scrape.
  */
-export function metricsRoutes(
+function metricsRoutes(
   metrics: ServiceMetrics,
   bus: BrokerState & { queueDepths(queues: readonly string[]): Promise<Map<string, number>> },
   outbox: Outbox,

@@ -32,11 +32,6 @@ export function enableTracing(on: boolean): void {
   enabled = on;
 }
 
-/** True when spans are made. */
-export function tracingEnabled(): boolean {
-  return enabled;
-}
-
 /** The `traceparent` of the active span; undefined with tracing off or no span active. */
 export function activeTraceparent(): string | undefined {
   if (!enabled) return undefined;
