@@ -8,12 +8,7 @@
 // @deno-types="@types/amqplib"
 import type { ConfirmChannel, Message, Options } from "amqplib";
 import { Buffer } from "node:buffer";
-import {
-  BrokerUnavailable,
-  type MessageProperties,
-  PublishRefused,
-  UnroutableMessage,
-} from "./message_bus.ts";
+import { BrokerUnavailable, type MessageProperties, UnroutableMessage } from "./message_bus.ts";
 import { errorText } from "./log.ts";
 
 /**
@@ -104,9 +99,9 @@ export class ConfirmPublisher {
     if (!pending) return; // failed already (blocked, broken or closed)
     this.#pending.delete(seq);
     if (err) {
-      pending.reject(
-        new PublishRefused(`The broker refused the message to "${pending.routingKey}"`),
-      );
+      // A negative confirm (a full queue, an internal error): nobody handles it apart from
+      // any other failed publish.
+      pending.reject(new Error(`The broker refused the message to "${pending.routingKey}"`));
     } else if (pending.returned !== undefined) {
       pending.reject(
         new UnroutableMessage(
