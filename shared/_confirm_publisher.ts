@@ -15,7 +15,7 @@ import { errorText } from "./log.ts";
  * Header numbering each publish on its channel: a returned message carries it back, which says
  * which publish the broker could not route (the confirm that follows the return does not).
  */
-export const PUBLISH_SEQ_HEADER = "x-publish-seq";
+const PUBLISH_SEQ_HEADER = "x-publish-seq";
 
 interface Pending {
   routingKey: string;
@@ -31,7 +31,10 @@ export class ConfirmPublisher {
   #seq = 0;
   #broken: Error | undefined;
 
-  /** @param onBroken called once, when a publish threw and the channel was given up */
+  /**
+   * Publishes on `channel`, which must be in confirm mode.
+   * @param onBroken called once, when a publish threw and the channel was given up
+   */
   constructor(
     private readonly channel: ConfirmChannel,
     private readonly onBroken: (reason: Error) => void = () => {},

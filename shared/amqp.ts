@@ -24,9 +24,6 @@ import {
   UnroutableMessage,
 } from "./message_bus.ts";
 
-export { BrokerUnavailable, UnroutableMessage };
-export type { Delivery, DeliveryHandler, MessageBus, MessageProperties };
-
 /** Options of {@linkcode Broker}. */
 export interface BrokerOptions {
   /** The broker's AMQP URL; its password never reaches a log line. */

@@ -13,8 +13,6 @@ import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
 
-export { InvalidMessage };
-
 /** Largest message body a consumer will parse; larger ones are dead-lettered. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
