@@ -102,8 +102,7 @@ export class ConfirmPublisher {
     if (!pending) return; // failed already (blocked, broken or closed)
     this.#pending.delete(seq);
     if (err) {
-      // A negative confirm (a full queue, an internal error): nobody handles it apart from
-      // any other failed publish.
+      // A negative confirm (a full queue, an internal error) fails like any other publish.
       pending.reject(new Error(`The broker refused the message to "${pending.routingKey}"`));
     } else if (pending.returned !== undefined) {
       pending.reject(

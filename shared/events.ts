@@ -27,7 +27,7 @@ export type ParseResult<T> =
 
 /** A message or request body schema: checks an unknown value and types it. */
 export interface BodySchema<T> {
-  /** The value, trimmed and typed; throws on the first bad field. */
+  /** The value, trimmed and typed; throws, naming every bad field, when one is. */
   parse(value: unknown): T;
   /** The value, trimmed and typed, or the issues naming every bad field; never throws. */
   safeParse(value: unknown): ParseResult<T>;
