@@ -24,12 +24,11 @@ import {
   UnroutableMessage,
 } from "./message_bus.ts";
 
-export { BrokerUnavailable, UnroutableMessage };
-export type { Delivery, DeliveryHandler, MessageBus, MessageProperties };
-
 /** Options of {@linkcode Broker}. */
 export interface BrokerOptions {
+  /** The broker's AMQP URL; its password never reaches a log line. */
   url: string;
+  /** Where connection losses, reconnects and alarms are logged. */
   log: Logger;
   /** Unacknowledged deliveries per consumed queue. */
   prefetch: number;
@@ -86,6 +85,7 @@ export class Broker implements MessageBus {
   #redeclaring: Promise<void> | undefined;
   #lastError = "";
 
+  /** Connects nothing yet: {@linkcode Broker.start} does. */
   constructor(private readonly options: BrokerOptions) {
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 100, maxMs: 5_000 });
   }

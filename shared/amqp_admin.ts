@@ -13,20 +13,27 @@ import { BrokerUnavailable, type MessageProperties } from "./message_bus.ts";
 
 /** A message read off a queue with {@linkcode QueueAdmin.take}. */
 export interface TakenMessage {
+  /** The body as it was published. */
   body: Uint8Array;
+  /** The routing key it was published with. */
   routingKey: string;
+  /** Its AMQP properties; `headers` is always present. */
   properties: MessageProperties & { headers: Record<string, unknown> };
 }
 
 /** Where {@linkcode QueueAdmin.moveMessages} sends a message. */
 export interface Destination {
+  /** Exchange to publish to; `""` for the default exchange (straight to a queue). */
   exchange: string;
+  /** Routing key, or the queue's name on the default exchange. */
   routingKey: string;
+  /** Properties of the moved copy. */
   properties: MessageProperties;
 }
 
 /** Options of {@linkcode QueueAdmin}. */
 export interface QueueAdminOptions {
+  /** The broker's AMQP URL. */
   url: string;
   /** Connection name shown by the broker. */
   name: string;
@@ -44,6 +51,7 @@ export class QueueAdmin {
   #publisher: ConfirmPublisher | undefined;
   #lastError = "";
 
+  /** Connects nothing yet: the first operation does. */
   constructor(private readonly options: QueueAdminOptions) {}
 
   /** True while the connection is open. */
@@ -139,7 +147,11 @@ export class QueueAdmin {
   }
 
   /** Publishes raw content to a queue through the default exchange. */
-  sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties = {}) {
+  sendToQueue(
+    queue: string,
+    content: Uint8Array,
+    properties: MessageProperties = {},
+  ): Promise<void> {
     return this.publish("", queue, content, properties);
   }
 

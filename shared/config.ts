@@ -89,9 +89,13 @@ const EnvSchema = z.object({
 
 /** Validated configuration of one service, `S`. */
 export interface Config<S extends ServiceName = ServiceName> {
+  /** The service this configuration is for. */
   service: S;
+  /** The broker's AMQP URL (`AMQP_URL`). */
   amqpUrl: string;
+  /** Address the HTTP server listens on (`HOST`). */
   host: string;
+  /** HTTP port (`PORT`), 5001 to 5003 by default. */
   port: number;
   /** Folder holding the service's SQLite file. */
   dataDir: string;
@@ -105,11 +109,13 @@ export interface Config<S extends ServiceName = ServiceName> {
   retryDelayMs: number;
   /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
   maxDeliveries: number;
+  /** Bound on a graceful shutdown before the process exits anyway. */
   shutdownTimeoutMs: number;
   /** Time a client has to send a request body before it gets 408. */
   requestTimeoutMs: number;
   /** How long the oldest outbox row may wait while connected before `/ready` answers 503. */
   outboxStallMs: number;
+  /** Lowest level that is logged. */
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;

@@ -13,8 +13,6 @@ import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
 
-export { InvalidMessage };
-
 /** Largest message body a consumer will parse; larger ones are dead-lettered. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -31,6 +29,7 @@ export interface IncomingMessage {
   body: unknown;
   /** The routing key it was first published with (kept across retries). */
   routingKey: string;
+  /** The AMQP message id, when the publisher set one. */
   messageId?: string;
   /** How many times it was retried before this attempt. */
   retries: number;
@@ -51,7 +50,9 @@ export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promis
 
 /** A queue's handler, and optionally what to do when one of its messages is dead-lettered. */
 export interface Subscription {
+  /** Handles each valid message of the queue. */
   handle: MessageHandler;
+  /** Gives a dead-lettered message's order an outcome. */
   onDeadLetter?: DeadLetterHook;
 }
 
@@ -64,6 +65,7 @@ export class DeliveryCounter {
   #bump: StatementSync;
   #forget: StatementSync;
 
+  /** Creates the counter's table in `db` when it is missing. */
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS delivery_attempts (
       message_key TEXT PRIMARY KEY,
@@ -89,15 +91,23 @@ export class DeliveryCounter {
 
 /** Settings of {@linkcode createConsumer}. */
 export interface ConsumerOptions {
+  /** Where retry and dead-letter copies are published. */
   bus: MessageBus;
+  /** Where dead letters, retries and failed follow-ups are logged. */
   log: Logger;
   /** The service's database: a batch of messages is handled in one transaction of it. */
   db: DatabaseSync;
+  /** Counts the redeliveries of messages that never returned. */
   counter: DeliveryCounter;
+  /** The queue's handler. */
   handle: MessageHandler;
+  /** Runs once a message was set aside in the DLQ. */
   onDeadLetter?: DeadLetterHook;
+  /** Retries of a failing handler before its message is dead-lettered. */
   maxRetries: number;
+  /** Delay before each retry, the retry copy's per-message TTL. */
   retryDelayMs: number;
+  /** Deliveries without an ack (crashes) before a message is dead-lettered unseen. */
   maxDeliveries: number;
 }
 

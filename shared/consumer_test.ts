@@ -1,33 +1,45 @@
 import assert from "node:assert/strict";
-import { createConsumer, DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
+import {
+  type ConsumerOptions,
+  createConsumer,
+  DeliveryCounter,
+  REASON_HEADER,
+  RETRY_HEADER,
+} from "./consumer.ts";
 import { InvalidMessage } from "./events.ts";
 import { createLogger } from "./log.ts";
 import { openDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
-/** A database and the delivery counter kept in it. */
-function store() {
-  const db = openDatabase(":memory:", "test");
-  return { db, counter: new DeliveryCounter(db) };
-}
-
-function setup(handle: (body: unknown) => void) {
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
+/**
+ * The consumer under test, with defaults for everything: a memory bus, a quiet logger, a fresh
+ * in-memory database and its delivery counter, a handler that does nothing, 2 retries 250 ms
+ * apart and at most 3 deliveries. Each test overrides only what it is about.
+ */
+function setup(overrides: Partial<ConsumerOptions> = {}) {
+  const db = overrides.db ?? openDatabase(":memory:", "test");
+  const options: ConsumerOptions = {
+    bus: new MemoryBus(),
     log: createLogger("test", "error"),
-    ...store(),
-    handle: ({ body }) => handle(body),
+    db,
+    counter: new DeliveryCounter(db),
+    handle: () => {},
     maxRetries: 2,
     retryDelayMs: 250,
     maxDeliveries: 3,
-  });
-  return { bus, consume };
+    ...overrides,
+  };
+  return { ...options, bus: options.bus as MemoryBus, consume: createConsumer(options) };
 }
+
+/** A handler that refuses every message as poison. */
+const poison = () => {
+  throw new InvalidMessage("bad");
+};
 
 Deno.test("a handled message is acknowledged", async () => {
   const seen: unknown[] = [];
-  const { bus, consume } = setup((body) => seen.push(body));
+  const { bus, consume } = setup({ handle: ({ body }) => void seen.push(body) });
   const delivery = fakeDelivery('{"a":1}');
   await consume([delivery]);
   assert.equal(delivery.settled, "acked");
@@ -36,8 +48,10 @@ Deno.test("a handled message is acknowledged", async () => {
 });
 
 Deno.test("poison is dead-lettered at once with its reason", async (t) => {
-  const { bus, consume } = setup(() => {
-    throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+  const { bus, consume } = setup({
+    handle: () => {
+      throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+    },
   });
   await t.step("not JSON", async () => {
     const delivery = fakeDelivery("{{{");
@@ -61,8 +75,10 @@ Deno.test("poison is dead-lettered at once with its reason", async (t) => {
 });
 
 Deno.test("a failing handler is retried through the retry queue, then dead-lettered", async () => {
-  const { bus, consume } = setup(() => {
-    throw new Error("database is locked");
+  const { bus, consume } = setup({
+    handle: () => {
+      throw new Error("database is locked");
+    },
   });
   await consume([fakeDelivery("{}")]);
   const [retry] = bus.sent.splice(0);
@@ -82,27 +98,13 @@ Deno.test("a failing handler is retried through the retry queue, then dead-lette
 
 Deno.test("a message redelivered too often is dead-lettered without being handled", async () => {
   let handled = 0;
-  const { bus, consume } = setup(() => handled++);
+  const { bus, counter, consume } = setup({ handle: () => void handled++ });
   // Two redeliveries that crashed the consumer before it could ack (deliveries 2 and 3)...
-  const counterDb = openDatabase(":memory:", "t");
-  const counter = new DeliveryCounter(counterDb);
   assert.equal(counter.bump("m1"), 2);
   assert.equal(counter.bump("m1"), 3);
-  const loop = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
-    db: counterDb,
-    counter,
-    handle: () => {
-      handled++;
-    },
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
-  });
   // ...so the 4th is over the limit of 3 and goes to the DLQ unseen.
   const delivery = fakeDelivery("{}", { messageId: "m1", redelivered: true });
-  await loop([delivery]);
+  await consume([delivery]);
   assert.equal(handled, 0, "not handled");
   assert.equal(delivery.settled, "acked");
   assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
@@ -115,29 +117,20 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
 Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {
   for (
     const [name, handle, reason] of [
-      ["dead-letter copy", () => {
-        throw new InvalidMessage("bad");
-      }, "bad"],
+      ["dead-letter copy", poison, "bad"],
       ["retry copy", () => {
         throw new Error("locked");
       }, "failed after 1 attempts and could not be retried: locked"],
     ] as const
   ) {
     await t.step(name, async () => {
-      const bus = new MemoryBus();
       const seen: string[] = [];
       const delivery = fakeDelivery("{}");
-      const consume = createConsumer({
-        bus,
-        log: createLogger("test", "error"),
-        ...store(),
+      const { bus, consume } = setup({
         handle,
         onDeadLetter: (_body, why) => {
           seen.push(`${why} (settled: ${delivery.settled})`);
         },
-        maxRetries: 2,
-        retryDelayMs: 10,
-        maxDeliveries: 3,
       });
       bus.failNext = 1;
       await consume([delivery]);
@@ -151,19 +144,11 @@ Deno.test("a copy the broker does not take: the order's outcome first, then the 
 Deno.test("a delivery whose copy failed with its connection is left for redelivery", async (t) => {
   const failing = (bus: MemoryBus) => {
     const outcomes: string[] = [];
-    const consume = createConsumer({
+    const { consume } = setup({
       bus,
-      log: createLogger("test", "error"),
-      ...store(),
-      handle: () => {
-        throw new InvalidMessage("bad");
-      },
-      onDeadLetter: (_body, reason) => {
-        outcomes.push(reason);
-      },
+      handle: poison,
+      onDeadLetter: (_body, reason) => void outcomes.push(reason),
       maxRetries: 0,
-      retryDelayMs: 10,
-      maxDeliveries: 3,
     });
     return { outcomes, consume };
   };
@@ -188,18 +173,7 @@ Deno.test("a delivery whose copy failed with its connection is left for redelive
 });
 
 Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {
-  const counterDb = openDatabase(":memory:", "t");
-  const counter = new DeliveryCounter(counterDb);
-  const consume = createConsumer({
-    bus: new MemoryBus(),
-    log: createLogger("test", "error"),
-    db: counterDb,
-    counter,
-    handle: () => {},
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
-  });
+  const { counter, consume } = setup();
   const delivery = fakeDelivery("{}", { messageId: "m3", redelivered: true });
   const settled = consume([delivery]);
   // The next delivery of the same batch may stop the process before the ack goes out; that
@@ -210,22 +184,16 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
 });
 
 Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {
-  const bus = new MemoryBus();
   const seen: string[] = [];
-  const consume = createConsumer({
+  const bus = new MemoryBus();
+  const { consume } = setup({
     bus,
-    log: createLogger("test", "error"),
-    ...store(),
-    handle: () => {
-      throw new InvalidMessage("bad");
-    },
+    handle: poison,
     onDeadLetter: (body, reason) => {
       seen.push(`${new TextDecoder().decode(body)}: ${reason} (copies: ${bus.sent.length})`);
       throw new Error("follow-up broke");
     },
     maxRetries: 0,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}");
   await consume([delivery]);
@@ -234,23 +202,17 @@ Deno.test("the dead-letter follow-up runs after the copy is safe, and its failur
 });
 
 Deno.test("a batch commits together, and one failing message undoes only its own work", async () => {
-  const { db, counter } = store();
+  const db = openDatabase(":memory:", "test");
   db.exec("CREATE TABLE seen (n INTEGER)");
   const insert = db.prepare("INSERT INTO seen VALUES (?)");
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
+  const { bus, consume } = setup({
     db,
-    counter,
     handle: ({ body }) => {
       const { n } = body as { n: number };
       insert.run(n);
       if (n === 2) throw new Error("locked");
     },
-    maxRetries: 3,
     retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const batch = [1, 2, 3].map((n) => fakeDelivery(JSON.stringify({ n })));
   await consume(batch);
@@ -260,7 +222,7 @@ Deno.test("a batch commits together, and one failing message undoes only its own
 });
 
 Deno.test("an asynchronous handler is refused, not half-run outside its transaction", async () => {
-  const { bus, consume } = setup(() => Promise.resolve());
+  const { bus, consume } = setup({ handle: () => Promise.resolve() });
   await consume([fakeDelivery("{}")]);
   assert.match(String(bus.sent[0]?.properties.headers?.["x-last-error"]), /must be synchronous/);
 });

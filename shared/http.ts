@@ -6,11 +6,12 @@
 import type { Logger } from "./log.ts";
 
 /** Largest request body accepted, in bytes. */
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 /** An error that becomes an HTTP response with `status` and a JSON body. */
 export class HttpError extends Error {
   /**
+   * An error answered with `status` and `{error: message, details}`.
    * @param status HTTP status to answer with
    * @param message the `error` field of the body
    * @param details optional machine-readable details, e.g. `[{field, message}]`
@@ -167,8 +168,11 @@ export type RouteHandler = (req: Request, params: Params, url: URL) => Response 
 
 /** A method, a `URLPattern` pathname and its handler. */
 export interface Route {
+  /** HTTP method it answers. */
   method: "GET" | "POST" | "PUT" | "DELETE";
+  /** `URLPattern` pathname, e.g. `/orders/:id`. */
   path: string;
+  /** What answers a matching request. */
   handler: RouteHandler;
 }
 

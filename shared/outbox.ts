@@ -19,6 +19,7 @@ export class Outbox {
   #oldest: StatementSync;
   #addedListeners: (() => void)[] = [];
 
+  /** Creates the outbox table in `db` when it is missing. */
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS outbox (
       -- A plain rowid key: AUTOINCREMENT would write a second table on every insert. Order
@@ -112,6 +113,7 @@ export class OutboxRelay {
   #stopped = false;
   #lastFailure = "";
 
+  /** Relays `outbox` rows to `bus`, `batchSize` rows per publish. */
   constructor(
     private readonly outbox: Outbox,
     private readonly bus: MessageBus,

@@ -16,15 +16,19 @@ import { openDatabase } from "./sqlite.ts";
 
 /** What a service's factory gets to build its routes and handlers from. */
 export interface ServiceDeps {
+  /** The service's validated configuration. */
   config: Readonly<Config>;
+  /** The service's own database; handlers run inside its transactions. */
   db: DatabaseSync;
   /** Rows added to it are published by the service's relay, which they wake. */
   outbox: Outbox;
+  /** The service's logger. */
   log: Logger;
 }
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
 export interface ServiceDefinition<S extends ServiceName> {
+  /** HTTP routes, besides `/health` and `/ready`. */
   routes: Route[];
   /**
    * Queue name to its handler (and optional dead-letter follow-up). The keys are exactly the
@@ -37,7 +41,8 @@ export interface ServiceDefinition<S extends ServiceName> {
 export type ServiceFactory<S extends ServiceName> = (deps: ServiceDeps) => ServiceDefinition<S>;
 
 /** What `/ready` needs to know about the broker connection. */
-export interface BrokerState {
+interface BrokerState {
+  /** True while a connection with declared topology is open. */
   readonly connected: boolean;
   /** Why the connection is down, when it is. */
   readonly lastError?: string;
@@ -60,7 +65,7 @@ export interface BrokerState {
  * and `error` says why, e.g.
  * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
  */
-export function healthRoutes(
+function healthRoutes(
   bus: BrokerState,
   outbox: Outbox,
   { stallMs }: { stallMs: number },

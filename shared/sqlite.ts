@@ -35,9 +35,24 @@ function configure(db: DatabaseSync): DatabaseSync {
  * Runs `work` in one write transaction: committed when it returns, rolled back when it throws.
  * Inside another transaction it becomes a savepoint, so a consumer can commit a batch of
  * messages at once while one message's failure undoes only that message's work.
- * @example
+ * @example An order row and its event commit together, or neither does
  * ```ts
- * transaction(db, () => { insertOrder.run(...); outbox.add(event); });
+ * import assert from "node:assert/strict";
+ * import { openDatabase, transaction } from "./sqlite.ts";
+ *
+ * const db = openDatabase(":memory:", "example");
+ * db.exec("CREATE TABLE orders (id TEXT); CREATE TABLE outbox (event TEXT)");
+ * assert.throws(() =>
+ *   transaction(db, () => {
+ *     db.prepare("INSERT INTO orders VALUES (?)").run("o1");
+ *     throw new Error("the event does not pass its schema");
+ *   })
+ * );
+ * transaction(db, () => {
+ *   db.prepare("INSERT INTO orders VALUES (?)").run("o2");
+ *   db.prepare("INSERT INTO outbox VALUES (?)").run("OrderPlaced o2");
+ * });
+ * assert.deepEqual(db.prepare("SELECT id FROM orders").all().map((row) => row.id), ["o2"]);
  * ```
  */
 export function transaction<T>(db: DatabaseSync, work: () => T): T {
@@ -96,6 +111,7 @@ export interface PagedQuery {
   where?: Record<string, string | number | undefined>;
   /** At most this many rows in all. */
   limit?: number;
+  /** Rows per query; 500 by default. */
   pageSize?: number;
 }
 
@@ -103,6 +119,20 @@ export interface PagedQuery {
  * Reads a table's rows in insertion (rowid) order, a page at a time, each page a fresh query
  * that starts after the last rowid seen: a listing of any size holds one page in memory and no
  * statement stays open between pages.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openDatabase, pagesOf } from "./sqlite.ts";
+ *
+ * const db = openDatabase(":memory:", "example");
+ * db.exec("CREATE TABLE orders (id INTEGER, status TEXT)");
+ * for (let id = 1; id <= 5; id++) {
+ *   db.prepare("INSERT INTO orders VALUES (?, ?)").run(id, id % 2 ? "RESERVED" : "FAILED");
+ * }
+ * const query = { table: "orders", columns: "id", where: { status: "RESERVED" }, pageSize: 2 };
+ * const pages = [...pagesOf(db, query)].map((page) => page.map((row) => row.id));
+ * assert.deepEqual(pages, [[1, 3], [5]]);
+ * ```
  */
 export function* pagesOf(
   db: DatabaseSync,

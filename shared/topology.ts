@@ -66,7 +66,9 @@ export const retryQueueOf = (queue: string): string => `${queue}_retry`;
 
 /** A queue declaration: name plus the arguments it must be declared with. */
 export interface QueueDeclaration {
+  /** Queue name. */
   name: string;
+  /** Arguments it is declared with (`x-dead-letter-exchange`, …). */
   arguments: Record<string, string>;
 }
 
@@ -93,16 +95,4 @@ export function declarationsOf(queue: WorkQueue): QueueDeclaration[] {
       },
     },
   ];
-}
-
-/** The work queues a service consumes. */
-export function queuesConsumedBy(service: ServiceName): WorkQueue[] {
-  return WORK_QUEUES.filter((q) => q.consumer === service);
-}
-
-/** Finds a work queue by name; throws `RangeError` for a name not in the table. */
-export function workQueue(name: string): WorkQueue {
-  const queue = WORK_QUEUES.find((q) => q.name === name);
-  if (!queue) throw new RangeError(`Unknown work queue "${name}"`);
-  return queue;
 }
