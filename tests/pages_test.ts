@@ -109,6 +109,21 @@ Deno.test({
         },
       );
 
+      await t.step("an order the kitchen cannot serve shows FAILED with the reason", async () => {
+        const id = await orderFromPage(
+          page,
+          { item: "Sushi", qty: "60", student_id: student },
+          seen,
+        );
+        seen.push(id);
+        const text = await waitFor(async () => {
+          const text = await orderText(page, id);
+          return text.includes("FAILED") ? text : undefined;
+        }, { what: `order ${id} to show FAILED` });
+        assert.match(text, /Cannot reserve "Sushi": 60 requested, 50 in stock/);
+        assert.match(text, /Sorry S-page, your order of 60 x Sushi could not be completed/);
+      });
+
       await t.step(
         "with inventory stopped an order shows PLACED, then RESERVED once it is back",
         async () => {
@@ -160,11 +175,36 @@ Deno.test({
       await t.step("after a reload the page shows the student's earlier orders", async () => {
         await page.reload();
         for (const id of seen) {
-          await waitFor(async () => (await orderText(page, id)).includes("RESERVED"), {
-            what: `order ${id} listed as RESERVED after the reload`,
+          await waitFor(async () => /RESERVED|FAILED/.test(await orderText(page, id)), {
+            what: `order ${id} listed with its final status after the reload`,
           });
         }
         assert.equal(await page.getByLabel("Student ID").inputValue(), student);
+      });
+
+      await t.step("the form works from the keyboard alone", async () => {
+        await page.getByLabel("Item").focus();
+        await page.keyboard.type("Burger");
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement?.id"), "qty");
+        await page.keyboard.press("ControlOrMeta+A");
+        await page.keyboard.type("2");
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement?.id"), "student_id");
+        await page.keyboard.press("Tab");
+        await page.keyboard.press("Enter");
+        const id = await waitFor(async () => {
+          const ids = await page.locator("[data-order-id]").evaluateAll((els) =>
+            els.map((el) => el.getAttribute("data-order-id") ?? "")
+          );
+          return ids.find((id) => !seen.includes(id));
+        }, { what: "the order placed from the keyboard" });
+        seen.push(id);
+        await waitFor(async () => /2 × Burger[\s\S]*RESERVED/.test(await orderText(page, id)), {
+          what: `the keyboard's order ${id} of 2 Burgers to be RESERVED`,
+        });
+        // Orders reserved and one refused, on a phone: the picture README shows.
+        await screenshot(page, "student-page");
       });
 
       await t.step(
@@ -175,7 +215,8 @@ Deno.test({
           const reserved = await waitFor(() => boardNumber(boardPage, '[data-count="RESERVED"]'), {
             what: "the board's RESERVED count",
           });
-          assert.equal(reserved, 2, "the two orders placed from the page");
+          assert.equal(reserved, 3, "the three orders reserved from the page");
+          assert.equal(await boardNumber(boardPage, '[data-count="FAILED"]'), 1);
           const coffeeCell = '[data-item="Coffee"] td';
           const coffee = await waitFor(() => boardNumber(boardPage, coffeeCell), {
             what: "the board's Coffee stock",
@@ -188,9 +229,9 @@ Deno.test({
           );
           const order = await placeOrder(stack, { item: "Coffee", qty: 3, student_id: "S-board" });
           await waitFor(
-            async () => (await boardNumber(boardPage, '[data-count="RESERVED"]')) === 3,
+            async () => (await boardNumber(boardPage, '[data-count="RESERVED"]')) === 4,
             {
-              what: "the RESERVED count to reach 3",
+              what: "the RESERVED count to reach 4",
             },
           );
           await waitFor(async () => (await boardNumber(boardPage, coffeeCell)) === 96, {

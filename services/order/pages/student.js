@@ -181,10 +181,11 @@ function render(element, order) {
   status.append(mark, order.status);
   head.append(what, " ", status);
   const parts = [head];
-  if (order.status === "FAILED" && order.reason) {
+  // The message names the reason itself; the reason alone shows only until it arrives.
+  if (order.message) parts.push(paragraph("message", order.message));
+  else if (order.status === "FAILED" && order.reason) {
     parts.push(paragraph("reason", `Reason: ${order.reason}`));
   }
-  if (order.message) parts.push(paragraph("message", order.message));
   const when = timeOf(order.created_at);
   const shortId = order.order_id.slice(0, 8);
   parts.push(paragraph("meta", when ? `Placed ${when} · order ${shortId}` : `Order ${shortId}`));
