@@ -111,7 +111,9 @@ export class StockView {
         available: true,
       };
     } catch (err) {
-      const error = `inventory unreachable: ${errorText(err)}`;
+      // fetch says only "fetch failed"; its cause says why (connection refused, …).
+      const cause = err instanceof Error && err.cause ? ` (${errorText(err.cause)})` : "";
+      const error = `inventory unreachable: ${errorText(err)}${cause}`;
       this.options.log.debug("stock not read", { error });
       return { items: this.#menu.items, available: false, error };
     }
