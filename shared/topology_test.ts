@@ -4,6 +4,8 @@ import type { ServiceDefinition } from "./service.ts";
 import {
   declarationsOf,
   dlqOf,
+  EVENT_FEEDS,
+  eventFeedOf,
   EXCHANGE,
   queuesConsumedBy,
   retryQueueOf,
@@ -85,3 +87,11 @@ Deno.test("every service has a port and a deno task that runs it", async () => {
 function names(service: typeof SERVICE_NAMES[number]): string[] {
   return queuesConsumedBy(service).map((q) => q.name);
 }
+
+Deno.test("the order replicas' event feed hears the results, never order.placed", () => {
+  const feed = eventFeedOf("order");
+  assert.deepEqual(feed?.bindings, ["inventory.reserved", "inventory.failed"]);
+  // A feed queue bound to order.placed would take a publish meant for a missing order_placed.
+  for (const f of EVENT_FEEDS) assert.ok(!f.bindings.includes("order.placed" as never));
+  assert.equal(eventFeedOf("inventory"), undefined);
+});
