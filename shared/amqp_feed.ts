@@ -75,6 +75,11 @@ export class FeedListener {
       connection.on("close", () => this.#lost(opened));
       const channel = await connection.createChannel();
       channel.on("error", (err) => log.warn("feed channel error", { error: errorText(err) }));
+      // A channel that closes (its queue deleted by hand, an error) would leave the feed deaf
+      // on a live connection: start over with a new connection and queue.
+      channel.on("close", () => {
+        if (this.#connection === opened) closeConnection(opened);
+      });
       // Declared here too, so a replica that starts before anything else still binds.
       await channel.assertExchange(EXCHANGE, "topic", { durable: true });
       const { queue } = await channel.assertQueue("", {
@@ -84,7 +89,11 @@ export class FeedListener {
       });
       for (const key of feed.bindings) await channel.bindQueue(queue, EXCHANGE, key);
       await channel.consume(queue, (msg) => {
-        if (msg === null) return; // cancelled: the connection's close follows
+        if (msg === null) {
+          // The broker cancelled the consumer: start over, as for a closed channel.
+          if (this.#connection === opened) closeConnection(opened);
+          return;
+        }
         try {
           onEvent({ routingKey: msg.fields.routingKey, body: parseJson(msg.content) });
         } catch (err) {

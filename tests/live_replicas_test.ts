@@ -69,6 +69,38 @@ Deno.test("every order replica streams every result to its pages", INTEGRATION, 
       }
     });
 
+    await t.step({
+      name: "a feed queue deleted by hand is declared again, and the pages hear results again",
+      ignore: stack.backend.rabbitmqctl === undefined,
+      fn: async () => {
+        const feeds = async () =>
+          (await stack.rabbitmqctl("list_queues", "-q", "--no-table-headers", "name"))
+            .split("\n").map((line) => line.trim()).filter((name) => name.startsWith("amq.gen-"));
+        const before = await feeds();
+        assert.equal(before.length, 2, `one feed queue per replica: ${before.join(", ")}`);
+        await stack.rabbitmqctl("delete_queue", before[0]);
+        await waitFor(async () => {
+          const now = await feeds();
+          return now.length === 2 && !now.includes(before[0]);
+        }, { what: "the replica to declare a new feed queue" });
+        const body = { order_id: "r-2", item: "Tea", qty: 1, student_id: "R1", reason: "none" };
+        const heard = streams.map((stream) =>
+          stream.next("the result of r-2", (e) => {
+            return e.event === "order" && (e.data as { order_id: string }).order_id === "r-2";
+          }, 30_000)
+        );
+        let settled = false;
+        Promise.allSettled(heard).then(() => settled = true);
+        await waitFor(async () => {
+          await stack.publish("inventory.failed", JSON.stringify(body));
+          return settled;
+        }, { intervalMs: 500, timeoutMs: 30_000, what: "both replicas to hear r-2" });
+        for (const result of await Promise.all(heard)) {
+          assert.equal((result.data as { status: string }).status, "FAILED");
+        }
+      },
+    });
+
     await t.step("a replica stops with its streams open, and ends them", async () => {
       await Promise.all(replicas.map((replica) => replica.shutdown()));
       replicas.length = 0;
