@@ -43,6 +43,7 @@ export const ENV_DEFAULTS = {
   OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
+  INVENTORY_URL: "http://127.0.0.1:5002",
 } as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -85,6 +86,8 @@ const EnvSchema = z.object({
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
+  INVENTORY_URL: z.string().regex(/^https?:\/\/[^/]+\/?$/, "must be http(s)://host:port")
+    .default(ENV_DEFAULTS.INVENTORY_URL),
 });
 
 /** Validated configuration of one service, `S`. */
@@ -119,6 +122,8 @@ export interface Config<S extends ServiceName = ServiceName> {
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
+  /** Base URL of the inventory service, where the order service reads stock for its pages. */
+  inventoryUrl: string;
 }
 
 /**
@@ -153,5 +158,6 @@ export function loadConfig<S extends ServiceName>(
     outboxStallMs: e.OUTBOX_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
+    inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
   });
 }

@@ -35,6 +35,13 @@ export interface ServiceDefinition<S extends ServiceName> {
    * queues the topology table gives `S`: a misspelt or missing queue does not compile.
    */
   subscriptions: Record<QueueOf<S>, Subscription>;
+  /** Starts background work (e.g. a live feed) once the server listens. */
+  start?(): void;
+  /**
+   * Called first on shutdown: ends long-lived responses (event streams), which would otherwise
+   * hold the server's graceful shutdown open, and stops what `start` began.
+   */
+  stop?(): Promise<void>;
 }
 
 /** Builds service `S` from its dependencies. */
@@ -167,6 +174,7 @@ export async function startService<S extends ServiceName>(
   log.info("listening", { port, data_dir: config.dataDir });
   relay.start();
   broker.start();
+  service.start?.();
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -176,6 +184,7 @@ export async function startService<S extends ServiceName>(
         log.error("shutdown took too long, exiting");
         Deno.exit(1);
       }, config.shutdownTimeoutMs);
+      await within(service.stop?.() ?? Promise.resolve(), config.shutdownTimeoutMs / 4);
       // Requests in flight are answered at once (a body cut off mid-way gets 503), but a client
       // that keeps such a connection open would hold the server until the forced exit: the
       // server gets half the budget, the consumers and the outbox the rest.

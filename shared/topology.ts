@@ -58,6 +58,33 @@ export type QueueOf<S extends ServiceName> = Extract<
   { consumer: S }
 >["name"];
 
+/**
+ * A live feed of events for every running replica of a service, e.g. for pages that show order
+ * statuses as they change. Unlike a work queue, each replica declares its own queue (server-named,
+ * exclusive, auto-delete: it goes away with the connection), so every replica hears every event;
+ * it has no DLQ and no retry, because what it carries is also recorded by the work queues.
+ */
+export interface EventFeed {
+  /** The service whose replicas each hear the feed. */
+  readonly listener: ServiceName;
+  /** Routing keys bound to each replica's queue on {@linkcode EXCHANGE}. */
+  readonly bindings: readonly string[];
+}
+
+/**
+ * Every event feed. `order.placed` is left out on purpose: a publish is mandatory so that it
+ * comes back when its work queue is missing, and a feed queue bound to the same key would
+ * swallow that signal.
+ */
+export const EVENT_FEEDS = [
+  { listener: "order", bindings: ["inventory.reserved", "inventory.failed"] },
+] as const satisfies readonly EventFeed[];
+
+/** The event feed of `service`, when it has one. */
+export function eventFeedOf(service: ServiceName): EventFeed | undefined {
+  return EVENT_FEEDS.find((feed) => feed.listener === service);
+}
+
 /** Name of the dead-letter queue of a work queue. */
 export const dlqOf = (queue: string): string => `${queue}_dlq`;
 

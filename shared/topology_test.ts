@@ -4,6 +4,8 @@ import type { ServiceDefinition } from "./service.ts";
 import {
   declarationsOf,
   dlqOf,
+  EVENT_FEEDS,
+  eventFeedOf,
   EXCHANGE,
   retryQueueOf,
   SERVICE_NAMES,
@@ -88,3 +90,11 @@ function workQueue(name: string) {
   assert.ok(queue, `work queue "${name}" is in the table`);
   return queue;
 }
+
+Deno.test("the order replicas' event feed hears the results, never order.placed", () => {
+  const feed = eventFeedOf("order");
+  assert.deepEqual(feed?.bindings, ["inventory.reserved", "inventory.failed"]);
+  // A feed queue bound to order.placed would take a publish meant for a missing order_placed.
+  for (const f of EVENT_FEEDS) assert.ok(!f.bindings.includes("order.placed" as never));
+  assert.equal(eventFeedOf("inventory"), undefined);
+});

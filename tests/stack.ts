@@ -225,6 +225,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
           DATA_DIR: join(dir, service),
           RETRY_DELAY_MS: "200",
           SHUTDOWN_TIMEOUT_MS: "10000",
+          INVENTORY_URL: backend.baseUrl("inventory"),
           ...options.env,
         },
         stdin: "null",

@@ -24,6 +24,7 @@ const services = SERVICES.map((s) => ({
   port: portFrom(`${s.name.toUpperCase()}_PORT`, s.port),
 }));
 const orderPort = services.find((s) => s.name === "order")!.port;
+const inventoryUrl = `http://127.0.0.1:${services.find((s) => s.name === "inventory")!.port}`;
 let node: BrokerNode | undefined;
 let url = amqpUrl;
 
@@ -54,7 +55,12 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
 const children = services.map(({ name, port }) => {
   const child = new Deno.Command(Deno.execPath(), {
     args: serviceRunArgs(ROOT, name),
-    env: { AMQP_URL: url, DATA_DIR: join(dataDir, name), PORT: String(port) },
+    env: {
+      AMQP_URL: url,
+      DATA_DIR: join(dataDir, name),
+      PORT: String(port),
+      INVENTORY_URL: inventoryUrl,
+    },
     stdin: "null",
   }).spawn();
   child.status.then((status) => {
@@ -66,6 +72,8 @@ console.log(`${services.map((s) => `${s.name} :${s.port}`).join(", ")} — Ctrl-
 if (node?.managementUrl) {
   console.log(`RabbitMQ management UI: ${node.managementUrl} (log in as guest / guest)`);
 }
+console.log(`Student page: http://localhost:${orderPort}/`);
+console.log(`Kitchen board: http://localhost:${orderPort}/board`);
 console.log(
   `Try: curl -s -X POST localhost:${orderPort}/order -H 'Content-Type: application/json' ` +
     `-d '{"item":"Coffee","qty":1,"student_id":"S1"}'`,

@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { InventoryResult } from "@campus/shared/events";
+import { notificationMessage } from "@campus/shared/notification_message";
 import { pagesOf } from "@campus/shared/sqlite";
 
 /** A message recorded for a student. */
@@ -48,7 +49,7 @@ export class NotificationStore {
       order_id,
       student_id,
       result.outcome,
-      messageFor(result),
+      notificationMessage(result),
       new Date().toISOString(),
     ).changes > 0;
   }
@@ -77,12 +78,4 @@ export class NotificationStore {
       }));
     }
   }
-}
-
-/** The text a student reads. */
-export function messageFor(result: InventoryResult): string {
-  const { student_id, qty, item, order_id } = result.event;
-  return result.outcome === "RESERVED"
-    ? `Hi ${student_id}, your order of ${qty} x ${item} is confirmed (order ${order_id}).`
-    : `Sorry ${student_id}, your order of ${qty} x ${item} could not be completed: ${result.event.reason} (order ${order_id}).`;
 }

@@ -1,25 +1,37 @@
 /**
- * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, and the consumer that
- * moves orders to `RESERVED` or `FAILED` when inventory answers.
+ * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the consumer that
+ * moves orders to `RESERVED` or `FAILED` when inventory answers, and the live pages (the
+ * student page at `/`, the kitchen board at `/board`).
  * @module
  */
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
+import { createLivePages, type LivePagesDeps } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
 import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
+import { pageRoutes } from "./pages.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
+
+/** Test replacements for the broker and inventory parts of the live pages. */
+export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
 
 /** Builds the order service from its dependencies. */
 export function createOrderService(
   { config, db, outbox, log }: ServiceDeps,
+  liveOptions: LiveOptions = {},
 ): ServiceDefinition<"order"> {
   const orders = new OrderStore(db, outbox);
   const intake = new OrderIntake(orders);
+  const live = createLivePages({ config, orders, log, ...liveOptions });
   return {
+    start: () => live.start(),
+    stop: () => live.stop(),
     routes: [
+      ...pageRoutes(),
+      ...live.routes,
       {
         method: "POST",
         path: "/order",
@@ -46,6 +58,7 @@ export function createOrderService(
           else {
             const { order_id, item, qty, student_id } = order;
             log.info("order placed", { order_id, item, qty, student_id });
+            live.orderPlaced(order);
           }
           return json(order, 201, headers);
         },
@@ -71,11 +84,10 @@ export function createOrderService(
           const order_id = result.event.order_id;
           if (orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
-            afterCommit(
-              db,
-              () =>
-                log.info("order status changed", { order_id, status: result.outcome, ...reason }),
-            );
+            afterCommit(db, () => {
+              log.info("order status changed", { order_id, status: result.outcome, ...reason });
+              live.ordersChanged();
+            });
           } else {
             afterCommit(db, () =>
               log.warn("duplicate result, order already final", {

@@ -173,6 +173,23 @@ export class OrderStore {
     ) yield rows.map(toOrder);
   }
 
+  /** The `limit` most recent orders, newest first, optionally of one student. */
+  latest(limit: number, student_id?: string): Order[] {
+    const rows = student_id === undefined
+      ? this.db.prepare(`SELECT * FROM orders ORDER BY rowid DESC LIMIT ?`).all(limit)
+      : this.db.prepare(`SELECT * FROM orders WHERE student_id = ? ORDER BY rowid DESC LIMIT ?`)
+        .all(student_id, limit);
+    return rows.map(toOrder);
+  }
+
+  /** How many orders stand at each status. */
+  statusCounts(): Record<OrderStatus, number> {
+    const counts: Record<OrderStatus, number> = { PLACED: 0, RESERVED: 0, FAILED: 0 };
+    const rows = this.db.prepare(`SELECT status, COUNT(*) AS n FROM orders GROUP BY status`).all();
+    for (const row of rows) counts[row.status as OrderStatus] = Number(row.n);
+    return counts;
+  }
+
   /**
    * Records an inventory outcome. Returns false when it changes nothing: the order was already
    * final (a duplicate or late result never moves it back). The order takes the menu's spelling
