@@ -64,32 +64,68 @@ export const dlqOf = (queue: string): string => `${queue}_dlq`;
 /** Name of the delay queue that holds a message between retries, then returns it to `queue`. */
 export const retryQueueOf = (queue: string): string => `${queue}_retry`;
 
+/** How queues are declared: `classic` (one node), or `quorum` (replicated across a cluster). */
+export type QueueType = "classic" | "quorum";
+
+/** What the declarations depend on besides the table. */
+export interface TopologyOptions {
+  /** Default `classic`. */
+  queueType?: QueueType;
+  /**
+   * With quorum queues, deliveries of one message before the broker itself dead-letters it
+   * (`MAX_DELIVERIES`): a backstop behind the consumer, which reads `x-delivery-count` and
+   * dead-letters with its reason first. Part of the declaration, so every process declaring
+   * the queues must agree on it. Default 5.
+   */
+  maxDeliveries?: number;
+}
+
 /** A queue declaration: name plus the arguments it must be declared with. */
 export interface QueueDeclaration {
   name: string;
-  arguments: Record<string, string>;
+  arguments: Record<string, string | number>;
 }
 
 /**
  * The three queues behind a work queue. The work queue dead-letters to its DLQ through the
  * default exchange (the contract existing tools declare); the DLQ is a plain durable queue
  * with no arguments; the retry queue dead-letters expired messages back to the work queue.
+ *
+ * Quorum queues add their type, and dead-letter at least once (which needs `reject-publish`
+ * overflow): a message moving between a retry queue and its work queue, or to a DLQ, is only
+ * dropped from its source once the target has it, even while a node goes away. The work queue
+ * also gets the broker's delivery limit.
  */
-export function declarationsOf(queue: WorkQueue): QueueDeclaration[] {
+export function declarationsOf(
+  queue: WorkQueue,
+  { queueType = "classic", maxDeliveries = 5 }: TopologyOptions = {},
+): QueueDeclaration[] {
+  const quorum = queueType === "quorum";
+  const replicated: Record<string, string> = quorum ? { "x-queue-type": "quorum" } : {};
+  const safeDeadLettering: Record<string, string> = quorum
+    ? { "x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once" }
+    : {};
+  // The broker counts deliveries from 0 and dead-letters once the count passes the limit.
+  const deliveryLimit: Record<string, number> = quorum ? { "x-delivery-limit": maxDeliveries } : {};
   return [
     {
       name: queue.name,
       arguments: {
+        ...replicated,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": dlqOf(queue.name),
+        ...safeDeadLettering,
+        ...deliveryLimit,
       },
     },
-    { name: dlqOf(queue.name), arguments: {} },
+    { name: dlqOf(queue.name), arguments: { ...replicated } },
     {
       name: retryQueueOf(queue.name),
       arguments: {
+        ...replicated,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": queue.name,
+        ...safeDeadLettering,
       },
     },
   ];
