@@ -5,6 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { type Database, TransactionScope } from "./database.ts";
 
 /**
  * Opens `<dataDir>/<name>.db` (creating the folder), in WAL mode with `synchronous=NORMAL`:
@@ -122,6 +123,160 @@ export function* pagesOf(
     after = Number(rows[rows.length - 1].rowid);
     left -= rows.length;
     if (rows.length < pageSize) return;
+  }
+}
+
+/**
+ * A service's SQLite database behind the engine-neutral {@linkcode Database}. One connection
+ * serves the whole process, so a transaction that spans `await`s holds it alone: store calls
+ * from outside that transaction wait until it ended, and never see or join its uncommitted
+ * work. Statements themselves stay synchronous ({@linkcode SqliteDatabase.write},
+ * {@linkcode SqliteDatabase.read}), which keeps the embedded engine as fast as it was.
+ */
+export class SqliteDatabase implements Database {
+  readonly engine = "sqlite";
+  /** Savepoint depth of each open level; 0 for the transaction itself. */
+  #scope = new TransactionScope<number>();
+  #locked = false;
+  #waiting: (() => void)[] = [];
+
+  /**
+   * @param db the connection, opened with {@linkcode openDatabase}
+   * @param location the file, for logs
+   */
+  constructor(readonly db: DatabaseSync, readonly location: string) {}
+
+  /** Opens `<dataDir>/<name>.db` as {@linkcode openDatabase} does. */
+  static open(dataDir: string, name: string): SqliteDatabase {
+    const location = dataDir === ":memory:" ? ":memory:" : join(dataDir, `${name}.db`);
+    return new SqliteDatabase(openDatabase(dataDir, name), location);
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const outer = this.#scope.current();
+    if (outer) {
+      const name = `level${outer.handle + 1}`;
+      this.db.exec(`SAVEPOINT ${name}`);
+      try {
+        const { result, frame } = await this.#scope.run(outer.handle + 1, work);
+        this.db.exec(`RELEASE ${name}`);
+        this.#scope.committed(frame, outer);
+        return result;
+      } catch (err) {
+        this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        throw err;
+      }
+    }
+    await this.#lock();
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const { result, frame } = await this.#scope.run(0, work);
+        this.db.exec("COMMIT");
+        this.#scope.committed(frame, undefined);
+        return result;
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Runs synchronous `work` atomically: as a savepoint of the current transaction, or as a
+   * transaction of its own once no other is open. Its commit hooks follow the same rule.
+   */
+  async write<T>(work: () => T): Promise<T> {
+    const outer = this.#scope.current();
+    if (outer) {
+      const name = `level${outer.handle + 1}`;
+      this.db.exec(`SAVEPOINT ${name}`);
+      try {
+        const { result, frame } = this.#scope.runSync(outer.handle + 1, work);
+        this.db.exec(`RELEASE ${name}`);
+        this.#scope.committed(frame, outer);
+        return result;
+      } catch (err) {
+        this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        throw err;
+      }
+    }
+    if (this.#locked) await this.#lock();
+    else this.#locked = true;
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const { result, frame } = this.#scope.runSync(0, work);
+        this.db.exec("COMMIT");
+        this.#scope.committed(frame, undefined);
+        return result;
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Runs synchronous `work` that only reads: inside the current transaction, or once no
+   * transaction is open, so it never sees another's uncommitted rows.
+   */
+  async read<T>(work: () => T): Promise<T> {
+    if (this.#scope.current() || !this.#locked) return work();
+    await this.#lock();
+    try {
+      return work();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  afterCommit(hook: () => void): void {
+    this.#scope.afterCommit(hook);
+  }
+
+  migrate(component: string, steps: readonly string[]): Promise<void> {
+    return this.write(() => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        component TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        applied_at TEXT NOT NULL,
+        PRIMARY KEY (component, version)
+      )`);
+      const row = this.db.prepare(
+        `SELECT max(version) AS version FROM schema_migrations WHERE component = ?`,
+      ).get(component);
+      const record = this.db.prepare(`INSERT INTO schema_migrations VALUES (?, ?, ?)`);
+      for (let version = Number(row?.version ?? 0) + 1; version <= steps.length; version++) {
+        this.db.exec(steps[version - 1]);
+        record.run(component, version, new Date().toISOString());
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+
+  /** Waits until no transaction holds the connection, then holds it. */
+  async #lock(): Promise<void> {
+    if (!this.#locked) {
+      this.#locked = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Hands the connection to the next waiter (it stays held), or frees it. */
+  #unlock(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#locked = false;
   }
 }
 
