@@ -135,6 +135,50 @@ export class PostgresDatabase implements Database {
   }
 }
 
+/** What {@linkcode pagesOf} reads. */
+export interface PagedQuery {
+  /** Table name (from code, never from a request). */
+  table: string;
+  /** Columns to read (from code). */
+  columns: readonly string[];
+  /** The increasing key that gives the order of the listing, e.g. `seq`. */
+  key: string;
+  /** Equality filters by column; undefined ones are left out. */
+  where?: Record<string, string | number | undefined>;
+  /** At most this many rows in all. */
+  limit?: number;
+  pageSize?: number;
+}
+
+/**
+ * Reads a table's rows in `key` order, a page at a time, each page a fresh query that starts
+ * after the last key seen: a listing of any size holds one page in memory and keeps no
+ * connection between pages.
+ */
+export async function* pagesOf(
+  db: PostgresDatabase,
+  { table, columns, key, where = {}, limit = Infinity, pageSize = 500 }: PagedQuery,
+): AsyncGenerator<Row[]> {
+  const filters = Object.entries(where).filter(([, value]) => value !== undefined);
+  let after: string | number = -1;
+  let left = limit;
+  while (left > 0) {
+    const sql = db.sql;
+    const conditions = filters.reduce(
+      (before, [column, value]) => sql`${before} AND ${sql(column)} = ${value!}`,
+      sql``,
+    );
+    const rows: Row[] = await sql`SELECT ${sql(key)} AS page_key, ${sql(columns as string[])}
+      FROM ${sql(table)} WHERE ${sql(key)} > ${after} ${conditions}
+      ORDER BY ${sql(key)} LIMIT ${Math.min(pageSize, left)}`;
+    if (rows.length === 0) return;
+    yield rows;
+    after = rows[rows.length - 1].page_key;
+    left -= rows.length;
+    if (rows.length < pageSize) return;
+  }
+}
+
 /** True for an error the server raised because two transactions collided. */
 export function isConflict(err: unknown): boolean {
   if (err instanceof TransactionConflict) return true;

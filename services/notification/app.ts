@@ -8,13 +8,13 @@ import { jsonArray } from "@campus/shared/http";
 import type { MessageHandler } from "@campus/shared/consumer";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
-import { NotificationStore } from "./notification_store.ts";
+import { SyncNotificationStore } from "./notification_store.ts";
 
 /** Builds the notification service from its dependencies. */
 export function createNotificationService(
   { db, log }: ServiceDeps,
 ): ServiceDefinition<"notification"> {
-  const notifications = new NotificationStore(db);
+  const notifications = new SyncNotificationStore(db);
   const notify: MessageHandler = ({ routingKey, body }) => {
     const result = decodeInventoryResult(routingKey, body);
     const fields = { order_id: result.event.order_id, outcome: result.outcome };

@@ -1,11 +1,15 @@
 /**
- * Notifications in the notification service's SQLite database: at most one per order and
- * outcome, so a redelivered result never messages a student twice.
+ * Notifications in the notification service's database: at most one per order and outcome,
+ * so a redelivered result never messages a student twice.
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Database } from "@campus/shared/database";
 import type { InventoryResult } from "@campus/shared/events";
-import { pagesOf } from "@campus/shared/sqlite";
+import type { PostgresDatabase } from "@campus/shared/postgres";
+import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
+import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
+import { PostgresNotificationStore } from "./notification_store_postgres.ts";
 
 /** A message recorded for a student. */
 export interface Notification {
@@ -16,14 +20,29 @@ export interface Notification {
   sent_at: string;
 }
 
-/** Filters of {@linkcode NotificationStore.list}. */
+/** Filters of {@linkcode NotificationStore.pages}. */
 export interface NotificationFilter {
   order_id?: string;
   student_id?: string;
 }
 
 /** The notification service's store. */
-export class NotificationStore {
+export interface NotificationStore {
+  /** Records the notification for a result; false when it was recorded before. */
+  record(result: InventoryResult): Promise<boolean>;
+  /** Notifications oldest first, optionally for one order or one student, a page at a time. */
+  pages(filter?: NotificationFilter): AsyncGenerator<Notification[]>;
+}
+
+/** The notifications of `db`, its schema brought up to date. */
+export async function openNotificationStore(db: Database): Promise<NotificationStore> {
+  return db.engine === "postgres"
+    ? await PostgresNotificationStore.open(db as PostgresDatabase)
+    : await SqliteNotificationStore.open(db as SqliteDatabase);
+}
+
+/** The notification service's store on a SQLite connection, for synchronous handlers. */
+export class SyncNotificationStore {
   #insert: StatementSync;
 
   constructor(private readonly db: DatabaseSync) {
@@ -58,7 +77,7 @@ export class NotificationStore {
     return [...this.pages(filter)].flat();
   }
 
-  /** Like {@linkcode NotificationStore.list}, a page at a time, for listings of any size. */
+  /** Like {@linkcode SyncNotificationStore.list}, a page at a time, for listings of any size. */
   *pages(filter: NotificationFilter = {}): Generator<Notification[]> {
     const { order_id, student_id } = filter;
     for (
