@@ -1,27 +1,27 @@
-# syntax=docker/dockerfile:1
-# One image per service, built as a `deno compile` binary:
-#   docker build --build-arg SERVICE=order --build-arg PORT=5001 -t campus-food/order .
-# compose.yaml passes both arguments for each of order (5001), inventory (5002) and
-# notification (5003).
+# One image per service, in two targets that run alike (same permissions, user, healthcheck,
+# /data volume and signal handling):
+#   compiled (the default)  a `deno compile` binary; its build downloads the Deno runtime
+#   source                  `deno run --cached-only` on the workspace, dependencies cached here
+#   docker build --build-arg SERVICE=order --build-arg PORT=5001 [--target source] .
+# compose.yaml passes SERVICE and PORT for each service and the target from SERVICE_TARGET.
+# There is no `# syntax=` line, so the legacy builder (DOCKER_BUILDKIT=0) builds it as BuildKit
+# does. The legacy builder runs every stage above the target, so `source` comes before the
+# compile stage, which it does not need.
 
-# Build stage: the official Deno image (the same 2.x release the repository is tested with)
-# downloads the runtime `deno compile` embeds.
-FROM denoland/deno:2.9.6 AS build
-ARG SERVICE
+# The workspace with its dependencies, exactly as deno.lock pins them (a stale lock fails the
+# build), in DENO_DIR. The official Deno image: the same 2.x release the repository is tested with.
+FROM denoland/deno:2.9.6 AS deps
+ENV DENO_DIR=/deno-dir
 WORKDIR /src
-# The workspace (.dockerignore leaves out tests, docs and local data).
+# .dockerignore leaves out tests, docs and local data.
 COPY . .
-# Dependencies exactly as deno.lock pins them; a stale lock fails the build.
-RUN deno install --frozen
-RUN test -n "$SERVICE" || { echo "build with --build-arg SERVICE=order|inventory|notification" >&2; exit 1; } \
- && deno task compile --only "$SERVICE" --out /out --data-dir /data
+RUN deno install --frozen \
+ && deno cache --frozen services/*/main.ts
 
-# Runtime stage: the binary, curl for the healthcheck, an unprivileged user, and /data.
-FROM debian:bookworm-slim
-ARG SERVICE
-ARG PORT
-RUN test -n "$PORT" || { echo "build with --build-arg PORT=5001|5002|5003" >&2; exit 1; } \
- && apt-get update \
+# What both targets share: curl for the healthcheck, an unprivileged user, /data, and the service
+# as the container's PID 1 (exec form), so `docker compose stop` sends SIGTERM to the service itself.
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
  && apt-get install -y --no-install-recommends curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 campus \
@@ -29,8 +29,10 @@ RUN test -n "$PORT" || { echo "build with --build-arg PORT=5001|5002|5003" >&2; 
       --shell /usr/sbin/nologin campus \
  && mkdir /data \
  && chown campus:campus /data
-COPY --from=build /out/${SERVICE} /usr/local/bin/campus-service
-# The binary may read and write only under /data (baked in at compile time).
+ARG SERVICE
+ARG PORT
+RUN test -n "$SERVICE" && test -n "$PORT" \
+ || { echo "build with --build-arg SERVICE=order|inventory|notification --build-arg PORT=5001|5002|5003" >&2; exit 1; }
 LABEL org.opencontainers.image.title="campus-food ${SERVICE} service"
 ENV PORT=${PORT} \
     HOST=0.0.0.0 \
@@ -41,5 +43,32 @@ EXPOSE ${PORT}
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${PORT}/health" > /dev/null || exit 1
-# Exec form: the service is PID 1 and gets SIGTERM from `docker compose stop` itself.
 ENTRYPOINT ["/usr/local/bin/campus-service"]
+
+# The entry program of the source target: it execs `deno run --cached-only` with the permissions
+# of tools/service_runtime.ts (network, environment, files under /data only).
+FROM deps AS source-entry
+ARG SERVICE
+RUN mkdir /out \
+ && deno run --allow-write=/out tools/source_entry.ts --service "$SERVICE" --out /out/campus-service
+
+# Target `source`: deno, the cached dependencies and the workspace, read-only to the service.
+FROM runtime AS source
+ENV DENO_DIR=/deno-dir \
+    DENO_NO_UPDATE_CHECK=1
+COPY --from=deps /usr/bin/deno /usr/local/bin/deno
+COPY --from=deps /deno-dir /deno-dir
+COPY --from=deps /src/deno.json /src/deno.lock /app/
+COPY --from=deps /src/shared /app/shared
+COPY --from=deps /src/services /app/services
+COPY --from=source-entry /out/campus-service /usr/local/bin/campus-service
+
+# The binary, with the same permissions baked in and the data folder fixed at compile time.
+FROM deps AS build
+ARG SERVICE
+RUN deno task compile --only "$SERVICE" --out /out --data-dir /data
+
+# Target `compiled`, the default (the last stage): the binary alone.
+FROM runtime AS compiled
+ARG SERVICE
+COPY --from=build /out/${SERVICE} /usr/local/bin/campus-service

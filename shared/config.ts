@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
 import { type QueueType, type ServiceName, SERVICES } from "./topology.ts";
+import { menuKey } from "./menu.ts";
 
 export type { QueueType, ServiceName };
 
@@ -39,7 +40,9 @@ export const ENV_DEFAULTS = {
   MAX_DELIVERIES: "5",
   SHUTDOWN_TIMEOUT_MS: "10000",
   QUEUE_TYPE: "classic",
-  DATABASE_URL: "(unset: SQLite in DATA_DIR)",
+  // Empty: SQLite in DATA_DIR. Each service needs a database of its own.
+  DATABASE_URL: "",
+  REQUEST_TIMEOUT_MS: "10000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
 } as const;
@@ -52,6 +55,15 @@ const menu = z.string().transform((text, ctx) => {
     const match = /^(.+?)\s*=\s*(\d+)$/.exec(part);
     if (!match) {
       ctx.addIssue({ code: "custom", message: `"${part}" is not Item=stock` });
+      return z.NEVER;
+    }
+    // Orders match items without regard to case, so two such spellings would be one item.
+    const twin = entries.find(([item]) => menuKey(item) === menuKey(match[1]));
+    if (twin) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${match[1]}" and "${twin[0]}" are the same item (names ignore case)`,
+      });
       return z.NEVER;
     }
     entries.push([match[1], Number(match[2])]);
@@ -86,6 +98,7 @@ const EnvSchema = z.object({
     /^postgres(ql)?:\/\//,
     "must start with postgres:// or postgresql://",
   ).optional(),
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
 });
@@ -116,6 +129,8 @@ export interface Config<S extends ServiceName = ServiceName> {
   /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
   maxDeliveries: number;
   shutdownTimeoutMs: number;
+  /** Time a client has to send a request body before it gets 408. */
+  requestTimeoutMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
@@ -152,6 +167,7 @@ export function loadConfig<S extends ServiceName>(
     retryDelayMs: e.RETRY_DELAY_MS,
     maxDeliveries: e.MAX_DELIVERIES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
   });

@@ -12,6 +12,7 @@ Deno.test("loadConfig() fills every default", () => {
   assert.deepEqual(config.amqpUrls, ["amqp://guest:guest@127.0.0.1:5672"]);
   assert.equal(config.queueType, "classic");
   assert.equal(config.databaseUrl, undefined);
+  assert.equal(config.requestTimeoutMs, 10_000);
   assert.ok(Object.isFrozen(config));
 });
 
@@ -21,7 +22,9 @@ Deno.test("loadConfig() reads the environment", () => {
     MENU: "Tea=3, Cake = 7",
     MAX_RETRIES: "5",
     TEST_FAULTS: "on",
+    REQUEST_TIMEOUT_MS: "2500",
   });
+  assert.equal(config.requestTimeoutMs, 2500);
   assert.equal(config.port, 6001);
   assert.deepEqual({ ...config.menu }, { Tea: 3, Cake: 7 });
   assert.equal(config.maxRetries, 5);
@@ -55,4 +58,9 @@ Deno.test("loadConfig() names each bad variable", () => {
   assert.throws(() => loadConfig("order", { AMQP_URL: "amqp://a,localhost" }), /AMQP_URL/);
   assert.throws(() => loadConfig("order", { QUEUE_TYPE: "stream" }), /QUEUE_TYPE/);
   assert.throws(() => loadConfig("order", { PREFETCH: "0" }), TypeError);
+  assert.throws(() => loadConfig("order", { REQUEST_TIMEOUT_MS: "soon" }), /REQUEST_TIMEOUT_MS/);
+  assert.throws(
+    () => loadConfig("inventory", { MENU: "Coffee=1,coffee =2" }),
+    /MENU.*"coffee" and "Coffee" are the same item/,
+  );
 });

@@ -8,11 +8,24 @@ import { z } from "zod";
 /** Largest quantity one order may ask for; protects stock from typos like 1000000. */
 export const MAX_QTY = 100;
 
+/** What a value is, in the words of a validation message: `string`, `null`, `array`, … */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+/** "`field` is required" for a missing value, "`field` must be a `type`, got `kind`" otherwise. */
+const typeError = (field: string, type: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined
+    ? `${field} is required`
+    : `${field} must be ${type}, got ${kindOf(issue.input)}`;
+
 const text = (field: string) =>
-  z.string({ error: `${field} must be a string` }).trim().min(1, `${field} must not be empty`)
+  z.string({ error: typeError(field, "a string") }).trim().min(1, `${field} must not be empty`)
     .max(100, `${field} must be at most 100 characters`);
 
-const quantity = z.number({ error: "qty must be a number" })
+const quantity = z.number({ error: typeError("qty", "a number") })
   .int("qty must be a whole number")
   .positive("qty must be at least 1")
   .max(MAX_QTY, `qty must be at most ${MAX_QTY}`);
@@ -22,6 +35,16 @@ export const PlaceOrderRequest = z.strictObject({
   item: text("item"),
   qty: quantity,
   student_id: text("student_id"),
+}, {
+  error: (issue) => {
+    if (issue.code === "invalid_type") return `expected a JSON object, got ${kindOf(issue.input)}`;
+    if (issue.code === "unrecognized_keys") {
+      const names = issue.keys.map((k) => `"${k}"`).join(", ");
+      const fields = issue.keys.length === 1 ? "field" : "fields";
+      return `unknown ${fields} ${names}; an order has item, qty and student_id`;
+    }
+    return undefined;
+  },
 });
 /** A validated `POST /order` body. */
 export type PlaceOrderRequest = z.infer<typeof PlaceOrderRequest>;
@@ -43,10 +66,33 @@ export const InventoryReserved = OrderPlaced.extend({
 /** Body of an `inventory.reserved` message. */
 export type InventoryReserved = z.infer<typeof InventoryReserved>;
 
+/** Longest `reason` an `InventoryFailed` may carry, in UTF-16 code units (`String.length`). */
+export const MAX_REASON_LENGTH = 1000;
+
+/**
+ * Cuts a reason built from foreign text (an error message, a client's item name) to at most
+ * `max` characters, ending in "…" when cut, so the event that carries it still passes its own
+ * schema. A surrogate pair is never split.
+ * @example
+ * ```ts
+ * import { fitReason } from "./events.ts";
+ * fitReason("x".repeat(5000)).length; // 1000
+ * ```
+ */
+export function fitReason(reason: string, max = MAX_REASON_LENGTH): string {
+  const text = reason.trim();
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // keep a surrogate pair whole
+  return text.slice(0, end) + "…";
+}
+
 /** `inventory.failed`: the order cannot be served; `reason` says why, in words for the student. */
 export const InventoryFailed = OrderPlaced.extend({
-  reason: z.string({ error: "reason must be a string" }).trim().min(1, "reason must not be empty")
-    .max(1000, "reason must be at most 1000 characters"),
+  reason: z.string({ error: typeError("reason", "a string") }).trim()
+    .min(1, "reason must not be empty")
+    .max(MAX_REASON_LENGTH, `reason must be at most ${MAX_REASON_LENGTH} characters`),
 });
 /** Body of an `inventory.failed` message. */
 export type InventoryFailed = z.infer<typeof InventoryFailed>;

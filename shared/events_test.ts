@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import {
   decodeEvent,
   decodeInventoryResult,
+  describeIssues,
   envelopeFor,
+  fitReason,
   InvalidMessage,
+  MAX_REASON_LENGTH,
   PlaceOrderRequest,
 } from "./events.ts";
 
@@ -33,6 +36,47 @@ Deno.test("PlaceOrderRequest refuses bad fields, naming each", async (t) => {
     const parsed = PlaceOrderRequest.safeParse({ item: "Tea", qty: 1, student_id: "S", x: 1 });
     assert.equal(parsed.success, false);
   });
+});
+
+Deno.test("PlaceOrderRequest says a missing field is required and a wrong type what it got", () => {
+  const messages = (body: unknown) => {
+    const parsed = PlaceOrderRequest.safeParse(body);
+    assert.equal(parsed.success, false);
+    return describeIssues(parsed.error!).map((d) => `${d.field}: ${d.message}`);
+  };
+  assert.deepEqual(messages({ item: "Coffee", qty: 1 }), ["student_id: student_id is required"]);
+  assert.deepEqual(messages({ item: "Coffee", qty: "2", student_id: 7 }), [
+    "qty: qty must be a number, got string",
+    "student_id: student_id must be a string, got number",
+  ]);
+  assert.deepEqual(messages({ item: null, qty: [1], student_id: "S1" }), [
+    "item: item must be a string, got null",
+    "qty: qty must be a number, got array",
+  ]);
+  assert.deepEqual(messages([1, 2]), ["(body): expected a JSON object, got array"]);
+  assert.deepEqual(messages({ item: "Tea", qty: 1, student_id: "S", price: 3 }), [
+    'price: unknown field "price"; an order has item, qty and student_id',
+  ]);
+});
+
+Deno.test("fitReason() cuts long foreign text to fit InventoryFailed, with an ellipsis", () => {
+  assert.equal(fitReason("  none left "), "none left", "short reasons stay as they are");
+  const huge = fitReason("x".repeat(100_000));
+  assert.equal(huge.length, MAX_REASON_LENGTH);
+  assert.ok(huge.endsWith("…"));
+  assert.equal(fitReason("abcdef", 4), "abc…");
+  // A surrogate pair straddling the cut is dropped whole, never halved.
+  const emoji = fitReason("ab😀cd", 4);
+  assert.equal(emoji, "ab…");
+  assert.ok(emoji.isWellFormed());
+  const event = envelopeFor("InventoryFailed", {
+    order_id: "o1",
+    item: "Coffee",
+    qty: 1,
+    student_id: "S1",
+    reason: fitReason("failed: " + "y".repeat(5000)),
+  });
+  assert.equal(event.type, "InventoryFailed");
 });
 
 Deno.test("decodeEvent() accepts a flat OrderPlaced body published by hand, extras ignored", () => {

@@ -65,15 +65,28 @@ export function jsonArray<T>(pages: Iterable<T[]>): Response {
   return new Response(body, { headers: { "content-type": "application/json" } });
 }
 
+/** Options of {@linkcode readJson}. */
+export interface ReadJsonOptions {
+  /**
+   * Deadline for the whole body, from the moment reading starts: a client that sends half a
+   * body and stops gets 408 after this long instead of holding the request open for ever.
+   */
+  timeoutMs: number;
+  /** Largest body accepted; larger ones get 413. */
+  maxBytes?: number;
+}
+
 /**
- * Reads a JSON body of at most `maxBytes`; throws {@linkcode HttpError} 413 when larger and 400
- * when it is not JSON.
+ * Reads a JSON body; throws {@linkcode HttpError} 413 when it is larger than `maxBytes`, 408 when
+ * it does not arrive within `timeoutMs`, 503 when the connection ends under the read (the client
+ * left, or the server is stopping: never a 500), and 400 when it is not JSON.
  */
-export async function readJson(req: Request, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
-  const length = req.headers.get("content-length");
-  if (Number(length) > maxBytes) throw tooLarge(maxBytes);
-  // With a declared length the server already bounds the body; a chunked one is counted.
-  const text = length !== null ? await req.text() : await readCapped(req, maxBytes);
+export async function readJson(
+  req: Request,
+  { timeoutMs, maxBytes = MAX_BODY_BYTES }: ReadJsonOptions,
+): Promise<unknown> {
+  if (Number(req.headers.get("content-length")) > maxBytes) throw tooLarge(maxBytes);
+  const text = new TextDecoder().decode(await readBody(req, maxBytes, timeoutMs));
   if (text.trim() === "") {
     throw new HttpError(400, "Request body is empty; send a JSON object", [
       { field: "(body)", message: "expected a JSON object" },
@@ -88,17 +101,48 @@ export async function readJson(req: Request, maxBytes = MAX_BODY_BYTES): Promise
   }
 }
 
-async function readCapped(req: Request, maxBytes: number): Promise<string> {
+/** The body, counted as it arrives (a chunked body declares no length), within the deadline. */
+async function readBody(req: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), timeoutMs);
+  });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  if (req.body) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
+  try {
+    while (true) {
+      let next: ReadableStreamReadResult<Uint8Array> | "expired";
+      try {
+        next = await Promise.race([reader.read(), expired]);
+      } catch (err) {
+        // Deno ends a body still unread when the server shuts down; a client may also hang up.
+        throw new HttpError(
+          503,
+          "The request body could not be read: the connection closed or the service is " +
+            "stopping; send the request again",
+          undefined,
+          { cause: err },
+        );
+      }
+      if (next === "expired") {
+        throw new HttpError(408, `Request body not received within ${timeoutMs} ms`, [
+          { field: "(body)", message: `${size} bytes arrived before the time limit` },
+        ]);
+      }
+      if (next.done) break;
+      size += next.value.byteLength;
       if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk);
+      chunks.push(next.value);
     }
+  } finally {
+    clearTimeout(timer);
+    // Released, not cancelled: cancelling an unfinished body leaves its connection open and the
+    // server's graceful shutdown waiting on it. A read still pending fails, and is ignored.
+    reader.releaseLock();
   }
-  return new TextDecoder().decode(concat(chunks, size));
+  return concat(chunks, size);
 }
 
 function tooLarge(maxBytes: number): HttpError {

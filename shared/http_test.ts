@@ -4,7 +4,11 @@ import { createLogger } from "./log.ts";
 
 const router = createRouter([
   { method: "GET", path: "/things/:id", handler: (_req, { id }) => json({ id }) },
-  { method: "POST", path: "/things", handler: async (req) => json(await readJson(req, 16), 201) },
+  {
+    method: "POST",
+    path: "/things",
+    handler: async (req) => json(await readJson(req, { maxBytes: 16, timeoutMs: 1000 }), 201),
+  },
   {
     method: "GET",
     path: "/boom",
@@ -53,4 +57,36 @@ Deno.test("jsonArray() streams pages as one JSON array", async () => {
   assert.deepEqual(await jsonArray([[1, 2], [], [3]]).json(), [1, 2, 3]);
   assert.deepEqual(await jsonArray([]).json(), []);
   assert.equal(jsonArray([]).headers.get("content-type"), "application/json");
+});
+
+Deno.test("readJson() answers 408 when the body stops arriving, and 503 when it breaks", async (t) => {
+  const post = (body: ReadableStream<Uint8Array>) =>
+    new Request("http://x/things", { method: "POST", body });
+  await t.step("half a body, then nothing", async () => {
+    const half = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new TextEncoder().encode('{"item":')),
+    });
+    await assert.rejects(
+      () => readJson(post(half), { timeoutMs: 50 }),
+      (err: unknown) =>
+        err instanceof HttpError && err.status === 408 && /within 50 ms/.test(err.message),
+    );
+  });
+  await t.step("the connection ends under the read", async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      pull: (c) => c.error(new Deno.errors.BadResource("resource unavailable")),
+    });
+    await assert.rejects(
+      () => readJson(post(broken), { timeoutMs: 5000 }),
+      (err: unknown) => err instanceof HttpError && err.status === 503,
+    );
+  });
+  await t.step("a chunked body over the limit", async () => {
+    const chunks = ['{"a":"', "x".repeat(20), '"}'].map((c) => new TextEncoder().encode(c));
+    const chunked = ReadableStream.from(chunks);
+    await assert.rejects(
+      () => readJson(post(chunked), { timeoutMs: 5000, maxBytes: 16 }),
+      (err: unknown) => err instanceof HttpError && err.status === 413,
+    );
+  });
 });

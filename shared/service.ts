@@ -132,7 +132,10 @@ export async function startService<S extends ServiceName>(
         log.error("shutdown took too long, exiting");
         Deno.exit(1);
       }, config.shutdownTimeoutMs);
-      await server.shutdown();
+      // Requests in flight are answered at once (a body cut off mid-way gets 503), but a client
+      // that keeps such a connection open would hold the server until the forced exit: the
+      // server gets half the budget, the consumers and the outbox the rest.
+      await within(server.shutdown(), config.shutdownTimeoutMs / 2);
       await broker.stopConsuming(config.shutdownTimeoutMs);
       await relay.stop();
       await broker.close();
@@ -153,4 +156,11 @@ export async function startService<S extends ServiceName>(
     }
   }
   return { port, shutdown };
+}
+
+/** Waits for `work`, or `ms`, whichever ends first. */
+async function within(work: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
 }

@@ -67,3 +67,16 @@ Deno.test("afterCommit() outside a transaction runs at once; a failing hook chan
   assert.deepEqual(ran, ["alone", "after"], "the hooks after a failing one still run");
   assert.equal(db.prepare("SELECT count(*) AS n FROM t").get()?.n, 2, "the work is committed");
 });
+
+Deno.test("openDatabase() flushes every commit to disk (WAL, synchronous=FULL)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "campus-sqlite-" });
+  try {
+    const db = openDatabase(dir, "probe");
+    // 2 is FULL: a commit that returned survives a power loss, not only a crash.
+    assert.equal(db.prepare("PRAGMA synchronous").get()?.synchronous, 2);
+    assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,12 +1,14 @@
 /**
  * The Compose backend of the stack controller (`STACK=compose`): the broker and the services are
- * the containers of compose.yaml, driven with `docker compose -p <project> stop|start|kill`.
- * Each stack starts from empty volumes and is removed with `docker compose down -v`.
+ * the containers of compose.yaml, driven with `docker compose -p <project> stop|start|kill|restart`.
+ * Each stack starts from empty volumes, publishes its ports on free host ports unless
+ * `ORDER_PORT` and the like name them, and is removed with `docker compose down -v`.
  * @module
  */
 import { join } from "node:path";
 import { DEFAULT_PORTS } from "@campus/shared/config";
 import { errorText } from "@campus/shared/log";
+import { freePort } from "../tools/broker_node.ts";
 import { waitFor } from "./poll.ts";
 import { answers } from "./client.ts";
 import type { ServiceExit, ServiceName, StackBackend, StackOptions } from "./stack.ts";
@@ -17,7 +19,7 @@ export interface ComposeOptions extends StackOptions {
   project?: string;
   /** The compose file; the repository's compose.yaml by default. */
   file?: string;
-  /** PATH for the `docker` program, e.g. to put a stand-in first; the process's own otherwise. */
+  /** PATH for the `docker` program; the process's own otherwise. */
   path?: string;
   /** Build the images before starting (`up --build`); true by default. */
   build?: boolean;
@@ -35,6 +37,45 @@ export const BROKER_SERVICE = "rabbitmq";
 
 /** The project a test stack runs as unless told otherwise. */
 export const DEFAULT_TEST_PROJECT = "campus-food-test";
+
+/** The variables compose.yaml reads the host ports from, by what they publish. */
+export const HOST_PORT_VARIABLES = {
+  order: "ORDER_PORT",
+  inventory: "INVENTORY_PORT",
+  notification: "NOTIFICATION_PORT",
+  amqp: "RABBITMQ_PORT",
+  management: "RABBITMQ_UI_PORT",
+} as const;
+
+/** The broker's ports inside the project's network. */
+const AMQP_PORT = 5672;
+const MANAGEMENT_PORT = 15672;
+
+/** A stack service or the broker. */
+export type ComposeTarget = ServiceName | "broker";
+
+/** What the Compose backend does beyond {@linkcode StackBackend}: the rest of `docker compose`. */
+export interface ComposeBackend extends StackBackend {
+  /** The Compose project name (`-p`). */
+  readonly project: string;
+  /** Base URL of RabbitMQ's management HTTP API on the host, e.g. `http://127.0.0.1:15672`. */
+  readonly managementUrl: string;
+  /** `docker compose restart` of a service (waits for `/health`) or of the broker (healthy). */
+  restart(target: ComposeTarget): Promise<void>;
+  /** `docker compose down`, keeping the volumes unless `volumes` is true (`down -v`). */
+  down(options?: { volumes?: boolean }): Promise<void>;
+  /** `docker compose up -d --wait` of the broker and every service, on the images already built. */
+  up(): Promise<void>;
+  /** The container's id and start time: it changes whenever the container is (re)started. */
+  startedAt(target: ComposeTarget): Promise<string | undefined>;
+  /** Runs `docker compose -p <project> -f <file>` with `args`; throws when it fails. */
+  compose(args: string[]): Promise<{ stdout: string; stderr: string }>;
+}
+
+/** True when `backend` drives compose.yaml's containers. */
+export function isComposeBackend(backend: StackBackend): backend is ComposeBackend {
+  return "project" in backend && "managementUrl" in backend;
+}
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVICES = Object.keys(DEFAULT_PORTS) as ServiceName[];
@@ -58,12 +99,12 @@ interface Run {
 }
 
 /** Starts compose.yaml's broker and services (less `without`) and returns their controller. */
-export async function startComposeBackend(options: ComposeOptions = {}): Promise<StackBackend> {
+export async function startComposeBackend(options: ComposeOptions = {}): Promise<ComposeBackend> {
   const project = options.project ?? DEFAULT_TEST_PROJECT;
   const file = options.file ?? join(ROOT, "compose.yaml");
   const timeoutMs = options.timeoutMs ?? 120_000;
   await assertPassedThrough(file, Object.keys(options.env ?? {}));
-  const env: Record<string, string> = { ...TEST_ENV, ...options.env };
+  const env: Record<string, string> = { ...TEST_ENV, ...hostPorts(), ...options.env };
   if (options.path !== undefined) env.PATH = options.path;
 
   const docker = async (args: string[], { check = true } = {}): Promise<Run> => {
@@ -123,13 +164,41 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
     const id = (await state(composeService(service)))?.ID;
     if (id) startedAt.set(service, (await inspect(id, "{{.State.StartedAt}}")).trim());
   };
+  /** Waits until a running service answers `/health` on its published port. */
+  const awaitHealth = async (service: ServiceName) => {
+    const name = composeService(service);
+    urls.delete(service);
+    await waitFor(async () => {
+      if (!urls.has(service)) {
+        const published = await address(name, DEFAULT_PORTS[service]).catch(() => undefined);
+        if (!published) return false;
+        urls.set(service, `http://${published}`);
+      }
+      return await answers(`${urls.get(service)}/health`);
+    }, { timeoutMs, what: `${name} to answer /health` });
+    await markStarted(service);
+  };
+  const awaitBrokerHealthy = async () => {
+    await waitFor(async () => (await state(BROKER_SERVICE))?.Health === "healthy", {
+      timeoutMs,
+      what: `${BROKER_SERVICE} to be healthy`,
+    });
+  };
+  const nameOf = (target: ComposeTarget) =>
+    target === "broker" ? BROKER_SERVICE : composeService(target);
   let amqpUrl = "";
-  const backend: StackBackend = {
+  let managementUrl = "";
+  const backend: ComposeBackend = {
+    project,
     get amqpUrl() {
       return amqpUrl;
     },
+    get managementUrl() {
+      return managementUrl;
+    },
     controlsBroker: true,
-    baseUrl: (service) => urls.get(service) ?? `http://127.0.0.1:${DEFAULT_PORTS[service]}`,
+    baseUrl: (service) =>
+      urls.get(service) ?? `http://127.0.0.1:${env[HOST_PORT_VARIABLES[service]]}`,
     async start(service) {
       const name = composeService(service);
       const container = await state(name);
@@ -141,16 +210,7 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
         const id = brokerUp ? undefined : container?.ID;
         await (id ? docker(["start", id]) : compose(["start", name]));
       }
-      urls.delete(service);
-      await waitFor(async () => {
-        if (!urls.has(service)) {
-          const published = await address(name, DEFAULT_PORTS[service]).catch(() => undefined);
-          if (!published) return false;
-          urls.set(service, `http://${published}`);
-        }
-        return await answers(`${urls.get(service)}/health`);
-      }, { timeoutMs, what: `${name} to answer /health` });
-      await markStarted(service);
+      await awaitHealth(service);
     },
     async stop(service) {
       // Compose sends SIGTERM and waits up to stop_grace_period for a graceful exit.
@@ -168,14 +228,29 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
     },
     async startBroker() {
       await compose(["start", BROKER_SERVICE]);
-      await waitFor(async () => (await state(BROKER_SERVICE))?.Health === "healthy", {
-        timeoutMs,
-        what: `${BROKER_SERVICE} to be healthy`,
-      });
+      await awaitBrokerHealthy();
     },
+    async restart(target) {
+      await compose(["restart", nameOf(target)]);
+      await (target === "broker" ? awaitBrokerHealthy() : awaitHealth(target));
+    },
+    async down({ volumes = false } = {}) {
+      await compose(["down", ...(volumes ? ["-v"] : [])]);
+      urls.clear();
+    },
+    async up() {
+      await compose(["up", "-d", "--wait", BROKER_SERVICE, ...SERVICES.map(composeService)]);
+      await learnAddresses(SERVICES);
+    },
+    async startedAt(target) {
+      const id = (await state(nameOf(target)))?.ID;
+      if (!id) return undefined;
+      return `${id}@${(await inspect(id, "{{.State.StartedAt}}")).trim()}`;
+    },
+    compose: (args) => compose(args),
     async logs(service) {
       const run = await compose(
-        ["logs", "--no-color", "--no-log-prefix", "--tail", "500", composeService(service)],
+        ["logs", "--no-color", "--no-log-prefix", composeService(service)],
         { check: false },
       );
       return run.stdout + run.stderr;
@@ -198,8 +273,7 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
       return code === undefined ? undefined : exitOf(Number(code));
     },
     async pid(target) {
-      const name = target === "broker" ? BROKER_SERVICE : composeService(target);
-      const id = (await state(name))?.ID;
+      const id = (await state(nameOf(target)))?.ID;
       if (!id) return undefined;
       const pid = Number((await inspect(id, "{{.State.Pid}}")).trim());
       return Number.isInteger(pid) && pid > 0 ? pid : undefined;
@@ -208,6 +282,15 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
       if (Deno.env.get("KEEP_STACK")) return;
       await compose(["down", "-v", "--remove-orphans"], { check: false });
     },
+  };
+  /** Reads the host addresses Docker published the broker's and the services' ports on. */
+  const learnAddresses = async (running: readonly ServiceName[]) => {
+    amqpUrl = `amqp://guest:guest@${await address(BROKER_SERVICE, AMQP_PORT)}`;
+    managementUrl = `http://${await address(BROKER_SERVICE, MANAGEMENT_PORT)}`;
+    for (const service of running) {
+      urls.set(service, `http://${await address(composeService(service), DEFAULT_PORTS[service])}`);
+      await markStarted(service);
+    }
   };
 
   const running = SERVICES.filter((s) => !options.without?.includes(s));
@@ -218,11 +301,7 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
     await compose(["down", "-v", "--remove-orphans"]);
     await compose(["up", "-d", ...build, "--wait", BROKER_SERVICE, ...running.map(composeService)]);
     if (idle.length) await compose(["create", ...build, ...idle.map(composeService)]);
-    amqpUrl = `amqp://guest:guest@${await address(BROKER_SERVICE, 5672)}`;
-    for (const service of running) {
-      urls.set(service, `http://${await address(composeService(service), DEFAULT_PORTS[service])}`);
-      await markStarted(service);
-    }
+    await learnAddresses(running);
   } catch (err) {
     const logs = await compose(["logs", "--no-color", "--tail", "100"], { check: false })
       .then((run) => (run.stdout + run.stderr).slice(-6000), () => "");
@@ -230,6 +309,19 @@ export async function startComposeBackend(options: ComposeOptions = {}): Promise
     throw new Error(`${errorText(err)}\n--- docker compose logs ---\n${logs}`, { cause: err });
   }
   return backend;
+}
+
+/**
+ * The host ports of a test stack: those `ORDER_PORT`, `RABBITMQ_PORT` and the like name, and a
+ * free one for each that is unset, so a test stack never clashes with the machine's own broker
+ * or another project.
+ */
+function hostPorts(): Record<string, string> {
+  return Object.fromEntries(
+    Object.values(HOST_PORT_VARIABLES).map((
+      name,
+    ) => [name, Deno.env.get(name) || String(freePort())]),
+  );
 }
 
 /**

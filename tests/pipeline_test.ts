@@ -129,43 +129,6 @@ Deno.test("the order pipeline over RabbitMQ", INTEGRATION, async (t) => {
       },
     );
 
-    await t.step("dead letters can be listed and replayed with deno task dlq", async () => {
-      const body = { order_id: "replay-1", item: "Salad", qty: 1, student_id: "S5" };
-      await stack.broker.sendToQueue(
-        "order_placed_dlq",
-        new TextEncoder().encode(JSON.stringify(body)),
-        {
-          messageId: "m-replay-1",
-          headers: {
-            "x-dead-letter-reason": "failed after 4 attempts: database is locked",
-            "x-original-routing-key": "order.placed",
-          },
-        },
-      );
-      const dlq = (...args: string[]) =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["task", "-q", "dlq", ...args],
-          env: { AMQP_URL: stack.backend.amqpUrl },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-      const listed = await dlq("list", "order_placed");
-      assert.equal(listed.code, 0, new TextDecoder().decode(listed.stderr));
-      const lines = new TextDecoder().decode(listed.stdout).trim().split("\n").map((l) =>
-        JSON.parse(l)
-      );
-      assert.deepEqual(
-        lines.map((l) => [l.message_id, l.reason]),
-        [["m-replay-1", "failed after 4 attempts: database is locked"]],
-      );
-      assert.equal(await stack.queueDepth("order_placed_dlq"), 1, "listing removes nothing");
-      const replayed = await dlq("replay", "order_placed");
-      assert.equal(replayed.code, 0, new TextDecoder().decode(replayed.stderr));
-      assert.match(new TextDecoder().decode(replayed.stdout), /replayed 1 message/);
-      assert.equal((await finalOrder(stack, "replay-1")).status, "RESERVED");
-      assert.equal(await stack.queueDepth("order_placed_dlq"), 0);
-    });
-
     await t.step("an order published by hand as a flat body is handled", async () => {
       const body = { order_id: "hand-1", item: "Salad", qty: 5, student_id: "S3" };
       await stack.publish("order.placed", JSON.stringify(body));

@@ -51,6 +51,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Services not to start at first. */
   without?: ServiceName[];
+  /** The backend; `STACK` (default `local`) chooses when unset. */
+  backend?: "local" | "compose";
 }
 
 /** What a backend must do; the local one runs processes, the Compose one runs containers. */
@@ -81,10 +83,10 @@ export interface StackBackend {
 export class Stack {
   private constructor(readonly backend: StackBackend, readonly broker: Broker) {}
 
-  /** Starts a stack with the backend `STACK` selects (default `local`). */
+  /** Starts a stack with the backend `options.backend` or `STACK` selects (default `local`). */
   static async start({ menu, ...options }: StackOptions = {}): Promise<Stack> {
     if (menu) options.env = { MENU: menuEnv(menu), ...options.env };
-    const kind = Deno.env.get("STACK") || "local";
+    const kind = options.backend ?? (Deno.env.get("STACK") || "local");
     if (kind !== "local" && kind !== "compose") {
       throw new TypeError(`STACK must be "local" or "compose", got "${kind}"`);
     }

@@ -7,7 +7,7 @@
 // deno-lint-ignore-file no-console -- a terminal program: talking to the user is its job
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
-import { SERVICE_V8_FLAGS } from "./service_runtime.ts";
+import { servicePermissions } from "./service_runtime.ts";
 
 import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
 
@@ -40,21 +40,6 @@ export class CompileError extends Error {
     super(message, options);
     this.name = "CompileError";
   }
-}
-
-/**
- * The permissions (and V8 heap settings) baked into every binary: network (broker, HTTP), environment (configuration)
- * and files only under `dataDir` (the SQLite database). Nothing else: no `-A`, no subprocesses.
- */
-export function servicePermissions(dataDir: string): string[] {
-  return [
-    "--allow-net",
-    "--allow-env",
-    `--allow-read=${dataDir}`,
-    `--allow-write=${dataDir}`,
-    "--no-prompt",
-    `--v8-flags=${SERVICE_V8_FLAGS}`,
-  ];
 }
 
 /** The `deno` arguments that build `service` into `output`. */
@@ -183,8 +168,9 @@ function runtimeMessage(target: string, reason: string): string {
   return [
     `deno compile needs the Deno runtime (denort ${Deno.version.deno}, ${target}), which it`,
     `downloads from ${RUNTIME_BASE_URL}, and it cannot be had here: ${reason}.`,
-    "No binaries were written. Compile where that download works (the Docker build stage does),",
-    "or set DENORT_BIN to a denort binary of the same version.",
+    "No binaries were written. Compile where that download works, or set DENORT_BIN to a denort",
+    "binary of the same version. Container images need no download with SERVICE_TARGET=source",
+    "(`deno run` on the source instead of a binary; see docs/containers.md).",
   ].join("\n");
 }
 

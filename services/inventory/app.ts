@@ -3,7 +3,7 @@
  * `GET /inventory` lists stock levels.
  * @module
  */
-import { decodeEvent, OrderPlaced } from "@campus/shared/events";
+import { decodeEvent, fitReason, MAX_REASON_LENGTH, OrderPlaced } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
@@ -35,7 +35,7 @@ export function createInventoryService(
         onDeadLetter: (raw, reason) => {
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
-          const reservation = stock.setAside(order.data, `${SET_ASIDE_REASON} (${reason})`);
+          const reservation = stock.setAside(order.data, setAsideReason(reason));
           relay.wake();
           logDecision(log, reservation);
         },
@@ -61,9 +61,21 @@ function logDecision(log: Logger, reservation: Reservation): void {
 }
 
 /**
+ * The student's reason for a set-aside order: {@linkcode SET_ASIDE_REASON}, then the technical
+ * reason in brackets, cut so the whole fits an `InventoryFailed` (an error message can be any
+ * length).
+ */
+export function setAsideReason(reason: string): string {
+  const room = MAX_REASON_LENGTH - SET_ASIDE_REASON.length - " ()".length;
+  return `${SET_ASIDE_REASON} (${fitReason(reason, room)})`;
+}
+
+/**
  * Test-only failures, enabled by `TEST_FAULTS=on`, chosen by the order's student id:
- * `fault:transient:N` fails the first N attempts, `fault:permanent` fails every attempt and
- * `fault:crash` kills the process before the message can be acknowledged.
+ * `fault:transient:N` fails the first N attempts, `fault:permanent` fails every attempt,
+ * `fault:verbose` fails every attempt with a very long error message (as a driver dumping a
+ * whole statement would), and `fault:crash` kills the process before the message can be
+ * acknowledged.
  */
 function injectFault(order: OrderPlaced, retries: number): void {
   const id = order.student_id;
@@ -72,6 +84,9 @@ function injectFault(order: OrderPlaced, retries: number): void {
     throw new Error(`injected transient fault (attempt ${retries + 1})`);
   }
   if (id === "fault:permanent") throw new Error("injected permanent fault");
+  if (id === "fault:verbose") {
+    throw new Error(`injected verbose fault: ${"the statement was ".repeat(300)}(end)`);
+  }
   if (id === "fault:crash") Deno.exit(70);
 }
 

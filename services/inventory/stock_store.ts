@@ -5,7 +5,13 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { envelopeFor, type InventoryResult, type OrderPlaced } from "@campus/shared/events";
+import {
+  envelopeFor,
+  fitReason,
+  type InventoryResult,
+  type OrderPlaced,
+} from "@campus/shared/events";
+import { closestItems, menuKey } from "@campus/shared/menu";
 import type { Outbox } from "@campus/shared/outbox";
 import { transaction } from "@campus/shared/sqlite";
 
@@ -25,7 +31,10 @@ export class StockStore {
   #recorded: StatementSync;
   #insertReservation: StatementSync;
   #levels: StatementSync;
-  #items: StatementSync;
+  /** Every item in stock, by name; fixed once the menu is seeded. */
+  #items: string[];
+  /** Menu spelling of each item by {@linkcode menuKey}: "coffee" finds "Coffee". */
+  #spelling = new Map<string, string>();
 
   constructor(
     private readonly db: DatabaseSync,
@@ -59,7 +68,12 @@ export class StockStore {
       (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#levels = db.prepare(`SELECT item, quantity FROM stock ORDER BY item`);
-    this.#items = db.prepare(`SELECT item FROM stock ORDER BY item`);
+    this.#items = db.prepare(`SELECT item FROM stock ORDER BY item`).all().map((r) =>
+      String(r.item)
+    );
+    for (const item of this.#items) {
+      if (!this.#spelling.has(menuKey(item))) this.#spelling.set(menuKey(item), item);
+    }
   }
 
   /**
@@ -75,7 +89,10 @@ export class StockStore {
    * learns an outcome; an order decided before keeps, and re-announces, its outcome.
    */
   setAside(order: OrderPlaced, reason: string): Reservation {
-    return this.#settle(order, () => this.#record(failed(order, reason)));
+    return this.#settle(order, () => {
+      const item = this.#find(order.item)?.item ?? order.item;
+      return this.#record(failed({ ...order, item }, fitReason(reason)));
+    });
   }
 
   #settle(order: OrderPlaced, decide: () => Reservation): Reservation {
@@ -97,19 +114,18 @@ export class StockStore {
   }
 
   #decide(order: OrderPlaced): Reservation {
-    const { order_id, item, qty, student_id } = order;
-    const row = this.#stockOf.get(item);
-    const inStock = row ? Number(row.quantity) : undefined;
+    const { order_id, qty, student_id } = order;
+    const found = this.#find(order.item);
     let reservation: Reservation;
-    if (inStock === undefined) {
-      const menu = this.#items.all().map((r) => r.item).join(", ");
-      reservation = failed(order, `"${item}" is not on the menu (${menu})`);
-    } else if (inStock < qty) {
+    if (!found) {
+      reservation = failed(order, this.#notOnMenu(order.item));
+    } else if (found.inStock < qty) {
       reservation = failed(
-        order,
-        `Cannot reserve "${item}": ${qty} requested, ${inStock} in stock`,
+        { ...order, item: found.item },
+        `Cannot reserve "${found.item}": ${qty} requested, ${found.inStock} in stock`,
       );
     } else {
+      const { item } = found;
       const remaining = Number(this.#take.get(qty, item)?.quantity);
       reservation = {
         outcome: "RESERVED",
@@ -118,6 +134,26 @@ export class StockStore {
       };
     }
     return this.#record(reservation);
+  }
+
+  /** The item `name` means, in the menu's own spelling, with its stock; exact matches first. */
+  #find(name: string): { item: string; inStock: number } | undefined {
+    const exact = this.#stockOf.get(name);
+    if (exact) return { item: name, inStock: Number(exact.quantity) };
+    const item = this.#spelling.get(menuKey(name));
+    const row = item === undefined ? undefined : this.#stockOf.get(item);
+    return row ? { item: item!, inStock: Number(row.quantity) } : undefined;
+  }
+
+  /** Names a few close matches, never the whole menu: a long menu would not fit the event. */
+  #notOnMenu(item: string): string {
+    const close = closestItems(item, this.#items).map((c) => `"${c}"`);
+    const hint = close.length === 0
+      ? ""
+      : `; did you mean ${
+        close.length === 1 ? close[0] : `${close.slice(0, -1).join(", ")} or ${close.at(-1)}`
+      }?`;
+    return fitReason(`"${item}" is not on the menu${hint}`);
   }
 
   #record(reservation: Reservation): Reservation {

@@ -53,6 +53,49 @@ Deno.test("reserve() fails an item that is not on the menu", () => {
   );
 });
 
+Deno.test("reserve() matches items trimmed and case-insensitively, in the menu's spelling", () => {
+  const { stock, outbox } = setup({ Coffee: 3, "Crème brûlée": 2 });
+  const coffee = stock.reserve(order("o1", "coffee "));
+  assert.equal(coffee.outcome, "RESERVED");
+  assert.equal(coffee.event.item, "Coffee");
+  const creme = stock.reserve(order("o2", "CRÈME BRÛLÉE", 3));
+  assert.equal(creme.outcome, "FAILED");
+  assert.equal(
+    creme.outcome === "FAILED" && creme.event.reason,
+    'Cannot reserve "Crème brûlée": 3 requested, 2 in stock',
+  );
+  assert.deepEqual(outbox.pending(10).map((r) => r.event.body.item), ["Coffee", "Crème brûlée"]);
+  assert.equal(stock.levels().find((l) => l.item === "Coffee")?.quantity, 2);
+  assert.equal(stock.reserve(order("o1", "COFFEE")).event.item, "Coffee", "a replay keeps it");
+});
+
+Deno.test("an unknown item fails naming a few close matches, not a menu of 300", () => {
+  const menu: Record<string, number> = { Coffee: 5, Toffee: 5, Coffea: 5, Cofe: 5 };
+  for (let i = 0; i < 300; i++) menu[`Specialty dish number ${i}`] = 1;
+  const { stock, outbox } = setup(menu);
+  const result = stock.reserve(order("o1", "Cofee"));
+  assert.equal(result.outcome, "FAILED");
+  const reason = result.outcome === "FAILED" ? result.event.reason : "";
+  assert.equal(reason, '"Cofee" is not on the menu; did you mean "Cofe", "Coffee" or "Coffea"?');
+  const far = stock.reserve(order("o2", "Caviar"));
+  assert.equal(far.outcome === "FAILED" && far.event.reason, '"Caviar" is not on the menu');
+  assert.deepEqual(outbox.pending(10).map((r) => r.event.type), [
+    "InventoryFailed",
+    "InventoryFailed",
+  ]);
+});
+
+Deno.test("setAside() cuts a huge reason so its InventoryFailed still fits", () => {
+  const { stock, outbox } = setup();
+  const aside = stock.setAside(order("o1", "coffee"), `crashed: ${"x".repeat(50_000)}`);
+  assert.equal(aside.outcome, "FAILED");
+  const reason = aside.outcome === "FAILED" ? aside.event.reason : "";
+  assert.equal(reason.length, 1000);
+  assert.ok(reason.endsWith("…"));
+  assert.equal(aside.event.item, "Coffee", "the menu's spelling");
+  assert.equal(outbox.pending(10)[0].event.type, "InventoryFailed");
+});
+
 Deno.test("reserve() of an order seen before changes nothing and re-announces its outcome", () => {
   const { stock, outbox } = setup();
   stock.reserve(order("o1", "Coffee", 2));

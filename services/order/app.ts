@@ -8,13 +8,13 @@ import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
 import { OrderIntake } from "./order_intake.ts";
-import { type OrderStatus, OrderStore } from "./order_store.ts";
+import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
 export function createOrderService(
-  { db, outbox, relay, log }: ServiceDeps,
+  { config, db, outbox, relay, log }: ServiceDeps,
 ): ServiceDefinition<"order"> {
   const orders = new OrderStore(db, outbox);
   const intake = new OrderIntake(orders, () => relay.wake());
@@ -24,19 +24,30 @@ export function createOrderService(
         method: "POST",
         path: "/order",
         handler: async (req) => {
-          const parsed = PlaceOrderRequest.safeParse(await readJson(req));
+          const idempotencyKey = idempotencyKeyOf(req);
+          const parsed = PlaceOrderRequest.safeParse(
+            await readJson(req, { timeoutMs: config.requestTimeoutMs }),
+          );
           if (!parsed.success) {
             const details = describeIssues(parsed.error);
+            // Each message names its field: "student_id is required; qty must be a number, got string".
             throw new HttpError(
               400,
-              `Invalid order: ${details[0].field}: ${details[0].message}`,
+              `Invalid order: ${details.map((d) => d.message).join("; ")}`,
               details,
             );
           }
-          const order = await intake.place(parsed.data);
-          const { order_id, item, qty, student_id } = order;
-          log.info("order placed", { order_id, item, qty, student_id });
-          return json(order, 201, { location: `/orders/${order.order_id}` });
+          const placement = await intake.place({ request: parsed.data, idempotencyKey });
+          if (placement.kind === "conflict") throw keyConflict(placement, parsed.data);
+          const { order } = placement;
+          const headers: Record<string, string> = { location: `/orders/${order.order_id}` };
+          // A retry answers as the first request did, with the order as it stands now.
+          if (placement.kind === "replayed") headers["idempotent-replayed"] = "true";
+          else {
+            const { order_id, item, qty, student_id } = order;
+            log.info("order placed", { order_id, item, qty, student_id });
+          }
+          return json(order, 201, headers);
         },
       },
       {
@@ -76,6 +87,48 @@ export function createOrderService(
       },
     },
   };
+}
+
+/** Header a client sets so that retrying a `POST /order` never places a second order. */
+export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+
+/** The request's `Idempotency-Key`: 1 to 255 printable ASCII characters, or absent. */
+function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.headers.get(IDEMPOTENCY_KEY_HEADER);
+  if (key === null) return undefined;
+  if (!/^[\x20-\x7e]{1,255}$/.test(key)) {
+    const message = "must be 1 to 255 printable ASCII characters, e.g. a UUID";
+    throw new HttpError(400, `Invalid ${IDEMPOTENCY_KEY_HEADER} header: ${message}`, [
+      { field: IDEMPOTENCY_KEY_HEADER, message },
+    ]);
+  }
+  return key;
+}
+
+/** 422 naming the key, the order it made, and each field the new request changed. */
+function keyConflict(
+  conflict: Extract<Placement, { kind: "conflict" }>,
+  request: PlaceOrderRequest,
+): HttpError {
+  const changed = (["item", "qty", "student_id"] as const)
+    .filter((field) => conflict.previous[field] !== request[field])
+    .map((field) => ({
+      field,
+      message: `was ${JSON.stringify(conflict.previous[field])} with this key, now ${
+        JSON.stringify(request[field])
+      }`,
+    }));
+  return new HttpError(
+    422,
+    `${IDEMPOTENCY_KEY_HEADER} "${conflict.key}" was already used for order ${conflict.orderId} ` +
+      `with a different request (${
+        changed.map((c) => c.field).join(", ")
+      }); use a new key for a new order`,
+    [
+      { field: IDEMPOTENCY_KEY_HEADER, message: "already used with a different request" },
+      ...changed,
+    ],
+  );
 }
 
 function orderQuery(params: URLSearchParams) {

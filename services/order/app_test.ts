@@ -4,7 +4,7 @@ import { createLogger } from "@campus/shared/log";
 import { Outbox } from "@campus/shared/outbox";
 import { loadConfig } from "@campus/shared/config";
 import { openDatabase } from "@campus/shared/sqlite";
-import { createOrderService } from "./app.ts";
+import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 
 function setup() {
   const db = openDatabase(":memory:", "order");
@@ -18,11 +18,12 @@ function setup() {
     log: createLogger("test", "error"),
   });
   const handle = createRouter(service.routes, createLogger("test", "error"));
-  const call = (method: string, path: string, body?: unknown) =>
+  const call = (method: string, path: string, body?: unknown, headers: HeadersInit = {}) =>
     handle(
       new Request(`http://order${path}`, {
         method,
         body: body === undefined ? undefined : JSON.stringify(body),
+        headers,
       }),
     );
   return { call, outbox, service, wakes: () => wakes };
@@ -68,4 +69,63 @@ Deno.test("GET /orders refuses a bad status filter naming it", async () => {
   const res = await call("GET", "/orders?status=DONE");
   assert.equal(res.status, 400);
   assert.equal((await res.json()).details[0].field, "status");
+});
+
+Deno.test("POST /order with an Idempotency-Key answers a retry with the same order", async () => {
+  const { call, outbox } = setup();
+  const body = { item: "Coffee", qty: 1, student_id: "S1" };
+  const key = { [IDEMPOTENCY_KEY_HEADER]: "retry-1" };
+  // Sent together, the two share one group commit.
+  const [first, second] = await Promise.all([
+    call("POST", "/order", body, key),
+    call("POST", "/order", body, key),
+  ]);
+  assert.deepEqual([first.status, second.status], [201, 201]);
+  assert.equal(first.headers.get("idempotent-replayed"), null);
+  assert.equal(second.headers.get("idempotent-replayed"), "true");
+  const order = await first.json();
+  assert.equal((await second.json()).order_id, order.order_id);
+  const third = await call("POST", "/order", body, key);
+  assert.equal((await third.json()).order_id, order.order_id);
+  assert.equal(third.headers.get("location"), `/orders/${order.order_id}`);
+  assert.equal(outbox.size(), 1, "charged once");
+});
+
+Deno.test("POST /order refuses a reused key with a different body, naming the change", async () => {
+  const { call, outbox } = setup();
+  const key = { [IDEMPOTENCY_KEY_HEADER]: "k-conflict" };
+  const first = await (await call("POST", "/order", {
+    item: "Coffee",
+    qty: 1,
+    student_id: "S1",
+  }, key)).json();
+  const res = await call("POST", "/order", { item: "Coffee", qty: 2, student_id: "S1" }, key);
+  assert.equal(res.status, 422);
+  const answer = await res.json();
+  assert.match(
+    answer.error,
+    new RegExp(`"k-conflict" was already used for order ${first.order_id}`),
+  );
+  assert.deepEqual(answer.details.map((d: { field: string }) => d.field), [
+    IDEMPOTENCY_KEY_HEADER,
+    "qty",
+  ]);
+  assert.equal(answer.details[1].message, "was 1 with this key, now 2");
+  assert.equal(outbox.size(), 1);
+});
+
+Deno.test("POST /order refuses a malformed Idempotency-Key naming the header", async (t) => {
+  const { call, outbox } = setup();
+  const body = { item: "Coffee", qty: 1, student_id: "S1" };
+  for (const [name, key] of [["empty", ""], ["too long", "k".repeat(256)], ["not ASCII", "clé"]]) {
+    await t.step(name, async () => {
+      const res = await call("POST", "/order", body, { [IDEMPOTENCY_KEY_HEADER]: key });
+      assert.equal(res.status, 400);
+      const answer = await res.json();
+      assert.equal(answer.details[0].field, IDEMPOTENCY_KEY_HEADER);
+    });
+  }
+  assert.equal(outbox.size(), 0);
+  const longest = await call("POST", "/order", body, { [IDEMPOTENCY_KEY_HEADER]: "k".repeat(255) });
+  assert.equal(longest.status, 201);
 });

@@ -3,12 +3,11 @@
  * stored in one transaction, and each request is answered only after that commit.
  * @module
  */
-import type { PlaceOrderRequest } from "@campus/shared/events";
-import type { Order, OrderStore } from "./order_store.ts";
+import type { NewOrder, OrderStore, Placement } from "./order_store.ts";
 
 interface Waiting {
-  request: PlaceOrderRequest;
-  resolve(order: Order): void;
+  order: NewOrder;
+  resolve(placement: Placement): void;
   reject(err: unknown): void;
 }
 
@@ -22,20 +21,23 @@ export class OrderIntake {
    */
   constructor(private readonly orders: OrderStore, private readonly committed: () => void) {}
 
-  /** Stores an order; resolves once it is committed. */
-  place(request: PlaceOrderRequest): Promise<Order> {
+  /**
+   * Stores an order (or finds the one its idempotency key made); resolves once it is committed.
+   * Two requests with the same key in one group are settled in arrival order, like two groups.
+   */
+  place(order: NewOrder): Promise<Placement> {
     return new Promise((resolve, reject) => {
       if (this.#waiting.length === 0) queueMicrotask(() => this.#commit());
-      this.#waiting.push({ request, resolve, reject });
+      this.#waiting.push({ order, resolve, reject });
     });
   }
 
   #commit(): void {
     const group = this.#waiting;
     this.#waiting = [];
-    let placed: Order[];
+    let placed: Placement[];
     try {
-      placed = this.orders.placeAll(group.map((w) => w.request));
+      placed = this.orders.placeAll(group.map((w) => w.order));
     } catch (err) {
       for (const w of group) w.reject(err);
       return;

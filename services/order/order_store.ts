@@ -5,8 +5,10 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { envelopeFor, type InventoryResult, type PlaceOrderRequest } from "@campus/shared/events";
+import { menuKey } from "@campus/shared/menu";
 import type { Outbox } from "@campus/shared/outbox";
 import { pagesOf, transaction } from "@campus/shared/sqlite";
+import { IdempotencyKeys } from "./idempotency_keys.ts";
 
 /** Where an order stands. `RESERVED` and `FAILED` are final. */
 export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";
@@ -32,14 +34,37 @@ export interface OrderQuery {
   limit?: number;
 }
 
+/** A new order as `POST /order` hands it over. */
+export interface NewOrder {
+  request: PlaceOrderRequest;
+  /** The client's `Idempotency-Key`, when it sent one. */
+  idempotencyKey?: string;
+}
+
+/**
+ * What placing an order did: stored a new one; found the order its idempotency key made before
+ * from the same request (`replayed`); or found the key used for a different request.
+ */
+export type Placement =
+  | { kind: "placed"; order: Order }
+  | { kind: "replayed"; order: Order }
+  | { kind: "conflict"; key: string; orderId: string; previous: PlaceOrderRequest };
+
 /** The order service's store. */
 export class OrderStore {
   #insert: StatementSync;
   #byId: StatementSync;
   #finish: StatementSync;
   #insertFinished: StatementSync;
+  #keys: IdempotencyKeys;
 
-  constructor(private readonly db: DatabaseSync, private readonly outbox: Outbox) {
+  /** @param now the clock of idempotency keys, in ms since the epoch (tests move it) */
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly outbox: Outbox,
+    now: () => number = Date.now,
+  ) {
+    this.#keys = new IdempotencyKeys(db, now);
     db.exec(`CREATE TABLE IF NOT EXISTS orders (
       order_id TEXT PRIMARY KEY,
       item TEXT NOT NULL,
@@ -55,7 +80,7 @@ export class OrderStore {
       (order_id, item, qty, student_id, status, created_at, updated_at)
       VALUES (?, ?, ?, ?, 'PLACED', ?, ?)`);
     this.#byId = db.prepare(`SELECT * FROM orders WHERE order_id = ?`);
-    this.#finish = db.prepare(`UPDATE orders SET status = ?, reason = ?, updated_at = ?
+    this.#finish = db.prepare(`UPDATE orders SET status = ?, reason = ?, item = ?, updated_at = ?
       WHERE order_id = ? AND status = 'PLACED'`);
     this.#insertFinished = db.prepare(`INSERT OR IGNORE INTO orders
       (order_id, item, qty, student_id, status, reason, created_at, updated_at)
@@ -64,35 +89,64 @@ export class OrderStore {
 
   /** Stores a new order and its `OrderPlaced` event in one transaction. */
   place(request: PlaceOrderRequest): Order {
-    return this.placeAll([request])[0];
+    return (this.placeAll([{ request }])[0] as { order: Order }).order;
   }
 
   /**
-   * Stores several new orders, each with its `OrderPlaced` event, in one transaction: one
-   * commit for all the orders that arrived together.
+   * Stores several new orders, each with its `OrderPlaced` event and its idempotency key, in one
+   * transaction: one commit for all the orders that arrived together. A key seen before (in an
+   * earlier commit or earlier in this group) places nothing: the same request gets the order it
+   * made, a different request a conflict.
    */
-  placeAll(requests: readonly PlaceOrderRequest[]): Order[] {
+  placeAll(orders: readonly NewOrder[]): Placement[] {
     const now = new Date().toISOString();
-    return transaction(this.db, () =>
-      requests.map((request) => {
-        const order: Order = {
-          order_id: crypto.randomUUID(),
-          item: request.item,
-          qty: request.qty,
-          student_id: request.student_id,
-          status: "PLACED",
-          created_at: now,
-          updated_at: now,
-        };
-        this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
-        this.outbox.add(envelopeFor("OrderPlaced", {
-          order_id: order.order_id,
-          item: order.item,
-          qty: order.qty,
-          student_id: order.student_id,
-        }));
-        return order;
-      }));
+    return transaction(this.db, () => {
+      this.#keys.pruneExpired();
+      return orders.map(({ request, idempotencyKey }): Placement => {
+        if (idempotencyKey !== undefined) {
+          const seen = this.#keys.find(idempotencyKey);
+          if (seen) return this.#replay(idempotencyKey, seen.orderId, seen.request, request);
+        }
+        const order = this.#insertOrder(request, now);
+        if (idempotencyKey !== undefined) {
+          this.#keys.remember(idempotencyKey, request, order.order_id);
+        }
+        return { kind: "placed", order };
+      });
+    });
+  }
+
+  #insertOrder(request: PlaceOrderRequest, now: string): Order {
+    const order: Order = {
+      order_id: crypto.randomUUID(),
+      item: request.item,
+      qty: request.qty,
+      student_id: request.student_id,
+      status: "PLACED",
+      created_at: now,
+      updated_at: now,
+    };
+    this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
+    this.outbox.add(envelopeFor("OrderPlaced", {
+      order_id: order.order_id,
+      item: order.item,
+      qty: order.qty,
+      student_id: order.student_id,
+    }));
+    return order;
+  }
+
+  #replay(
+    key: string,
+    orderId: string,
+    previous: PlaceOrderRequest,
+    request: PlaceOrderRequest,
+  ): Placement {
+    const same = previous.item === request.item && previous.qty === request.qty &&
+      previous.student_id === request.student_id;
+    if (!same) return { kind: "conflict", key, orderId, previous };
+    // Orders are never deleted, so the order a key made is always there.
+    return { kind: "replayed", order: this.get(orderId)! };
   }
 
   /** The order with `orderId`, or undefined. */
@@ -121,15 +175,24 @@ export class OrderStore {
 
   /**
    * Records an inventory outcome. Returns false when it changes nothing: the order was already
-   * final (a duplicate or late result never moves it back). An outcome for an order this service
-   * never took (one published by hand) is recorded as a new order with that outcome.
+   * final (a duplicate or late result never moves it back). The order takes the menu's spelling
+   * of its item from the result ("coffee" becomes "Coffee"), but only a spelling of the same
+   * item: a result never turns one item into another. An outcome for an order this service never
+   * took (one published by hand) is recorded as a new order with that outcome.
    */
   applyResult(result: InventoryResult): boolean {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
     const now = new Date().toISOString();
     return transaction(this.db, () => {
-      if (this.#finish.run(outcome, reason, now, event.order_id).changes > 0) return true;
+      const stored = this.#byId.get(event.order_id);
+      if (stored) {
+        if (stored.status !== "PLACED") return false;
+        const item = menuKey(String(stored.item)) === menuKey(event.item)
+          ? event.item
+          : String(stored.item);
+        return this.#finish.run(outcome, reason, item, now, event.order_id).changes > 0;
+      }
       return this.#insertFinished.run(
         event.order_id,
         event.item,
