@@ -52,20 +52,26 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   add(...events: OutgoingEvent[]): Promise<void> {
-    return this.db.write(() => {
-      const now = Date.now();
-      for (const event of events) {
-        this.#insert.run(
-          event.messageId,
-          event.type,
-          event.routingKey,
-          event.correlationId,
-          JSON.stringify(event.body),
-          now,
-        );
-      }
-      this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
-    });
+    return this.db.write(() => this.insert(...events));
+  }
+
+  /**
+   * {@linkcode SqliteOutboxStore.add} for the synchronous work of a SQLite store: call it inside
+   * that store's {@linkcode SqliteDatabase.write}, where a failure must throw, not reject.
+   */
+  insert(...events: OutgoingEvent[]): void {
+    const now = Date.now();
+    for (const event of events) {
+      this.#insert.run(
+        event.messageId,
+        event.type,
+        event.routingKey,
+        event.correlationId,
+        JSON.stringify(event.body),
+        now,
+      );
+    }
+    this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
 
   onAdded(listener: () => void): void {

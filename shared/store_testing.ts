@@ -5,6 +5,8 @@
  */
 import postgres from "postgres";
 import type { Database, Engine } from "./database.ts";
+import type { OutgoingEvent } from "./events.ts";
+import type { OutboxStore } from "./outbox_store.ts";
 import { PostgresDatabase } from "./postgres.ts";
 import { SqliteDatabase } from "./sqlite.ts";
 
@@ -90,4 +92,16 @@ export async function withTestDatabase<T>(
     for (const db of opened) await db.close().catch(() => {});
     await created.drop();
   }
+}
+
+/** Takes every event waiting in `outbox`, oldest first, as a relay would. */
+export async function drainOutbox(outbox: OutboxStore): Promise<OutgoingEvent[]> {
+  const events: OutgoingEvent[] = [];
+  while (
+    await outbox.publishOldest(500, (batch) => {
+      events.push(...batch);
+      return Promise.resolve();
+    }) > 0
+  );
+  return events;
 }

@@ -8,7 +8,7 @@ import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
-import { type Reservation, StockStore } from "./stock_store.ts";
+import { type Reservation, SyncStockStore } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; the technical reason follows. */
 export const SET_ASIDE_REASON =
@@ -18,7 +18,7 @@ export const SET_ASIDE_REASON =
 export function createInventoryService(
   { config, db, outbox, relay, log }: ServiceDeps,
 ): ServiceDefinition<"inventory"> {
-  const stock = new StockStore(db, outbox, config.menu);
+  const stock = new SyncStockStore(db, outbox, config.menu);
   return {
     routes: [{ method: "GET", path: "/inventory", handler: () => json(stock.levels()) }],
     subscriptions: {
