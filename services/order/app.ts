@@ -8,7 +8,7 @@ import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { afterCommit } from "@campus/shared/sqlite";
 import { OrderIntake } from "./order_intake.ts";
-import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
+import { type OrderStatus, type Placement, SyncOrderStore } from "./order_store.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
@@ -16,7 +16,7 @@ const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 export function createOrderService(
   { config, db, outbox, relay, log }: ServiceDeps,
 ): ServiceDefinition<"order"> {
-  const orders = new OrderStore(db, outbox);
+  const orders = new SyncOrderStore(db, outbox);
   const intake = new OrderIntake(orders, () => relay.wake());
   return {
     routes: [

@@ -3,7 +3,7 @@
  * stored in one transaction, and each request is answered only after that commit.
  * @module
  */
-import type { NewOrder, OrderStore, Placement } from "./order_store.ts";
+import type { NewOrder, Placement, SyncOrderStore } from "./order_store.ts";
 
 interface Waiting {
   order: NewOrder;
@@ -19,7 +19,7 @@ export class OrderIntake {
    * @param orders where orders are stored
    * @param committed called after each commit (wakes the outbox relay)
    */
-  constructor(private readonly orders: OrderStore, private readonly committed: () => void) {}
+  constructor(private readonly orders: SyncOrderStore, private readonly committed: () => void) {}
 
   /**
    * Stores an order (or finds the one its idempotency key made); resolves once it is committed.

@@ -1,14 +1,26 @@
 /**
- * Orders in the order service's SQLite database. An order and its `OrderPlaced` event are
- * committed together (outbox), and a status only ever moves forward from `PLACED`.
+ * Orders in the order service's database. An order and its `OrderPlaced` event are committed
+ * together (outbox), a status only ever moves forward from `PLACED`, and an idempotency key
+ * makes one order however often, and through however many replicas, its request comes.
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { envelopeFor, type InventoryResult, type PlaceOrderRequest } from "@campus/shared/events";
+import type { Database } from "@campus/shared/database";
+import {
+  envelopeFor,
+  type InventoryResult,
+  type OutgoingEvent,
+  type PlaceOrderRequest,
+} from "@campus/shared/events";
 import { menuKey } from "@campus/shared/menu";
 import type { Outbox } from "@campus/shared/outbox";
-import { pagesOf, transaction } from "@campus/shared/sqlite";
+import type { OutboxStore } from "@campus/shared/outbox_store";
+import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";
+import type { PostgresDatabase } from "@campus/shared/postgres";
+import { pagesOf, type SqliteDatabase, transaction } from "@campus/shared/sqlite";
 import { IdempotencyKeys } from "./idempotency_keys.ts";
+import { SqliteOrderStore } from "./order_store_sqlite.ts";
+import { PostgresOrderStore } from "./order_store_postgres.ts";
 
 /** Where an order stands. `RESERVED` and `FAILED` are final. */
 export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";
@@ -27,7 +39,7 @@ export interface Order {
   updated_at: string;
 }
 
-/** Filters of {@linkcode OrderStore.list}. */
+/** Filters of {@linkcode OrderStore.pages}. */
 export interface OrderQuery {
   student_id?: string;
   status?: OrderStatus;
@@ -51,7 +63,76 @@ export type Placement =
   | { kind: "conflict"; key: string; orderId: string; previous: PlaceOrderRequest };
 
 /** The order service's store. */
-export class OrderStore {
+export interface OrderStore {
+  /**
+   * Stores several new orders, each with its `OrderPlaced` event and its idempotency key, in one
+   * transaction: one commit for all the orders that arrived together. A key seen before (in an
+   * earlier commit, earlier in this group, or by another replica) places nothing: the same
+   * request gets the order it made, a different request a conflict.
+   */
+  placeAll(orders: readonly NewOrder[]): Promise<Placement[]>;
+  /** The order with `orderId`, or undefined. */
+  get(orderId: string): Promise<Order | undefined>;
+  /** Orders in the order they were recorded, optionally filtered, a page at a time. */
+  pages(query?: OrderQuery): AsyncGenerator<Order[]>;
+  /**
+   * Records an inventory outcome. Returns false when it changes nothing: the order was already
+   * final (a duplicate or late result never moves it back). The order takes the menu's spelling
+   * of its item from the result ("coffee" becomes "Coffee"), but only a spelling of the same
+   * item: a result never turns one item into another. An outcome for an order this service never
+   * took (one published by hand) is recorded as a new order with that outcome.
+   */
+  applyResult(result: InventoryResult): Promise<boolean>;
+}
+
+/** Options of {@linkcode openOrderStore}. */
+export interface OrderStoreOptions {
+  /** The clock of idempotency keys, in ms since the epoch (tests move it). */
+  now?: () => number;
+}
+
+/** The orders of `db`, its schema brought up to date. */
+export async function openOrderStore(
+  db: Database,
+  outbox: OutboxStore,
+  options: OrderStoreOptions = {},
+): Promise<OrderStore> {
+  return db.engine === "postgres"
+    ? await PostgresOrderStore.open(db as PostgresDatabase, outbox, options)
+    : await SqliteOrderStore.open(db as SqliteDatabase, outbox as SqliteOutboxStore, options);
+}
+
+/** A new order, `PLACED` at `now`. */
+export function newOrder(request: PlaceOrderRequest, now: string): Order {
+  return {
+    order_id: crypto.randomUUID(),
+    item: request.item,
+    qty: request.qty,
+    student_id: request.student_id,
+    status: "PLACED",
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+/** The event that announces a new order. */
+export function orderPlaced(order: Order): OutgoingEvent {
+  const { order_id, item, qty, student_id } = order;
+  return envelopeFor("OrderPlaced", { order_id, item, qty, student_id });
+}
+
+/** True when two requests ask for the same order. */
+export function sameRequest(a: PlaceOrderRequest, b: PlaceOrderRequest): boolean {
+  return a.item === b.item && a.qty === b.qty && a.student_id === b.student_id;
+}
+
+/** The item an order keeps once `result` is in: the result's spelling of the same item. */
+export function itemAfter(stored: string, result: InventoryResult): string {
+  return menuKey(stored) === menuKey(result.event.item) ? result.event.item : stored;
+}
+
+/** The order service's store on a SQLite connection, for synchronous handlers. */
+export class SyncOrderStore {
   #insert: StatementSync;
   #byId: StatementSync;
   #finish: StatementSync;
@@ -160,7 +241,7 @@ export class OrderStore {
     return [...this.pages(query)].flat();
   }
 
-  /** Like {@linkcode OrderStore.list}, a page at a time, for listings of any size. */
+  /** Like {@linkcode SyncOrderStore.list}, a page at a time, for listings of any size. */
   *pages(query: OrderQuery = {}): Generator<Order[]> {
     const { student_id, status, limit } = query;
     for (
