@@ -1,5 +1,6 @@
 /** The broker ceiling: persistent publishes with confirms plus consume-and-ack, nothing else. */
 import { Broker } from "@campus/shared/amqp";
+import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { createLogger } from "@campus/shared/log";
 import { dlqOf } from "@campus/shared/topology";
 import { perSecond, round } from "./stats.ts";
@@ -53,7 +54,8 @@ export async function measureBrokerCeiling(
     if (!publisher.connected || !consumer.connected) {
       throw new Error(`Cannot connect to ${amqpUrl}: ${publisher.lastError || consumer.lastError}`);
     }
-    const left = await publisher.queueDepth(QUEUE);
+    const admin = new QueueAdmin({ url: amqpUrl, name: "bench-admin" });
+    const left = await admin.queueDepth(QUEUE).finally(() => admin.close());
     if (left !== 0) throw new Error(`${QUEUE} must be empty for the ceiling, holds ${left}`);
 
     let published = 0;

@@ -1,5 +1,5 @@
 /** An in-memory MessageBus for unit tests of handlers, the consumer policy and the relay. */
-import type { Delivery, MessageBus, MessageProperties } from "./amqp.ts";
+import type { Delivery, MessageBus, MessageProperties } from "./message_bus.ts";
 import type { OutgoingEvent } from "./events.ts";
 
 /** A message the memory bus accepted. */
@@ -30,7 +30,7 @@ export class MemoryBus implements MessageBus {
     return Promise.resolve();
   }
 
-  onConnected(listener: () => void): void {
+  onWritable(listener: () => void): void {
     this.#listeners.push(listener);
   }
 
@@ -60,6 +60,7 @@ export function fakeDelivery(
     routingKey: "order.placed",
     headers: {},
     redelivered: false,
+    channelOpen: true,
     settled: undefined as "acked" | "rejected" | undefined,
     ack() {
       delivery.settled = "acked";

@@ -1,77 +1,31 @@
 /**
- * The AMQP channel helper, and the only module that knows amqplib. One long-lived connection
- * per service with a confirm channel for publishing and one channel per consumed queue. It
- * reconnects with capped exponential backoff and jitter, re-declares the whole topology and
- * resumes consuming after every loss.
+ * The self-healing RabbitMQ session of a service: one connection for consuming (a channel per
+ * queue) and one for publishing (a confirm channel), as RabbitMQ advises, so that an alarm that
+ * blocks publishing never holds back the acks. It reconnects with backoff after every loss,
+ * re-declares the whole topology and resumes consuming.
  * @module
  */
 // @deno-types="@types/amqplib"
-import amqp from "amqplib";
-import type {
-  Channel,
-  ChannelModel,
-  ConfirmChannel,
-  ConsumeMessage,
-  GetMessage,
-  Options,
-} from "amqplib";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { Buffer } from "node:buffer";
-import { declarationsOf, EXCHANGE, WORK_QUEUES } from "./topology.ts";
+import { EXCHANGE } from "./topology.ts";
 import { type OutgoingEvent, SCHEMA_VERSION } from "./events.ts";
 import { errorText, type Logger } from "./log.ts";
 import { AckWindow, type Settlement } from "./_ack_window.ts";
+import { Backoff, type BackoffBounds } from "./backoff.ts";
+import { ConfirmPublisher } from "./_confirm_publisher.ts";
+import { closeConnection, declareTopology, openConnection, redact } from "./_connection.ts";
+import {
+  BrokerUnavailable,
+  type Delivery,
+  type DeliveryHandler,
+  type MessageBus,
+  type MessageProperties,
+  UnroutableMessage,
+} from "./message_bus.ts";
 
-/** One delivered message, with the means to settle it on the channel it came from. */
-export interface Delivery {
-  queue: string;
-  body: Uint8Array;
-  routingKey: string;
-  messageId?: string;
-  type?: string;
-  correlationId?: string;
-  headers: Record<string, unknown>;
-  /** The broker delivered it before without an ack (a crash or a lost connection). */
-  redelivered: boolean;
-  ack(): void;
-  /** Rejects without requeue: the queue's dead-letter exchange takes it. */
-  reject(): void;
-}
-
-/**
- * Handles the deliveries that arrived together (at most the prefetch), in delivery order; it
- * must settle each (ack or reject) itself.
- */
-export type DeliveryHandler = (deliveries: Delivery[]) => Promise<void>;
-
-/** Publishing and consuming as the services see it; tests may provide an in-memory one. */
-export interface MessageBus {
-  /** True while a connection with declared topology is open. */
-  readonly connected: boolean;
-  /** Publishes events in order; resolves once the broker confirmed every one. */
-  publishEvents(events: readonly OutgoingEvent[]): Promise<void>;
-  /** Publishes raw content to a queue (default exchange), confirmed. */
-  sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void>;
-  /** Calls `listener` after every (re)connect, once topology is declared. */
-  onConnected(listener: () => void): void;
-}
-
-/** The AMQP properties this project sets or reads. */
-export interface MessageProperties {
-  messageId?: string;
-  type?: string;
-  correlationId?: string;
-  timestamp?: number;
-  headers?: Record<string, unknown>;
-  expiration?: string;
-  contentType?: string;
-}
-
-/** A message read off a queue with {@linkcode Broker.take}. */
-export interface TakenMessage {
-  body: Uint8Array;
-  routingKey: string;
-  properties: MessageProperties & { headers: Record<string, unknown> };
-}
+export { BrokerUnavailable, UnroutableMessage };
+export type { Delivery, DeliveryHandler, MessageBus, MessageProperties };
 
 /** Options of {@linkcode Broker}. */
 export interface BrokerOptions {
@@ -79,46 +33,62 @@ export interface BrokerOptions {
   log: Logger;
   /** Unacknowledged deliveries per consumed queue. */
   prefetch: number;
-  /** Connection name shown by the broker (`rabbitmqctl list_connections client_properties`). */
+  /**
+   * Stem of the connection names the broker shows (`rabbitmqctl list_connections
+   * client_properties`): `<name>-consumer` and `<name>-publisher`.
+   */
   name: string;
-  /** Backoff bounds for reconnecting. */
-  backoff?: { initialMs: number; maxMs: number };
+  /** Backoff bounds for reconnecting and for consuming a queue again. */
+  backoff?: BackoffBounds;
 }
 
-/** Thrown when publishing while no connection is open. */
-export class BrokerUnavailable extends Error {
-  constructor(message = "Broker is not connected", options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BrokerUnavailable";
-  }
+interface Consumer {
+  channel: Channel;
+  tag: string;
 }
-
-const CONNECT_TIMEOUT_MS = 10_000;
 
 interface Session {
-  connection: ChannelModel;
-  publisher: ConfirmChannel;
-  consumers: { channel: Channel; tag: string }[];
+  consuming: ChannelModel;
+  publishing: ChannelModel;
+  publisher: ConfirmPublisher | undefined;
+  /** A publisher being opened to replace one that broke. */
+  reopening: Promise<ConfirmPublisher> | undefined;
+  consumers: Map<string, Consumer>;
+  /** Why the broker blocks the publishing connection (a resource alarm), while it does. */
+  blocked: string | undefined;
   /** Every subscription consumes: only now may the service call itself ready. */
   ready: boolean;
-  /** The connection or one of its channels went away; a new session will replace this one. */
+  /** When it became ready. */
+  since: number;
+  /** A connection went away; a new session will replace this one. */
   lost: boolean;
+}
+
+/** A message to publish. */
+interface Outgoing {
+  exchange: string;
+  routingKey: string;
+  content: Uint8Array;
+  properties: MessageProperties;
 }
 
 /** A self-healing connection to RabbitMQ. Call {@linkcode Broker.start} once. */
 export class Broker implements MessageBus {
   #session: Session | undefined;
   #stopping = false;
-  #attempt = 0;
-  #connectedListeners: (() => void)[] = [];
+  #backoff: Backoff;
+  #writableListeners: (() => void)[] = [];
   #subscriptions = new Map<string, DeliveryHandler>();
+  #consumeBackoff = new Map<string, Backoff>();
   #inFlight = new Set<Promise<void>>();
-  #pendingConfirms = new Set<(err: Error) => void>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #connecting = false;
+  #redeclaring: Promise<void> | undefined;
   #lastError = "";
 
-  constructor(private readonly options: BrokerOptions) {}
+  constructor(private readonly options: BrokerOptions) {
+    this.#backoff = new Backoff(options.backoff ?? { initialMs: 100, maxMs: 5_000 });
+  }
 
   get connected(): boolean {
     return this.#session?.ready === true;
@@ -129,13 +99,28 @@ export class Broker implements MessageBus {
     return this.#lastError;
   }
 
+  /** Why the broker blocks publishing ("low on memory"), while connected and blocked. */
+  get blocked(): string | undefined {
+    return this.#session?.ready ? this.#session.blocked : undefined;
+  }
+
+  /** Name of the publishing connection as the broker lists it. */
+  get publisherName(): string {
+    return `${this.options.name}-publisher`;
+  }
+
+  /** When the current connection became ready (ms since the epoch); undefined while down. */
+  get connectedSince(): number | undefined {
+    return this.#session?.ready ? this.#session.since : undefined;
+  }
+
   /** Starts connecting in the background; resolves after the first attempt either way. */
   start(): Promise<void> {
     return this.#connect();
   }
 
-  onConnected(listener: () => void): void {
-    this.#connectedListeners.push(listener);
+  onWritable(listener: () => void): void {
+    this.#writableListeners.push(listener);
   }
 
   /** Consumes `queue` with `handler`, now if connected and after every reconnect. */
@@ -147,108 +132,33 @@ export class Broker implements MessageBus {
   }
 
   async publishEvents(events: readonly OutgoingEvent[]): Promise<void> {
-    const channel = this.#publisher();
-    const now = Math.floor(Date.now() / 1000);
-    await Promise.all(
-      events.map((event) =>
-        this.#publish(
-          channel,
-          EXCHANGE,
-          event.routingKey,
-          Buffer.from(JSON.stringify(event.body)),
-          {
-            messageId: event.messageId,
-            type: event.type,
-            correlationId: event.correlationId,
-            timestamp: now,
-            headers: { "schema-version": SCHEMA_VERSION },
-          },
-        )
-      ),
-    );
+    const timestamp = Math.floor(Date.now() / 1000);
+    await this.#publishAll(events.map((event) => ({
+      exchange: EXCHANGE,
+      routingKey: event.routingKey,
+      content: Buffer.from(JSON.stringify(event.body)),
+      properties: {
+        messageId: event.messageId,
+        type: event.type,
+        correlationId: event.correlationId,
+        timestamp,
+        headers: { "schema-version": SCHEMA_VERSION },
+      },
+    })));
   }
 
   sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void> {
     return this.publish("", queue, content, properties);
   }
 
-  /** Publishes raw content, persistent and confirmed: for tools and tests that act by hand. */
+  /** Publishes raw content, persistent, mandatory and confirmed (for the benchmark, by hand). */
   publish(
     exchange: string,
     routingKey: string,
     content: Uint8Array,
     properties: MessageProperties = {},
   ): Promise<void> {
-    return this.#publish(this.#publisher(), exchange, routingKey, Buffer.from(content), properties);
-  }
-
-  /**
-   * Takes up to `max` messages off `queue` (basic.get). With `remove` false they are put back
-   * after reading, so a queue can be listed without emptying it.
-   */
-  async take(queue: string, max: number, { remove = true } = {}): Promise<TakenMessage[]> {
-    const session = this.#session;
-    if (!session) throw new BrokerUnavailable();
-    const channel = await openChannel(session);
-    const taken: TakenMessage[] = [];
-    try {
-      while (taken.length < max) {
-        const msg = await channel.get(queue, { noAck: false });
-        if (msg === false) break;
-        taken.push(toTaken(msg));
-        if (remove) channel.ack(msg);
-      }
-    } finally {
-      // Closing the channel returns every unacknowledged message to the queue.
-      await channel.close().catch(() => {});
-    }
-    return taken;
-  }
-
-  /**
-   * Moves up to `max` messages off `queue` to where `destination` says, each acknowledged only
-   * after its copy was confirmed: a crash in between duplicates a message, never loses one.
-   * Returns how many moved.
-   */
-  async moveMessages(
-    queue: string,
-    max: number,
-    destination: (message: TakenMessage) => {
-      exchange: string;
-      routingKey: string;
-      properties: MessageProperties;
-    },
-  ): Promise<number> {
-    const session = this.#session;
-    if (!session) throw new BrokerUnavailable();
-    const channel = await session.connection.createConfirmChannel();
-    channel.on("error", () => {}); // surfaces as a failed get or publish below
-    let moved = 0;
-    try {
-      while (moved < max) {
-        const msg = await channel.get(queue, { noAck: false });
-        if (msg === false) break;
-        const to = destination(toTaken(msg));
-        await this.#publish(channel, to.exchange, to.routingKey, msg.content, to.properties);
-        channel.ack(msg);
-        moved++;
-      }
-    } finally {
-      await channel.close().catch(() => {});
-    }
-    return moved;
-  }
-
-  /** Number of ready messages in `queue` (a passive declare), for readiness and tests. */
-  async queueDepth(queue: string): Promise<number> {
-    const session = this.#session;
-    if (!session) throw new BrokerUnavailable();
-    const channel = await openChannel(session);
-    try {
-      return (await channel.checkQueue(queue)).messageCount;
-    } finally {
-      await channel.close().catch(() => {});
-    }
+    return this.#publishAll([{ exchange, routingKey, content, properties }]);
   }
 
   /**
@@ -261,7 +171,7 @@ export class Broker implements MessageBus {
     if (session) {
       // Cancelling (not closing) stops new deliveries and lets in-flight ones be acknowledged.
       // A broker that stopped answering must not hold the shutdown past its bound.
-      const cancels = session.consumers.map((c) =>
+      const cancels = [...session.consumers.values()].map((c) =>
         c.channel.cancel(c.tag).then(() => {}, () => {})
       );
       await waitAll(new Set(cancels), timeoutMs);
@@ -269,83 +179,148 @@ export class Broker implements MessageBus {
     await waitAll(this.#inFlight, timeoutMs);
   }
 
-  /** Closes the connection for good; unacknowledged deliveries go back to their queues. */
+  /** Closes both connections for good; unacknowledged deliveries go back to their queues. */
   async close(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     const session = this.#session;
     this.#session = undefined;
-    if (session) await session.connection.close().catch(() => {});
+    if (session) {
+      await Promise.all([closeConnection(session.publishing), closeConnection(session.consuming)]);
+    }
   }
 
-  #publisher(): ConfirmChannel {
-    const session = this.#session;
-    if (!session) throw new BrokerUnavailable();
-    return session.publisher;
-  }
-
-  #publish(
-    channel: ConfirmChannel,
-    exchange: string,
-    routingKey: string,
-    content: Buffer,
-    properties: MessageProperties,
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const fail = (err: Error) => {
-        this.#pendingConfirms.delete(fail);
-        reject(err);
-      };
-      this.#pendingConfirms.add(fail);
-      const options: Options.Publish = {
-        ...properties,
-        persistent: true,
-        contentType: properties.contentType ?? "application/json",
-      };
-      try {
-        channel.publish(exchange, routingKey, content, options, (err) => {
-          this.#pendingConfirms.delete(fail);
-          if (err) reject(new BrokerUnavailable(`Broker refused ${routingKey}: ${err}`));
-          else resolve();
-        });
-      } catch (err) {
-        fail(new BrokerUnavailable(`Cannot publish ${routingKey}: ${errorText(err)}`));
-      }
+  /**
+   * Publishes every message and waits for every confirm. Messages the broker returned (a queue
+   * or binding was deleted under us) are sent once more after the topology was declared again;
+   * a second return fails the publish.
+   */
+  async #publishAll(messages: Outgoing[]): Promise<void> {
+    const returned = await this.#sendAll(messages);
+    if (returned.length === 0) return;
+    this.options.log.warn("a publish matched no queue; declaring the topology again", {
+      routing_key: returned[0].message.routingKey,
+      returned: returned.length,
     });
+    await this.#redeclare();
+    const again = await this.#sendAll(returned.map((r) => r.message));
+    if (again.length > 0) throw again[0].error;
+  }
+
+  /** Sends and awaits every confirm; returns the returned messages, throws any other failure. */
+  async #sendAll(
+    messages: Outgoing[],
+  ): Promise<{ message: Outgoing; error: UnroutableMessage }[]> {
+    const publisher = await this.#publisher();
+    const results = await Promise.allSettled(
+      messages.map((m) => publisher.publish(m.exchange, m.routingKey, m.content, m.properties)),
+    );
+    const returned: { message: Outgoing; error: UnroutableMessage }[] = [];
+    for (const [i, result] of results.entries()) {
+      if (result.status === "fulfilled") continue;
+      if (!(result.reason instanceof UnroutableMessage)) throw result.reason;
+      returned.push({ message: messages[i], error: result.reason });
+    }
+    return returned;
+  }
+
+  async #publisher(): Promise<ConfirmPublisher> {
+    const session = this.#session;
+    if (!session) throw new BrokerUnavailable(this.#lastError || undefined);
+    if (session.blocked !== undefined) {
+      // The broker reads nothing from a blocked connection: a publish would wait for as long
+      // as the alarm lasts, holding whatever waits on it.
+      throw new BrokerUnavailable(`The broker blocks publishing: ${session.blocked}`);
+    }
+    if (session.publisher?.usable) return session.publisher;
+    return await (session.reopening ??= this.#reopenPublisher(session));
+  }
+
+  async #reopenPublisher(session: Session): Promise<ConfirmPublisher> {
+    try {
+      const publisher = await this.#openPublisher(session);
+      if (session.lost) {
+        await publisher.close();
+        throw new BrokerUnavailable(this.#lastError || "connection lost");
+      }
+      session.publisher = publisher;
+      return publisher;
+    } catch (err) {
+      if (err instanceof BrokerUnavailable) throw err;
+      throw new BrokerUnavailable(`Cannot open a publish channel: ${errorText(err)}`, {
+        cause: err,
+      });
+    } finally {
+      session.reopening = undefined;
+    }
+  }
+
+  async #openPublisher(session: Session): Promise<ConfirmPublisher> {
+    const { log } = this.options;
+    const channel = await session.publishing.createConfirmChannel();
+    channel.on("error", (err) => log.warn("publish channel error", { error: errorText(err) }));
+    return new ConfirmPublisher(
+      channel,
+      (reason) =>
+        log.error("publish channel broken; the next publish opens another", {
+          error: errorText(reason),
+        }),
+    );
+  }
+
+  /** Declares the topology again, once for however many publishes came back together. */
+  #redeclare(): Promise<void> {
+    return this.#redeclaring ??= (async () => {
+      try {
+        const session = this.#session;
+        if (!session) throw new BrokerUnavailable(this.#lastError || undefined);
+        await declareTopology(session.consuming);
+      } finally {
+        this.#redeclaring = undefined;
+      }
+    })();
   }
 
   async #connect(): Promise<void> {
-    // One attempt at a time: a second connection would leak, with consumers of its own.
+    // One attempt at a time: a second session would leak, with consumers of its own.
     if (this.#stopping || this.#session || this.#connecting) return;
     this.#connecting = true;
     const { url, log, name } = this.options;
-    let connection: ChannelModel | undefined;
+    const opened: ChannelModel[] = [];
     let session: Session | undefined;
     try {
-      // The timeout bounds the TCP and AMQP handshake: a hung attempt would block every retry.
-      connection = await amqp.connect(withHeartbeat(url), {
-        clientProperties: { connection_name: name },
-        timeout: CONNECT_TIMEOUT_MS,
-        // Without it Nagle holds small frames (a lone ack or publish) back for up to 40 ms.
-        noDelay: true,
-      });
+      const onError = (what: string) => (err: Error) =>
+        log.warn(`broker ${what} connection error`, { error: errorText(err) });
+      const consuming = await openConnection(url, `${name}-consumer`, onError("consuming"));
+      opened.push(consuming);
+      const publishing = await openConnection(url, this.publisherName, onError("publishing"));
+      opened.push(publishing);
       if (this.#stopping) throw new BrokerUnavailable("closing");
-      // Listen at once: an 'error' event nobody listens to would crash the process.
-      connection.on(
-        "error",
-        (err) => log.warn("broker connection error", { error: errorText(err) }),
-      );
-      const publisher = await connection.createConfirmChannel();
-      const current: Session = { connection, publisher, consumers: [], ready: false, lost: false };
+      const current: Session = {
+        consuming,
+        publishing,
+        publisher: undefined,
+        reopening: undefined,
+        consumers: new Map(),
+        blocked: undefined,
+        ready: false,
+        since: 0,
+        lost: false,
+      };
       session = current;
-      connection.on(
+      consuming.on(
         "close",
-        (err?: Error) => this.#lost(current, closedBecause("connection", err)),
+        (err?: Error) => this.#lost(current, closedBecause("consuming connection", err)),
       );
-      publisher.on("error", (err) => log.warn("publish channel error", { error: errorText(err) }));
-      publisher.on("close", () => this.#lost(current, "publish channel closed"));
-      await declareTopology(publisher);
+      publishing.on(
+        "close",
+        (err?: Error) => this.#lost(current, closedBecause("publishing connection", err)),
+      );
+      publishing.on("blocked", (reason: string) => this.#blocked(current, reason));
+      publishing.on("unblocked", () => this.#unblocked(current));
+      await declareTopology(consuming);
+      current.publisher = await this.#openPublisher(current);
       // Handlers may retry or dead-letter as soon as the first consumer runs, so publishing
       // works from here on; `connected` waits until every subscription consumes.
       this.#session = current;
@@ -355,17 +330,18 @@ export class Broker implements MessageBus {
       if (current.lost) throw new BrokerUnavailable(this.#lastError || "connection lost");
       if (this.#stopping) throw new BrokerUnavailable("closing");
       current.ready = true;
-      this.#attempt = 0;
+      current.since = Date.now();
+      this.#backoff.reset();
       this.#lastError = "";
       log.info("broker connected", { url: redact(url) });
-      for (const listener of this.#connectedListeners) listener();
+      this.#notifyWritable();
     } catch (err) {
       if (session) {
         // Keeps the first reason when the loss was already reported.
         this.#lost(session, errorText(err));
       } else {
         this.#lastError = errorText(err);
-        await connection?.close().catch(() => {});
+        for (const connection of opened) await closeConnection(connection);
       }
       this.#scheduleReconnect();
     } finally {
@@ -374,22 +350,25 @@ export class Broker implements MessageBus {
   }
 
   async #consume(session: Session, queue: string, handler: DeliveryHandler): Promise<void> {
-    const channel = await session.connection.createChannel();
+    const { log, prefetch } = this.options;
+    const channel = await session.consuming.createChannel();
+    let open = true;
     channel.on(
       "error",
-      (err) => this.options.log.warn("consumer channel error", { queue, error: errorText(err) }),
+      (err) => log.warn("consumer channel error", { queue, error: errorText(err) }),
     );
-    channel.on("close", () => this.#lost(session, `consumer channel of ${queue} closed`));
-    await channel.prefetch(this.options.prefetch);
+    channel.on("close", () => {
+      open = false;
+      this.#consumerClosed(session, queue, channel);
+    });
+    await channel.prefetch(prefetch);
     const acks = new AckWindow<ConsumeMessage>((msg) => settle(() => channel.ack(msg, true)));
-    let batch: Delivery[] = [];
+    let batch: TrackedDelivery[] = [];
     // amqplib parses a whole socket read in one go: what arrived together is handled together.
     const handleBatch = () => {
       const deliveries = batch;
       batch = [];
-      const work = handler(deliveries).catch((err) =>
-        this.options.log.error("delivery handler failed", { queue, error: errorText(err) })
-      );
+      const work = this.#handle(queue, channel, handler, deliveries);
       this.#inFlight.add(work);
       work.finally(() => this.#inFlight.delete(work));
     };
@@ -400,19 +379,95 @@ export class Broker implements MessageBus {
         this.#lost(session, `consumer of ${queue} cancelled by the broker`);
         return;
       }
-      if (batch.length === 0) queueMicrotask(handleBatch);
-      batch.push(toDelivery(queue, msg, channel, acks.track(msg)));
+      try {
+        if (batch.length === 0) queueMicrotask(handleBatch);
+        batch.push(toDelivery(queue, msg, channel, acks.track(msg), () => open));
+      } catch (err) {
+        abandon(log, queue, channel, err);
+      }
     });
-    session.consumers.push({ channel, tag: consumerTag });
+    session.consumers.set(queue, { channel, tag: consumerTag });
   }
 
-  /** Drops a session whose connection or channel went away, once, and reconnects. */
+  /**
+   * Runs the handler of a batch. Should anything escape it, or should it return with a
+   * delivery unsettled, the channel is closed: the broker then delivers everything the channel
+   * held again, instead of holding back every later ack behind one that never comes.
+   */
+  async #handle(
+    queue: string,
+    channel: Channel,
+    handler: DeliveryHandler,
+    deliveries: TrackedDelivery[],
+  ): Promise<void> {
+    try {
+      await handler(deliveries);
+      const unsettled = deliveries.filter((d) => !d.settled).length;
+      if (unsettled > 0) {
+        throw new Error(`the handler returned with ${unsettled} deliveries unsettled`);
+      }
+      this.#consumeBackoff.get(queue)?.reset();
+    } catch (err) {
+      abandon(this.options.log, queue, channel, err);
+    }
+  }
+
+  /** A consumer channel closed while its connection lives on: consume its queue again. */
+  #consumerClosed(session: Session, queue: string, channel: Channel): void {
+    if (session.consumers.get(queue)?.channel === channel) session.consumers.delete(queue);
+    if (session.lost || this.#stopping || this.#session !== session) return;
+    const handler = this.#subscriptions.get(queue);
+    if (!handler) return; // shutting down: stopConsuming dropped it
+    let backoff = this.#consumeBackoff.get(queue);
+    if (!backoff) {
+      backoff = new Backoff(this.options.backoff ?? { initialMs: 100, maxMs: 5_000 });
+      this.#consumeBackoff.set(queue, backoff);
+    }
+    // A message that throws every time must not spin: each round waits a little longer.
+    setTimeout(() => {
+      if (session.lost || this.#session !== session || session.consumers.has(queue)) return;
+      if (!this.#subscriptions.has(queue)) return;
+      this.#consume(session, queue, handler).catch((err) =>
+        this.#lost(session, `cannot consume ${queue} again: ${errorText(err)}`)
+      );
+    }, backoff.next());
+  }
+
+  #blocked(session: Session, reason: string): void {
+    session.blocked = reason || "blocked";
+    this.options.log.warn("the broker blocks publishing", {
+      connection: this.publisherName,
+      reason: session.blocked,
+    });
+    // Nothing published on a blocked connection is read until the alarm clears: fail what
+    // waits, so nobody waits on it (it is sent again afterwards, and consumers are idempotent).
+    session.publisher?.failAll(new BrokerUnavailable(`The broker blocks publishing: ${reason}`));
+  }
+
+  #unblocked(session: Session): void {
+    session.blocked = undefined;
+    this.options.log.info("the broker unblocked publishing", { connection: this.publisherName });
+    if (this.#session === session) this.#notifyWritable();
+  }
+
+  #notifyWritable(): void {
+    for (const listener of this.#writableListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.options.log.error("writable listener failed", { error: errorText(err) });
+      }
+    }
+  }
+
+  /** Drops a session whose connection went away, once, and reconnects. */
   #lost(session: Session, why: string): void {
     if (session.lost) return;
     session.lost = true;
-    session.connection.close().catch(() => {});
     // Publishes waiting for a confirm will never get one: fail them so callers retry.
-    for (const fail of [...this.#pendingConfirms]) fail(new BrokerUnavailable(why));
+    session.publisher?.failAll(new BrokerUnavailable(why));
+    closeConnection(session.publishing);
+    closeConnection(session.consuming);
     if (this.#session === session) this.#session = undefined;
     if (this.#stopping) return;
     this.#lastError = why;
@@ -422,10 +477,7 @@ export class Broker implements MessageBus {
 
   #scheduleReconnect(): void {
     if (this.#stopping || this.#reconnectTimer !== undefined) return;
-    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 100, maxMs: 5_000 };
-    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt++, 30));
-    // Jitter spreads the reconnects of many services after a broker restart.
-    const delay = ceiling / 2 + Math.random() * ceiling / 2;
+    const delay = this.#backoff.next();
     this.options.log.debug("reconnecting", { in_ms: Math.round(delay), error: this.#lastError });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
@@ -434,17 +486,9 @@ export class Broker implements MessageBus {
   }
 }
 
-async function declareTopology(channel: Channel): Promise<void> {
-  await channel.assertExchange(EXCHANGE, "topic", { durable: true });
-  for (const queue of WORK_QUEUES) {
-    for (const declaration of declarationsOf(queue)) {
-      await channel.assertQueue(declaration.name, {
-        durable: true,
-        arguments: declaration.arguments,
-      });
-    }
-    for (const key of queue.bindings) await channel.bindQueue(queue.name, EXCHANGE, key);
-  }
+/** A delivery that knows whether it was settled. */
+interface TrackedDelivery extends Delivery {
+  readonly settled: boolean;
 }
 
 function toDelivery(
@@ -452,8 +496,10 @@ function toDelivery(
   msg: ConsumeMessage,
   channel: Channel,
   settlement: Settlement,
-): Delivery {
+  channelOpen: () => boolean,
+): TrackedDelivery {
   const p = msg.properties;
+  let settled = false;
   return {
     queue,
     body: msg.content,
@@ -463,46 +509,39 @@ function toDelivery(
     correlationId: p.correlationId ?? undefined,
     headers: p.headers ?? {},
     redelivered: msg.fields.redelivered,
-    ack: settlement.ack,
+    get channelOpen() {
+      return channelOpen();
+    },
+    get settled() {
+      return settled;
+    },
+    ack: () => {
+      settled = true;
+      settlement.ack();
+    },
     reject: () => {
+      settled = true;
       settle(() => channel.nack(msg, false, false));
       settlement.rejected();
     },
   };
 }
 
-/**
- * Asks for 10 s heartbeats unless the URL sets its own: with the broker's 60 s default a peer
- * that vanished without closing the socket would go unnoticed for two minutes.
- */
-function withHeartbeat(url: string): string {
-  if (/[?&]heartbeat=/.test(url)) return url;
-  return url + (url.includes("?") ? "&" : "?") + "heartbeat=10";
-}
-
-/** A short-lived channel for reads; a server-side close of it must not crash the process. */
-async function openChannel(session: Session): Promise<Channel> {
-  const channel = await session.connection.createChannel();
-  channel.on("error", () => {});
-  return channel;
+/** Gives up a consumer channel after something unexpected; its deliveries are redelivered. */
+function abandon(log: Logger, queue: string, channel: Channel, err: unknown): void {
+  try {
+    log.error("delivery path failed; closing the channel so the broker delivers again", {
+      queue,
+      error: errorText(err),
+    });
+  } catch {
+    // the log itself failing must not keep the channel open
+  }
+  channel.close().catch(() => {});
 }
 
 function closedBecause(what: string, err?: Error): string {
   return err ? `${what} closed: ${errorText(err)}` : `${what} closed`;
-}
-
-function toTaken(msg: GetMessage): TakenMessage {
-  const p = msg.properties;
-  return {
-    body: msg.content,
-    routingKey: msg.fields.routingKey,
-    properties: {
-      messageId: p.messageId ?? undefined,
-      type: p.type ?? undefined,
-      correlationId: p.correlationId ?? undefined,
-      headers: p.headers ?? {},
-    },
-  };
 }
 
 function settle(action: () => void): void {
@@ -518,8 +557,4 @@ async function waitAll(work: Set<Promise<void>>, timeoutMs: number): Promise<voi
   const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
   await Promise.race([Promise.all([...work]), timeout]);
   clearTimeout(timer);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
 }

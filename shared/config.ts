@@ -43,6 +43,7 @@ export const ENV_DEFAULTS = {
   // Empty: SQLite in DATA_DIR. Each service needs a database of its own.
   DATABASE_URL: "",
   REQUEST_TIMEOUT_MS: "10000",
+  OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
 } as const;
@@ -99,6 +100,7 @@ const EnvSchema = z.object({
     "must start with postgres:// or postgresql://",
   ).optional(),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
 });
@@ -131,6 +133,8 @@ export interface Config<S extends ServiceName = ServiceName> {
   shutdownTimeoutMs: number;
   /** Time a client has to send a request body before it gets 408. */
   requestTimeoutMs: number;
+  /** How long the oldest outbox row may wait while connected before `/ready` answers 503. */
+  outboxStallMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
@@ -168,6 +172,7 @@ export function loadConfig<S extends ServiceName>(
     maxDeliveries: e.MAX_DELIVERIES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    outboxStallMs: e.OUTBOX_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
   });

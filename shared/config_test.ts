@@ -13,6 +13,7 @@ Deno.test("loadConfig() fills every default", () => {
   assert.equal(config.queueType, "classic");
   assert.equal(config.databaseUrl, undefined);
   assert.equal(config.requestTimeoutMs, 10_000);
+  assert.equal(config.outboxStallMs, 30_000);
   assert.ok(Object.isFrozen(config));
 });
 
@@ -23,9 +24,11 @@ Deno.test("loadConfig() reads the environment", () => {
     MAX_RETRIES: "5",
     TEST_FAULTS: "on",
     REQUEST_TIMEOUT_MS: "2500",
+    OUTBOX_STALL_MS: "5000",
   });
   assert.equal(config.requestTimeoutMs, 2500);
   assert.equal(config.port, 6001);
+  assert.equal(config.outboxStallMs, 5000);
   assert.deepEqual({ ...config.menu }, { Tea: 3, Cake: 7 });
   assert.equal(config.maxRetries, 5);
   assert.equal(config.testFaults, true);

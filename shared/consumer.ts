@@ -6,11 +6,12 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { Delivery, MessageBus, MessageProperties } from "./amqp.ts";
+import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
 import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
+import { copyProperties } from "./_message_copy.ts";
 
 export { InvalidMessage };
 
@@ -43,7 +44,8 @@ export type MessageHandler = (message: IncomingMessage) => void;
 
 /**
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
- * give the waiting student an outcome. `body` is the raw body, possibly not even JSON.
+ * give the waiting student an outcome; also when its copy could not be published, before it is
+ * rejected to the queue's own dead-letter exchange. `body` is the raw body, possibly not JSON.
  */
 export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
 
@@ -112,6 +114,38 @@ export function createConsumer(
   const { bus, log, db, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
     options;
 
+  /** Gives the waiting student an outcome; its failure must not put the message back. */
+  const followUp = async (delivery: Delivery, reason: string) => {
+    if (!onDeadLetter) return;
+    try {
+      await onDeadLetter(delivery.body, reason);
+    } catch (err) {
+      log.error("dead-letter follow-up failed", {
+        queue: delivery.queue,
+        message_id: delivery.messageId,
+        error: errorText(err),
+      });
+    }
+  };
+
+  /**
+   * Settles a delivery whose retry or dead-letter copy could not be published. Broker there
+   * but not taking the copy (refused, blocking, still unroutable): the queue's own dead-letter
+   * exchange takes the delivery, reason in x-death, after the order got its outcome (a crash in
+   * between repeats the outcome, never loses it). Connection or channel gone: it is left
+   * unsettled, and the broker delivers it again.
+   */
+  const rejectToDeadLetterExchange = async (delivery: Delivery, reason: string, err: unknown) => {
+    if (!bus.connected || !delivery.channelOpen) return;
+    log.warn("copy not published; rejecting to the queue's dead-letter exchange", {
+      queue: delivery.queue,
+      message_id: delivery.messageId,
+      error: errorText(err),
+    });
+    await followUp(delivery, reason);
+    delivery.reject();
+  };
+
   const deadLetter = async (delivery: Delivery, reason: string) => {
     log.warn("dead-lettering message", {
       queue: delivery.queue,
@@ -123,28 +157,17 @@ export function createConsumer(
       await bus.sendToQueue(
         dlqOf(delivery.queue),
         delivery.body,
-        propertiesOf(delivery, {
+        copyProperties(delivery, {
           [REASON_HEADER]: reason,
           "x-original-queue": delivery.queue,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-dead-lettered-at": new Date().toISOString(),
         }),
       );
-    } catch {
-      // Without our copy the queue's own dead-letter exchange still takes it, reason in x-death.
-      delivery.reject();
-      return;
-    }
-    try {
-      await onDeadLetter?.(delivery.body, reason);
     } catch (err) {
-      // The message is safe in the DLQ; losing the follow-up must not put it back in the line.
-      log.error("dead-letter follow-up failed", {
-        queue: delivery.queue,
-        message_id: delivery.messageId,
-        error: errorText(err),
-      });
+      return rejectToDeadLetterExchange(delivery, reason, err);
     }
+    await followUp(delivery, reason);
     delivery.ack();
   };
 
@@ -161,19 +184,21 @@ export function createConsumer(
     });
     try {
       await bus.sendToQueue(retryQueueOf(delivery.queue), delivery.body, {
-        ...propertiesOf(delivery, {
+        ...copyProperties(delivery, {
           [RETRY_HEADER]: retries + 1,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-last-error": errorText(err),
         }),
         expiration: String(retryDelayMs),
       });
-      delivery.ack();
-    } catch {
-      // Broker gone mid-retry: the delivery comes back after the reconnect. Broker there but
-      // refusing: the queue's own dead-letter exchange takes it rather than block the line.
-      if (bus.connected) delivery.reject();
+    } catch (copyError) {
+      return rejectToDeadLetterExchange(
+        delivery,
+        `failed after ${retries + 1} attempts and could not be retried: ${errorText(err)}`,
+        copyError,
+      );
     }
+    delivery.ack();
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
@@ -277,15 +302,6 @@ function parseBody(body: Uint8Array): unknown {
 function originalRoutingKey(delivery: Delivery): string {
   const kept = delivery.headers[ROUTING_KEY_HEADER];
   return typeof kept === "string" ? kept : delivery.routingKey;
-}
-
-function propertiesOf(delivery: Delivery, headers: Record<string, unknown>): MessageProperties {
-  return {
-    messageId: delivery.messageId,
-    type: delivery.type,
-    correlationId: delivery.correlationId,
-    headers: { ...delivery.headers, ...headers },
-  };
 }
 
 async function digest(body: Uint8Array): Promise<string> {

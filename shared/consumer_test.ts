@@ -112,14 +112,79 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
   assert.equal(handled, 1);
 });
 
-Deno.test("when the broker is gone, a dead letter falls back to the queue's own DLX", async () => {
-  const { bus, consume } = setup(() => {
-    throw new InvalidMessage("bad");
+Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {
+  for (
+    const [name, handle, reason] of [
+      ["dead-letter copy", () => {
+        throw new InvalidMessage("bad");
+      }, "bad"],
+      ["retry copy", () => {
+        throw new Error("locked");
+      }, "failed after 1 attempts and could not be retried: locked"],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const bus = new MemoryBus();
+      const seen: string[] = [];
+      const delivery = fakeDelivery("{}");
+      const consume = createConsumer({
+        bus,
+        log: createLogger("test", "error"),
+        ...store(),
+        handle,
+        onDeadLetter: (_body, why) => {
+          seen.push(`${why} (settled: ${delivery.settled})`);
+        },
+        maxRetries: 2,
+        retryDelayMs: 10,
+        maxDeliveries: 3,
+      });
+      bus.failNext = 1;
+      await consume([delivery]);
+      assert.deepEqual(seen, [`${reason} (settled: undefined)`]);
+      assert.equal(delivery.settled, "rejected", "the queue's own dead-letter exchange takes it");
+      assert.equal(bus.sent.length, 0);
+    });
+  }
+});
+
+Deno.test("a delivery whose copy failed with its connection is left for redelivery", async (t) => {
+  const failing = (bus: MemoryBus) => {
+    const outcomes: string[] = [];
+    const consume = createConsumer({
+      bus,
+      log: createLogger("test", "error"),
+      ...store(),
+      handle: () => {
+        throw new InvalidMessage("bad");
+      },
+      onDeadLetter: (_body, reason) => {
+        outcomes.push(reason);
+      },
+      maxRetries: 0,
+      retryDelayMs: 10,
+      maxDeliveries: 3,
+    });
+    return { outcomes, consume };
+  };
+  await t.step("the broker is gone", async () => {
+    const bus = new MemoryBus();
+    bus.connected = false;
+    const { outcomes, consume } = failing(bus);
+    const delivery = fakeDelivery("{}");
+    await consume([delivery]);
+    assert.equal(delivery.settled, undefined, "unsettled: the bus hands it back to the broker");
+    assert.deepEqual(outcomes, [], "no outcome for a message that comes back");
   });
-  bus.connected = false;
-  const delivery = fakeDelivery("{}");
-  await consume([delivery]);
-  assert.equal(delivery.settled, "rejected");
+  await t.step("its channel closed", async () => {
+    const bus = new MemoryBus();
+    bus.failNext = 1;
+    const { outcomes, consume } = failing(bus);
+    const delivery = fakeDelivery("{}", { channelOpen: false });
+    await consume([delivery]);
+    assert.equal(delivery.settled, undefined);
+    assert.deepEqual(outcomes, []);
+  });
 });
 
 Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {

@@ -1,12 +1,13 @@
 /**
  * Transactional outbox: events are written in the same SQLite transaction as the business
  * change, and a relay publishes them in order over confirms, deleting each only after the
- * broker confirmed it. A crash anywhere leaves either nothing or a row that will be sent.
+ * broker confirmed it. A crash anywhere leaves either nothing or a row that will be sent. Adding
+ * a row wakes the relay, so no writer can forget to.
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType, OutgoingEvent } from "./events.ts";
-import type { MessageBus } from "./amqp.ts";
+import type { MessageBus } from "./message_bus.ts";
 import { errorText, type Logger } from "./log.ts";
 
 /** Pending outgoing events stored in the service's database. */
@@ -15,6 +16,8 @@ export class Outbox {
   #pending: StatementSync;
   #delete: StatementSync;
   #count: StatementSync;
+  #oldest: StatementSync;
+  #addedListeners: (() => void)[] = [];
 
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS outbox (
@@ -25,18 +28,31 @@ export class Outbox {
       type TEXT NOT NULL,
       routing_key TEXT NOT NULL,
       correlation_id TEXT NOT NULL,
-      body TEXT NOT NULL
+      body TEXT NOT NULL,
+      -- When the row was added (ms since the epoch): how long the oldest row waits says
+      -- whether the relay is stuck.
+      enqueued_at INTEGER
     )`);
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('outbox')`).all();
+    if (!columns.some((c) => c.name === "enqueued_at")) {
+      // Made before rows carried their time: their age is unknown, so they never count as stuck.
+      db.exec(`ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`);
+    }
     this.#insert = db.prepare(
-      `INSERT INTO outbox (message_id, type, routing_key, correlation_id, body)
-       VALUES (?, ?, ?, ?, ?)`,
+      `INSERT INTO outbox (message_id, type, routing_key, correlation_id, body, enqueued_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.#pending = db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`);
     this.#delete = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
     this.#count = db.prepare(`SELECT count(*) AS n FROM outbox`);
+    this.#oldest = db.prepare(`SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1`);
   }
 
-  /** Adds an event; call it inside the transaction that makes the change it announces. */
+  /**
+   * Adds an event; call it inside the transaction that makes the change it announces. The
+   * listeners hear of it at once, but a relay they wake reads only after the synchronous
+   * transaction ended: a rolled-back row is never seen.
+   */
   add(event: OutgoingEvent): void {
     this.#insert.run(
       event.messageId,
@@ -44,7 +60,14 @@ export class Outbox {
       event.routingKey,
       event.correlationId,
       JSON.stringify(event.body),
+      Date.now(),
     );
+    for (const listener of this.#addedListeners) listener();
+  }
+
+  /** Calls `listener` after every {@linkcode Outbox.add}. */
+  onAdded(listener: () => void): void {
+    this.#addedListeners.push(listener);
   }
 
   /** The oldest `limit` unsent events, with their sequence numbers. */
@@ -70,14 +93,24 @@ export class Outbox {
   size(): number {
     return Number(this.#count.get()?.n ?? 0);
   }
+
+  /** When the oldest unsent event was added (ms since the epoch); undefined when none waits. */
+  oldestPendingSince(): number | undefined {
+    const at = this.#oldest.get()?.enqueued_at;
+    return typeof at === "number" ? at : undefined;
+  }
 }
 
-/** Publishes outbox rows in order, in batches, whenever it is woken or the broker reconnects. */
+/**
+ * Publishes outbox rows in order, in batches, whenever a row is added or publishing may work
+ * again (a reconnect, the broker unblocking it).
+ */
 export class OutboxRelay {
   #wake: (() => void) | undefined;
   #woken = false;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #lastFailure = "";
 
   constructor(
     private readonly outbox: Outbox,
@@ -85,7 +118,8 @@ export class OutboxRelay {
     private readonly log: Logger,
     private readonly batchSize = 500,
   ) {
-    bus.onConnected(() => this.wake());
+    outbox.onAdded(() => this.wake());
+    bus.onWritable(() => this.wake());
   }
 
   /** Starts the relay loop; it drains what earlier runs left behind first. */
@@ -93,7 +127,7 @@ export class OutboxRelay {
     this.#running ??= this.#loop();
   }
 
-  /** Tells the relay there is something new to send. */
+  /** Tells the relay there may be something to send. */
   wake(): void {
     this.#woken = true;
     this.#wake?.();
@@ -114,8 +148,14 @@ export class OutboxRelay {
       if (this.bus.connected) {
         try {
           sent = await this.#sendBatch();
+          this.#lastFailure = "";
         } catch (err) {
-          this.log.warn("outbox relay could not publish", { error: errorText(err) });
+          // Said once per cause, not on every retry while it lasts.
+          const failure = errorText(err);
+          if (failure !== this.#lastFailure) {
+            this.log.warn("outbox relay could not publish", { error: failure });
+          }
+          this.#lastFailure = failure;
         }
       }
       // A full batch means more may be waiting; otherwise sleep until woken. The timeout is a

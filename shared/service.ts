@@ -18,9 +18,8 @@ import { openDatabase } from "./sqlite.ts";
 export interface ServiceDeps {
   config: Readonly<Config>;
   db: DatabaseSync;
+  /** Rows added to it are published by the service's relay, which they wake. */
   outbox: Outbox;
-  /** Wake the relay after committing outbox rows. */
-  relay: { wake(): void };
   log: Logger;
 }
 
@@ -42,15 +41,30 @@ export interface BrokerState {
   readonly connected: boolean;
   /** Why the connection is down, when it is. */
   readonly lastError?: string;
+  /** Why the broker blocks the publishing connection (a resource alarm), while it does. */
+  readonly blocked?: string;
+  /** Name of the publishing connection, as the broker lists it. */
+  readonly publisherName?: string;
+  /** When the current connection became ready (ms since the epoch). */
+  readonly connectedSince?: number;
 }
 
 /**
  * `/health` answers 200 while the process runs (liveness, nothing else). `/ready` answers 200
- * when the broker is connected and every consumer runs, 503 otherwise; its body says what is
- * down and how many outbox rows wait, e.g.
+ * when the broker is connected, every consumer runs and publishing flows; its body says how
+ * many outbox rows wait. It answers 503 when:
+ * - the broker is not connected: `"broker":"disconnected"`;
+ * - the broker blocks the publishing connection (a memory or disk alarm): `"broker":"blocked"`;
+ * - the oldest outbox row has waited longer than `stallMs` while connected: `"outbox":"stalled"`;
+ *
+ * and `error` says why, e.g.
  * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
  */
-export function healthRoutes(bus: BrokerState, outbox: Outbox): Route[] {
+export function healthRoutes(
+  bus: BrokerState,
+  outbox: Outbox,
+  { stallMs }: { stallMs: number },
+): Route[] {
   return [
     { method: "GET", path: "/health", handler: () => json({ status: "ok" }) },
     {
@@ -58,15 +72,39 @@ export function healthRoutes(bus: BrokerState, outbox: Outbox): Route[] {
       path: "/ready",
       handler: () => {
         const outbox_pending = outbox.size();
-        if (bus.connected) {
-          return json({ status: "ready", broker: "connected", outbox_pending });
+        if (!bus.connected) {
+          return json({
+            status: "not ready",
+            broker: "disconnected",
+            outbox_pending,
+            error: bus.lastError || "not connected to the broker yet",
+          }, 503);
         }
-        return json({
-          status: "not ready",
-          broker: "disconnected",
+        const body: Record<string, unknown> = {
+          status: "ready",
+          broker: "connected",
           outbox_pending,
-          error: bus.lastError || "not connected to the broker yet",
-        }, 503);
+        };
+        const problems: string[] = [];
+        if (bus.blocked !== undefined) {
+          body.broker = "blocked";
+          problems.push(
+            `publishing connection ${bus.publisherName} is blocked by the broker: ${bus.blocked}`,
+          );
+        }
+        const oldest = outbox.oldestPendingSince();
+        if (oldest !== undefined) {
+          // Time spent disconnected is not a stall: the relay could not have sent the row.
+          const waited = Date.now() - Math.max(oldest, bus.connectedSince ?? 0);
+          if (waited > stallMs) {
+            body.outbox = "stalled";
+            problems.push(
+              `the oldest outbox row has waited ${waited} ms while connected, longer than ${stallMs} ms`,
+            );
+          }
+        }
+        if (problems.length === 0) return json(body);
+        return json({ ...body, status: "not ready", error: problems.join("; ") }, 503);
       },
     },
   ];
@@ -96,7 +134,7 @@ export async function startService<S extends ServiceName>(
     name: `${config.service}-${Deno.pid}`,
   });
   const relay = new OutboxRelay(outbox, broker, log);
-  const service = factory({ config, db, outbox, relay, log });
+  const service = factory({ config, db, outbox, log });
   const counter = new DeliveryCounter(db);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
     const { maxRetries, retryDelayMs, maxDeliveries } = config;
@@ -114,7 +152,8 @@ export async function startService<S extends ServiceName>(
     });
     await broker.subscribe(queue, consumer);
   }
-  const router = createRouter([...healthRoutes(broker, outbox), ...service.routes], log);
+  const health = healthRoutes(broker, outbox, { stallMs: config.outboxStallMs });
+  const router = createRouter([...health, ...service.routes], log);
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },
     router,

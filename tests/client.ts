@@ -93,7 +93,14 @@ export async function stockLevels(stack: Stack): Promise<Record<string, number>>
 /** What `GET /ready` answered. */
 export interface Readiness {
   status: number;
-  body: { status: string; broker: string; outbox_pending: number; error?: string };
+  body: {
+    status: string;
+    broker: string;
+    outbox_pending: number;
+    /** "stalled" when the oldest outbox row waited too long while the broker was connected. */
+    outbox?: string;
+    error?: string;
+  };
 }
 
 /** `GET /ready` of a service. */

@@ -6,8 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { Broker } from "@campus/shared/amqp";
-import { createLogger } from "@campus/shared/log";
+import { QueueAdmin } from "@campus/shared/amqp_admin";
 import {
   dlqOf,
   retryQueueOf,
@@ -76,12 +75,14 @@ export interface StackBackend {
   exitStatus(service: ServiceName): Promise<ServiceExit | undefined>;
   /** Operating-system pid of a running service or of the broker; undefined when not known. */
   pid(target: ServiceName | "broker"): Promise<number | undefined>;
+  /** Runs `rabbitmqctl` against the stack's own broker node; absent when it has none to drive. */
+  rabbitmqctl?(args: string[]): Promise<string>;
   dispose(): Promise<void>;
 }
 
 /** A running stack: a backend plus a broker client for queue depths and hand-published messages. */
 export class Stack {
-  private constructor(readonly backend: StackBackend, readonly broker: Broker) {}
+  private constructor(readonly backend: StackBackend, readonly broker: QueueAdmin) {}
 
   /** Starts a stack with the backend `options.backend` or `STACK` selects (default `local`). */
   static async start({ menu, ...options }: StackOptions = {}): Promise<Stack> {
@@ -93,15 +94,7 @@ export class Stack {
     const backend = kind === "compose"
       ? await startComposeBackend(options)
       : await startLocalBackend(options);
-    const broker = new Broker({
-      url: backend.amqpUrl,
-      log: createLogger("test", "error"),
-      prefetch: 1,
-      name: "tests",
-      backoff: { initialMs: 50, maxMs: 500 },
-    });
-    await broker.start();
-    const stack = new Stack(backend, broker);
+    const stack = new Stack(backend, new QueueAdmin({ url: backend.amqpUrl, name: "tests" }));
     await stack.waitForBroker();
     return stack;
   }
@@ -133,7 +126,7 @@ export class Stack {
 
   /** Waits until the test's own broker client is connected again. */
   async waitForBroker(): Promise<void> {
-    await waitFor(() => this.broker.connected, {
+    await waitFor(() => this.broker.connect().then(() => true, () => false), {
       timeoutMs: 30_000,
       what: "the test client to connect to the broker",
     });
@@ -148,6 +141,17 @@ export class Stack {
   publish(routingKey: string, body: string | Uint8Array, properties = {}): Promise<void> {
     const content = typeof body === "string" ? new TextEncoder().encode(body) : body;
     return this.broker.publish("orders_exchange", routingKey, content, properties);
+  }
+
+  /**
+   * Runs `rabbitmqctl` on the stack's broker node (policies, memory alarms, queue listings that
+   * count unacknowledged messages); throws when the backend has no node of its own to drive.
+   */
+  rabbitmqctl(...args: string[]): Promise<string> {
+    if (!this.backend.rabbitmqctl) {
+      throw new Error("This stack's broker cannot be driven with rabbitmqctl");
+    }
+    return this.backend.rabbitmqctl(args);
   }
 
   async logs(service: ServiceName): Promise<string> {
@@ -265,6 +269,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     logs: (service) => Deno.readTextFile(logPath(service)).catch(() => ""),
     exitStatus: (service) => Promise.resolve(exits.get(service)),
     pid: async (target) => target === "broker" ? await node?.pid() : children.get(target)?.pid,
+    rabbitmqctl: node ? (args) => node.ctl(...args) : undefined,
     async dispose() {
       for (const service of SERVICE_NAMES) {
         children.get(service)?.kill("SIGKILL");
@@ -290,16 +295,10 @@ async function tail(path: string): Promise<string> {
 }
 
 async function purgeAll(url: string): Promise<void> {
-  const broker = new Broker({
-    url,
-    log: createLogger("test", "error"),
-    prefetch: 1,
-    name: "purge",
+  const broker = new QueueAdmin({ url, name: "purge" });
+  await broker.connect().catch((err) => {
+    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${err.message}`);
   });
-  await broker.start();
-  if (!broker.connected) {
-    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${broker.lastError}`);
-  }
   for (const q of WORK_QUEUES) {
     for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);
   }

@@ -23,6 +23,8 @@ export interface BrokerNode {
   stop(): Promise<void>;
   /** Operating-system pid of the running node (its Erlang VM), or undefined when stopped. */
   pid(): Promise<number | undefined>;
+  /** Runs `rabbitmqctl -n <node> ...args` (policies, alarms, queue listings); returns stdout. */
+  ctl(...args: string[]): Promise<string>;
   /** Stops the node and deletes its folder. */
   dispose(): Promise<void>;
 }
@@ -124,6 +126,7 @@ export async function createBrokerNode(
       const pid = Number(out.trim());
       return Number.isInteger(pid) && pid > 0 ? pid : undefined;
     },
+    ctl: (...args) => run("rabbitmqctl", ["-n", node, ...args]),
     async dispose() {
       await self.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -6,7 +6,7 @@
  */
 // deno-lint-ignore-file no-console -- a terminal program: its output is the point
 import { parseArgs } from "node:util";
-import { Broker, type TakenMessage } from "@campus/shared/amqp";
+import { QueueAdmin, type TakenMessage } from "@campus/shared/amqp_admin";
 import { ENV_DEFAULTS } from "@campus/shared/config";
 import { REASON_HEADER, RETRY_HEADER, ROUTING_KEY_HEADER } from "@campus/shared/consumer";
 import { fitReason } from "@campus/shared/events";
@@ -49,14 +49,12 @@ if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
   fail(`--max must be a positive whole number, got "${values.max}"`);
 }
 
-const broker = new Broker({
+const broker = new QueueAdmin({
   url: Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL,
   log: createLogger("dlq", "error"),
-  prefetch: 1,
   name: "dlq-tool",
 });
-await broker.start();
-if (!broker.connected) fail(`cannot reach the broker: ${broker.lastError}`);
+await broker.connect().catch(() => fail(`cannot reach the broker: ${broker.lastError}`));
 try {
   if (command === "list") {
     await list(workQueue ? [workQueue] : WORK_QUEUES.map((q) => q.name));

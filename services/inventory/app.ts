@@ -16,7 +16,7 @@ export const SET_ASIDE_REASON =
 
 /** Builds the inventory service from its dependencies. */
 export function createInventoryService(
-  { config, db, outbox, relay, log }: ServiceDeps,
+  { config, db, outbox, log }: ServiceDeps,
 ): ServiceDefinition<"inventory"> {
   const stock = new SyncStockStore(db, outbox, config.menu);
   return {
@@ -27,7 +27,6 @@ export function createInventoryService(
           const order = decodeEvent("OrderPlaced", body);
           if (config.testFaults) injectFault(order, retries);
           const reservation = stock.reserve(order);
-          relay.wake();
           afterCommit(db, () => logDecision(log, reservation));
         },
         // A valid order that could not be processed still gets an outcome: the student is told
@@ -36,7 +35,6 @@ export function createInventoryService(
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
           const reservation = stock.setAside(order.data, setAsideReason(reason));
-          relay.wake();
           logDecision(log, reservation);
         },
       },

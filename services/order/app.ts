@@ -14,10 +14,10 @@ const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
 export function createOrderService(
-  { config, db, outbox, relay, log }: ServiceDeps,
+  { config, db, outbox, log }: ServiceDeps,
 ): ServiceDefinition<"order"> {
   const orders = new SyncOrderStore(db, outbox);
-  const intake = new OrderIntake(orders, () => relay.wake());
+  const intake = new OrderIntake(orders);
   return {
     routes: [
       {

@@ -9,12 +9,12 @@ import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 function setup() {
   const db = openDatabase(":memory:", "order");
   const outbox = new Outbox(db);
-  let wakes = 0;
+  let added = 0;
+  outbox.onAdded(() => added++);
   const service = createOrderService({
     config: loadConfig("order", {}),
     db,
     outbox,
-    relay: { wake: () => wakes++ },
     log: createLogger("test", "error"),
   });
   const handle = createRouter(service.routes, createLogger("test", "error"));
@@ -26,11 +26,11 @@ function setup() {
         headers,
       }),
     );
-  return { call, outbox, service, wakes: () => wakes };
+  return { call, outbox, service, added: () => added };
 }
 
 Deno.test("POST /order answers 201 with the order and hands the event to the relay", async () => {
-  const { call, outbox, wakes } = setup();
+  const { call, outbox, added } = setup();
   const res = await call("POST", "/order", { item: "Coffee", qty: 1, student_id: "S1" });
   assert.equal(res.status, 201);
   const order = await res.json();
@@ -45,7 +45,7 @@ Deno.test("POST /order answers 201 with the order and hands the event to the rel
     "updated_at",
   ]);
   assert.equal(outbox.size(), 1);
-  assert.equal(wakes(), 1);
+  assert.equal(added(), 1, "the outbox heard of its row, which wakes the relay");
   const fetched = await call("GET", `/orders/${order.order_id}`);
   assert.deepEqual(await fetched.json(), order);
 });

@@ -15,11 +15,8 @@ interface Waiting {
 export class OrderIntake {
   #waiting: Waiting[] = [];
 
-  /**
-   * @param orders where orders are stored
-   * @param committed called after each commit (wakes the outbox relay)
-   */
-  constructor(private readonly orders: SyncOrderStore, private readonly committed: () => void) {}
+  /** @param orders where orders are stored (their events wake the outbox relay) */
+  constructor(private readonly orders: SyncOrderStore) {}
 
   /**
    * Stores an order (or finds the one its idempotency key made); resolves once it is committed.
@@ -42,7 +39,6 @@ export class OrderIntake {
       for (const w of group) w.reject(err);
       return;
     }
-    this.committed();
     group.forEach((w, i) => w.resolve(placed[i]));
   }
 }
