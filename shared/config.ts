@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
-import { type QueueType, type ServiceName, SERVICES } from "./topology.ts";
+import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
 import { menuKey } from "./menu.ts";
 
 export type { QueueType, ServiceName };
@@ -176,4 +176,18 @@ export function loadConfig<S extends ServiceName>(
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
   });
+}
+
+/**
+ * How the services declare their queues (`QUEUE_TYPE`, `MAX_DELIVERIES`), for tools and tests
+ * that declare them too: the broker refuses a declaration that differs.
+ */
+export function topologyOptions(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): TopologyOptions {
+  const { queueType, maxDeliveries } = loadConfig("order", {
+    QUEUE_TYPE: env.QUEUE_TYPE,
+    MAX_DELIVERIES: env.MAX_DELIVERIES,
+  });
+  return { queueType, maxDeliveries };
 }

@@ -3,7 +3,7 @@
  * order, published, then deleted as a prefix.
  * @module
  */
-import type { StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType, OutgoingEvent } from "./events.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
@@ -20,8 +20,13 @@ const SCHEMA = [
     body TEXT NOT NULL
   )`,
   // When the row was added (ms since the epoch), to tell a stuck relay. Rows made before
-  // have no time and never count as stuck.
-  `ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`,
+  // have no time and never count as stuck. Files of earlier versions may have the column.
+  (db: DatabaseSync) => {
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('outbox')`).all();
+    if (!columns.some((c) => c.name === "enqueued_at")) {
+      db.exec(`ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`);
+    }
+  },
 ];
 
 /** {@linkcode OutboxStore} in a SQLite database. */

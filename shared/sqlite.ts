@@ -1,6 +1,6 @@
 /**
- * Opens a service's SQLite database (`node:sqlite`) with the settings every store relies on,
- * and runs work in a transaction.
+ * A service's SQLite database (`node:sqlite`), opened with the settings every store relies on,
+ * behind the engine-neutral {@linkcode Database}.
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
@@ -30,61 +30,6 @@ function configure(db: DatabaseSync): DatabaseSync {
     PRAGMA foreign_keys = ON;
   `);
   return db;
-}
-
-/**
- * Runs `work` in one write transaction: committed when it returns, rolled back when it throws.
- * Inside another transaction it becomes a savepoint, so a consumer can commit a batch of
- * messages at once while one message's failure undoes only that message's work.
- * @example
- * ```ts
- * transaction(db, () => { insertOrder.run(...); outbox.add(event); });
- * ```
- */
-export function transaction<T>(db: DatabaseSync, work: () => T): T {
-  const nested = db.isTransaction;
-  const hooks = commitHooks.get(db) ?? [];
-  commitHooks.set(db, hooks);
-  db.exec(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
-  hooks.push([]);
-  try {
-    const result = work();
-    db.exec(nested ? "RELEASE nested" : "COMMIT");
-    const committed = hooks.pop()!;
-    // A savepoint's hooks wait for the transaction around it; the outermost commit runs them.
-    if (hooks.length > 0) hooks[hooks.length - 1].push(...committed);
-    else runHooks(committed);
-    return result;
-  } catch (err) {
-    hooks.pop();
-    db.exec(nested ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
-    throw err;
-  }
-}
-
-/** Per database, the hooks of each open {@linkcode transaction}, outermost first. */
-const commitHooks = new WeakMap<DatabaseSync, (() => void)[][]>();
-
-/**
- * Runs `hook` once the work done so far is committed: at the end of the outermost open
- * {@linkcode transaction}, never when it (or the savepoint `hook` was added in) rolls back; at
- * once outside a transaction. For effects that must not outrun the data, such as the log line
- * that announces it.
- */
-export function afterCommit(db: DatabaseSync, hook: () => void): void {
-  const hooks = commitHooks.get(db);
-  if (hooks?.length) hooks[hooks.length - 1].push(hook);
-  else runHooks([hook]);
-}
-
-function runHooks(hooks: (() => void)[]): void {
-  for (const hook of hooks) {
-    try {
-      hook();
-    } catch {
-      // The work is committed and stays so: a failing hook must not make it look rolled back.
-    }
-  }
 }
 
 /** What {@linkcode pagesOf} reads. */
@@ -240,7 +185,14 @@ export class SqliteDatabase implements Database {
     this.#scope.afterCommit(hook);
   }
 
-  migrate(component: string, steps: readonly string[]): Promise<void> {
+  /**
+   * {@linkcode Database.migrate}; a step may also be a function of the connection, for a change
+   * SQL alone cannot make conditional (a column that files made by earlier versions may have).
+   */
+  migrate(
+    component: string,
+    steps: readonly (string | ((db: DatabaseSync) => void))[],
+  ): Promise<void> {
     return this.write(() => {
       this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
         component TEXT NOT NULL,
@@ -253,7 +205,9 @@ export class SqliteDatabase implements Database {
       ).get(component);
       const record = this.db.prepare(`INSERT INTO schema_migrations VALUES (?, ?, ?)`);
       for (let version = Number(row?.version ?? 0) + 1; version <= steps.length; version++) {
-        this.db.exec(steps[version - 1]);
+        const step = steps[version - 1];
+        if (typeof step === "string") this.db.exec(step);
+        else step(this.db);
         record.run(component, version, new Date().toISOString());
       }
     });

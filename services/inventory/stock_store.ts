@@ -4,7 +4,6 @@
  * most once however often its `OrderPlaced` arrives, and by however many replicas.
  * @module
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Database } from "@campus/shared/database";
 import {
   envelopeFor,
@@ -14,11 +13,10 @@ import {
   type OutgoingEvent,
 } from "@campus/shared/events";
 import { closestItems, menuKey } from "@campus/shared/menu";
-import type { Outbox } from "@campus/shared/outbox";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";
 import type { PostgresDatabase } from "@campus/shared/postgres";
-import { type SqliteDatabase, transaction } from "@campus/shared/sqlite";
+import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteStockStore } from "./stock_store_sqlite.ts";
 import { PostgresStockStore } from "./stock_store_postgres.ts";
 
@@ -151,154 +149,4 @@ export function recordedReservation(row: Record<string, unknown>): Reservation {
       duplicate: true,
     }
     : { outcome: "FAILED", event: { ...base, reason: String(row.reason) }, duplicate: true };
-}
-
-/** The inventory service's store on a SQLite connection, for synchronous handlers. */
-export class SyncStockStore {
-  #stockOf: StatementSync;
-  #take: StatementSync;
-  #recorded: StatementSync;
-  #insertReservation: StatementSync;
-  #levels: StatementSync;
-  /** Every item in stock, by name; fixed once the menu is seeded. */
-  #items: string[];
-  /** Menu spelling of each item by {@linkcode menuKey}: "coffee" finds "Coffee". */
-  #spelling = new Map<string, string>();
-
-  constructor(
-    private readonly db: DatabaseSync,
-    private readonly outbox: Outbox,
-    menu: Readonly<Record<string, number>>,
-  ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS stock (
-      item TEXT PRIMARY KEY,
-      quantity INTEGER NOT NULL CHECK (quantity >= 0)
-    );
-    CREATE TABLE IF NOT EXISTS reservations (
-      order_id TEXT PRIMARY KEY,
-      item TEXT NOT NULL,
-      qty INTEGER NOT NULL,
-      student_id TEXT NOT NULL,
-      outcome TEXT NOT NULL CHECK (outcome IN ('RESERVED', 'FAILED')),
-      reason TEXT,
-      remaining INTEGER,
-      decided_at TEXT NOT NULL
-    );`);
-    // Seeding only adds missing items: a restart must not refill stock that was sold.
-    const seed = db.prepare(`INSERT OR IGNORE INTO stock (item, quantity) VALUES (?, ?)`);
-    transaction(db, () => {
-      for (const [item, quantity] of Object.entries(menu)) seed.run(item, quantity);
-    });
-    this.#stockOf = db.prepare(`SELECT quantity FROM stock WHERE item = ?`);
-    this.#take = db.prepare(`UPDATE stock SET quantity = quantity - ? WHERE item = ?
-      RETURNING quantity`);
-    this.#recorded = db.prepare(`SELECT * FROM reservations WHERE order_id = ?`);
-    this.#insertReservation = db.prepare(`INSERT INTO reservations
-      (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.#levels = db.prepare(`SELECT item, quantity FROM stock ORDER BY item`);
-    this.#items = db.prepare(`SELECT item FROM stock ORDER BY item`).all().map((r) =>
-      String(r.item)
-    );
-    for (const item of this.#items) {
-      if (!this.#spelling.has(menuKey(item))) this.#spelling.set(menuKey(item), item);
-    }
-  }
-
-  /**
-   * Reserves stock for an order, or records why it can't, and queues the result event. For an
-   * order seen before it changes nothing and queues the recorded result again.
-   */
-  reserve(order: OrderPlaced): Reservation {
-    return this.#settle(order, () => this.#decide(order));
-  }
-
-  /**
-   * Fails an order that could not be processed (it was dead-lettered), so the student still
-   * learns an outcome; an order decided before keeps, and re-announces, its outcome.
-   */
-  setAside(order: OrderPlaced, reason: string): Reservation {
-    return this.#settle(order, () => {
-      const item = this.#find(order.item)?.item ?? order.item;
-      return this.#record(failed({ ...order, item }, fitReason(reason)));
-    });
-  }
-
-  #settle(order: OrderPlaced, decide: () => Reservation): Reservation {
-    return transaction(this.db, () => {
-      const recorded = this.#recorded.get(order.order_id);
-      const reservation = recorded ? recordedReservation(recorded) : decide();
-      this.outbox.add(
-        reservation.outcome === "RESERVED"
-          ? envelopeFor("InventoryReserved", reservation.event)
-          : envelopeFor("InventoryFailed", reservation.event),
-      );
-      return reservation;
-    });
-  }
-
-  /** Stock of every item, by name. */
-  levels(): StockLevel[] {
-    return this.#levels.all().map((r) => ({ item: String(r.item), quantity: Number(r.quantity) }));
-  }
-
-  #decide(order: OrderPlaced): Reservation {
-    const { order_id, qty, student_id } = order;
-    const found = this.#find(order.item);
-    let reservation: Reservation;
-    if (!found) {
-      reservation = failed(order, this.#notOnMenu(order.item));
-    } else if (found.inStock < qty) {
-      reservation = failed(
-        { ...order, item: found.item },
-        `Cannot reserve "${found.item}": ${qty} requested, ${found.inStock} in stock`,
-      );
-    } else {
-      const { item } = found;
-      const remaining = Number(this.#take.get(qty, item)?.quantity);
-      reservation = {
-        outcome: "RESERVED",
-        event: { order_id, item, qty, student_id, remaining },
-        duplicate: false,
-      };
-    }
-    return this.#record(reservation);
-  }
-
-  /** The item `name` means, in the menu's own spelling, with its stock; exact matches first. */
-  #find(name: string): { item: string; inStock: number } | undefined {
-    const exact = this.#stockOf.get(name);
-    if (exact) return { item: name, inStock: Number(exact.quantity) };
-    const item = this.#spelling.get(menuKey(name));
-    const row = item === undefined ? undefined : this.#stockOf.get(item);
-    return row ? { item: item!, inStock: Number(row.quantity) } : undefined;
-  }
-
-  /** Names a few close matches, never the whole menu: a long menu would not fit the event. */
-  #notOnMenu(item: string): string {
-    const close = closestItems(item, this.#items).map((c) => `"${c}"`);
-    const hint = close.length === 0
-      ? ""
-      : `; did you mean ${
-        close.length === 1 ? close[0] : `${close.slice(0, -1).join(", ")} or ${close.at(-1)}`
-      }?`;
-    return fitReason(`"${item}" is not on the menu${hint}`);
-  }
-
-  #record(reservation: Reservation): Reservation {
-    const { order_id, item, qty, student_id } = reservation.event;
-    const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
-    const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
-    this.#insertReservation.run(
-      order_id,
-      item,
-      qty,
-      student_id,
-      reservation.outcome,
-      reason,
-      remaining ?? null,
-      new Date().toISOString(),
-    );
-    return reservation;
-  }
 }

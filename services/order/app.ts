@@ -6,17 +6,16 @@
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { afterCommit } from "@campus/shared/sqlite";
 import { OrderIntake } from "./order_intake.ts";
-import { type OrderStatus, type Placement, SyncOrderStore } from "./order_store.ts";
+import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Builds the order service from its dependencies. */
-export function createOrderService(
+export async function createOrderService(
   { config, db, outbox, log }: ServiceDeps,
-): ServiceDefinition<"order"> {
-  const orders = new SyncOrderStore(db, outbox);
+): Promise<ServiceDefinition<"order">> {
+  const orders = await openOrderStore(db, outbox);
   const intake = new OrderIntake(orders);
   return {
     routes: [
@@ -58,30 +57,29 @@ export function createOrderService(
       {
         method: "GET",
         path: "/orders/:id",
-        handler: (_req, { id }) => {
-          const order = orders.get(id ?? "");
+        handler: async (_req, { id }) => {
+          const order = await orders.get(id ?? "");
           return order ? json(order) : json({ error: `Order "${id}" not found` }, 404);
         },
       },
     ],
     subscriptions: {
       order_status: {
-        handle: ({ routingKey, body }) => {
+        handle: async ({ routingKey, body }) => {
           const result = decodeInventoryResult(routingKey, body);
           const order_id = result.event.order_id;
-          if (orders.applyResult(result)) {
+          if (await orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
-            afterCommit(
-              db,
-              () =>
-                log.info("order status changed", { order_id, status: result.outcome, ...reason }),
+            db.afterCommit(() =>
+              log.info("order status changed", { order_id, status: result.outcome, ...reason })
             );
           } else {
-            afterCommit(db, () =>
+            db.afterCommit(() =>
               log.warn("duplicate result, order already final", {
                 order_id,
                 status: result.outcome,
-              }));
+              })
+            );
           }
         },
       },
