@@ -25,8 +25,6 @@ export const REASON_HEADER = "x-dead-letter-reason";
 export const RETRY_HEADER = "x-retry-count";
 /** Header keeping the routing key a message was first published with, across retries. */
 export const ROUTING_KEY_HEADER = "x-original-routing-key";
-/** Header in which a quorum queue counts the earlier deliveries of a message, from 0. */
-export const DELIVERY_COUNT_HEADER = "x-delivery-count";
 
 /** A parsed delivery as event handlers see it. */
 export interface IncomingMessage {
@@ -72,13 +70,12 @@ export interface ConsumerOptions {
   log: Logger;
   /** The service's database: a batch of messages is handled in one transaction of it. */
   db: Database;
-  /** Counts redeliveries where the broker does not. */
-  counter: DeliveryCounter;
   /**
-   * The queues are quorum queues, whose `x-delivery-count` header counts deliveries: the
-   * counter is not written. (On a classic queue the header would be whatever a publisher set.)
+   * Counts the redeliveries that reached the handler and never came back. (A quorum queue's own
+   * `x-delivery-count` also counts the messages that were merely in flight beside a crashing
+   * one, so it cannot tell which message to dead-letter.)
    */
-  brokerCountsDeliveries?: boolean;
+  counter: DeliveryCounter;
   handle: MessageHandler;
   prepareBatch?: BatchPreparation;
   onDeadLetter?: DeadLetterHook;
@@ -102,7 +99,6 @@ export function createConsumer(
     log,
     db,
     counter,
-    brokerCountsDeliveries = false,
     handle,
     prepareBatch,
     onDeadLetter,
@@ -247,18 +243,14 @@ export function createConsumer(
   };
 
   const handleRedelivery = async (delivery: Delivery) => {
-    const counted = brokerCountsDeliveries ? delivery.headers[DELIVERY_COUNT_HEADER] : undefined;
-    // The broker counts from 0; our own count starts at the first redelivery, as 2.
-    const key = typeof counted === "number"
-      ? undefined
-      : delivery.messageId ?? await digest(delivery.body);
-    const deliveries = key === undefined ? Number(counted) + 1 : await counter.bump(key);
+    const key = delivery.messageId ?? await digest(delivery.body);
+    const deliveries = await counter.bump(key);
     if (deliveries > maxDeliveries) {
       await deadLetter(
         delivery,
         `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
       );
-      if (key !== undefined) await counter.forget(key);
+      await counter.forget(key);
       return;
     }
     let failure: { error: unknown } | undefined;
@@ -270,7 +262,7 @@ export function createConsumer(
     // The handler came back, so this message did not stop the process. Forgetting it now,
     // before the ack, means only a message whose handler never returns climbs towards
     // maxDeliveries; the others redelivered by the same crash start again from zero.
-    if (key !== undefined) await counter.forget(key).catch(() => {});
+    await counter.forget(key).catch(() => {});
     if (failure) return retryOrDeadLetter(delivery, failure.error, retriesOf(delivery));
     delivery.ack();
   };

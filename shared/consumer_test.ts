@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  createConsumer,
-  DELIVERY_COUNT_HEADER,
-  type DeliveryCounter,
-  REASON_HEADER,
-  RETRY_HEADER,
-} from "./consumer.ts";
+import { createConsumer, type DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
 import { TransactionConflict } from "./database.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./events.ts";
@@ -218,38 +212,6 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
   // crash must not count against a message that was handled.
   assert.deepEqual(steps, ["bump", "handle", "forget"]);
   assert.equal(await counter.bump("m3"), 2, "forgotten");
-});
-
-Deno.test("with quorum queues the broker's count is used, and nothing is written", async () => {
-  const { db, counter } = await store();
-  const written: string[] = [];
-  const bus = new MemoryBus();
-  let handled = 0;
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
-    db,
-    counter: {
-      bump: (key) => (written.push(key), counter.bump(key)),
-      forget: (key) => (written.push(key), counter.forget(key)),
-    },
-    brokerCountsDeliveries: true,
-    handle: () => void handled++,
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
-  });
-  const again = (count: number) =>
-    fakeDelivery("{}", { redelivered: true, headers: { [DELIVERY_COUNT_HEADER]: count } });
-  const third = again(2);
-  await consume([third]);
-  assert.equal(third.settled, "acked");
-  assert.equal(handled, 1, "the third delivery is handled");
-  const fourth = again(3);
-  await consume([fourth]);
-  assert.equal(handled, 1, "the fourth is over the limit of 3");
-  assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
-  assert.deepEqual(written, []);
 });
 
 Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {

@@ -182,7 +182,6 @@ export async function startService<S extends ServiceName>(
       log,
       db,
       counter,
-      brokerCountsDeliveries: queueType === "quorum",
       handle,
       prepareBatch,
       onDeadLetter,

@@ -72,13 +72,21 @@ export interface TopologyOptions {
   /** Default `classic`. */
   queueType?: QueueType;
   /**
-   * With quorum queues, deliveries of one message before the broker itself dead-letters it
-   * (`MAX_DELIVERIES`): a backstop behind the consumer, which reads `x-delivery-count` and
-   * dead-letters with its reason first. Part of the declaration, so every process declaring
-   * the queues must agree on it. Default 5.
+   * `MAX_DELIVERIES`, default 5. With quorum queues the work queues get a delivery limit of
+   * {@linkcode DELIVERY_LIMIT_FACTOR} times it: a backstop far behind the consumer's own count,
+   * which dead-letters a crashing message with its reason and outcome first. Part of the
+   * declaration, so every process declaring the queues must agree on it.
    */
   maxDeliveries?: number;
 }
+
+/**
+ * The broker's delivery limit of a quorum work queue, in units of `MAX_DELIVERIES`. The broker
+ * counts every return of a message, also of those merely in flight beside one that crashed the
+ * consumer: a limit close to `MAX_DELIVERIES` would dead-letter them, unseen and without the
+ * outcome a student waits for.
+ */
+export const DELIVERY_LIMIT_FACTOR = 4;
 
 /** A queue declaration: name plus the arguments it must be declared with. */
 export interface QueueDeclaration {
@@ -94,7 +102,7 @@ export interface QueueDeclaration {
  * Quorum queues add their type, and dead-letter at least once (which needs `reject-publish`
  * overflow): a message moving between a retry queue and its work queue, or to a DLQ, is only
  * dropped from its source once the target has it, even while a node goes away. The work queue
- * also gets the broker's delivery limit.
+ * also gets the broker's delivery limit, as a backstop.
  */
 export function declarationsOf(
   queue: WorkQueue,
@@ -105,8 +113,9 @@ export function declarationsOf(
   const safeDeadLettering: Record<string, string> = quorum
     ? { "x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once" }
     : {};
-  // The broker counts deliveries from 0 and dead-letters once the count passes the limit.
-  const deliveryLimit: Record<string, number> = quorum ? { "x-delivery-limit": maxDeliveries } : {};
+  const deliveryLimit: Record<string, number> = quorum
+    ? { "x-delivery-limit": DELIVERY_LIMIT_FACTOR * maxDeliveries }
+    : {};
   return [
     {
       name: queue.name,

@@ -57,7 +57,7 @@ Deno.test("quorum queues replicate every queue and dead-letter at least once", (
     "x-dead-letter-routing-key": "order_placed_dlq",
     "x-overflow": "reject-publish",
     "x-dead-letter-strategy": "at-least-once",
-    "x-delivery-limit": 7,
+    "x-delivery-limit": 28,
   });
   assert.deepEqual(dlq, { name: "order_placed_dlq", arguments: { "x-queue-type": "quorum" } });
   assert.deepEqual(retry.arguments, {
