@@ -8,8 +8,9 @@
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
 import { errorText, type Logger } from "./log.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { closeConnection, declareTopology, openConnection } from "./_connection.ts";
+import { BrokerNodes, closeConnection, declareTopology } from "./_connection.ts";
 import { BrokerUnavailable, type MessageProperties } from "./message_bus.ts";
+import type { TopologyOptions } from "./topology.ts";
 
 /** A message read off a queue with {@linkcode QueueAdmin.take}. */
 export interface TakenMessage {
@@ -33,8 +34,10 @@ export interface Destination {
 
 /** Options of {@linkcode QueueAdmin}. */
 export interface QueueAdminOptions {
-  /** The broker's AMQP URL. */
-  url: string;
+  /** The broker, or the nodes of a cluster (a list, or comma-separated), tried in turn. */
+  url: string | readonly string[];
+  /** How the queues are declared; the same as the services', or the broker refuses them. */
+  topology?: TopologyOptions;
   /** Connection name shown by the broker. */
   name: string;
   /** Hears connection errors; they also surface as failed operations. */
@@ -50,9 +53,12 @@ export class QueueAdmin {
   #connecting: Promise<ChannelModel> | undefined;
   #publisher: ConfirmPublisher | undefined;
   #lastError = "";
+  #nodes: BrokerNodes;
 
   /** Connects nothing yet: the first operation does. */
-  constructor(private readonly options: QueueAdminOptions) {}
+  constructor(private readonly options: QueueAdminOptions) {
+    this.#nodes = new BrokerNodes(options.url);
+  }
 
   /** True while the connection is open. */
   get connected(): boolean {
@@ -172,11 +178,10 @@ export class QueueAdmin {
   #open(): Promise<ChannelModel> {
     if (this.#connection) return Promise.resolve(this.#connection);
     return this.#connecting ??= (async () => {
-      const { url, name, log } = this.options;
+      const { name, log, topology } = this.options;
       let connection: ChannelModel | undefined;
       try {
-        connection = await openConnection(
-          url,
+        connection = await this.#nodes.connect(
           name,
           (err) => log?.warn("queue admin connection error", { error: errorText(err) }),
         );
@@ -185,8 +190,9 @@ export class QueueAdmin {
           if (this.#connection !== opened) return;
           this.#connection = undefined;
           this.#publisher = undefined;
+          this.#nodes.moveOn();
         });
-        await declareTopology(connection);
+        await declareTopology(connection, topology);
         this.#connection = connection;
         this.#lastError = "";
         return connection;

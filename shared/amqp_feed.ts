@@ -8,7 +8,7 @@
 // @deno-types="@types/amqplib"
 import type { ChannelModel } from "amqplib";
 import { Backoff } from "./backoff.ts";
-import { closeConnection, openConnection } from "./_connection.ts";
+import { BrokerNodes, closeConnection } from "./_connection.ts";
 import { errorText, type Logger } from "./log.ts";
 import { type EventFeed, EXCHANGE } from "./topology.ts";
 
@@ -22,8 +22,8 @@ export interface FeedEvent {
 
 /** Options of {@linkcode FeedListener}. */
 export interface FeedListenerOptions {
-  /** The broker, an `amqp://` URL. */
-  url: string;
+  /** The broker, or the nodes of a cluster (a list, or comma-separated), tried in turn. */
+  url: string | readonly string[];
   /** Connection name shown by the broker. */
   name: string;
   /** Which events to hear, from the topology's feed table. */
@@ -43,9 +43,12 @@ export class FeedListener {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   #connecting: Promise<void> | undefined;
+  #nodes: BrokerNodes;
 
   /** Listens to nothing yet: {@linkcode FeedListener.start} does. */
-  constructor(private readonly options: FeedListenerOptions) {}
+  constructor(private readonly options: FeedListenerOptions) {
+    this.#nodes = new BrokerNodes(options.url);
+  }
 
   /** True while the queue is bound and consumed. */
   get listening(): boolean {
@@ -68,11 +71,10 @@ export class FeedListener {
   }
 
   async #connect(): Promise<void> {
-    const { url, name, feed, log, onEvent, onReady } = this.options;
+    const { name, feed, log, onEvent, onReady } = this.options;
     let connection: ChannelModel | undefined;
     try {
-      connection = await openConnection(
-        url,
+      connection = await this.#nodes.connect(
         name,
         (err) => log.warn("feed connection error", { error: errorText(err) }),
       );
@@ -128,6 +130,8 @@ export class FeedListener {
     if (this.#connection !== connection) return;
     this.#connection = undefined;
     if (this.#stopped) return;
+    // The node may be going down: the next attempt starts from another node of the cluster.
+    this.#nodes.moveOn();
     this.options.log.warn("feed connection lost; reconnecting");
     this.#retry();
   }

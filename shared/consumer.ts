@@ -5,13 +5,16 @@
  * crashes the process must not loop forever).
  * @module
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { type Database, TransactionConflict } from "./database.ts";
+import type { DeliveryCounter } from "./delivery_counter.ts";
 import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
-import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
+
+export { InvalidMessage };
+export type { DeliveryCounter };
 
 /** Largest message body a consumer will parse; larger ones are dead-lettered. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -36,10 +39,10 @@ export interface IncomingMessage {
 }
 
 /**
- * Handles one message, synchronously, inside the transaction the consumer opened for it;
+ * Handles one message inside the transaction the consumer opened for it (store calls join it);
  * throws {@linkcode InvalidMessage} for poison, anything else to have it retried.
  */
-export type MessageHandler = (message: IncomingMessage) => void;
+export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
 
 /**
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
@@ -48,45 +51,21 @@ export type MessageHandler = (message: IncomingMessage) => void;
  */
 export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
 
+/**
+ * Runs first in the transaction of a batch, with every message of it that parses, to take
+ * what the batch will need in one order for every replica (e.g. the stock rows of its items),
+ * so that two batches wait for each other instead of deadlocking. Its failure fails the batch.
+ */
+export type BatchPreparation = (messages: IncomingMessage[]) => Promise<void>;
+
 /** A queue's handler, and optionally what to do when one of its messages is dead-lettered. */
 export interface Subscription {
   /** Handles each valid message of the queue. */
   handle: MessageHandler;
+  /** Loads what a batch needs before its handlers run (e.g. locks the stock rows). */
+  prepareBatch?: BatchPreparation;
   /** Gives a dead-lettered message's order an outcome. */
   onDeadLetter?: DeadLetterHook;
-}
-
-/**
- * Counts the deliveries of a message whose handler never returned (the process stopped), in
- * the service's own database so the count survives the crash it measures. A first delivery
- * is not stored; only redelivered ones are, so a healthy message costs no write.
- */
-export class DeliveryCounter {
-  #bump: StatementSync;
-  #forget: StatementSync;
-
-  /** Creates the counter's table in `db` when it is missing. */
-  constructor(db: DatabaseSync) {
-    db.exec(`CREATE TABLE IF NOT EXISTS delivery_attempts (
-      message_key TEXT PRIMARY KEY,
-      deliveries INTEGER NOT NULL
-    )`);
-    // The first delivery is not stored (it is not flagged redelivered), hence starting at 2.
-    this.#bump = db.prepare(`INSERT INTO delivery_attempts VALUES (?, 2)
-      ON CONFLICT (message_key) DO UPDATE SET deliveries = deliveries + 1
-      RETURNING deliveries`);
-    this.#forget = db.prepare(`DELETE FROM delivery_attempts WHERE message_key = ?`);
-  }
-
-  /** Records one more delivery of `key` and returns how many there were. */
-  bump(key: string): number {
-    return Number(this.#bump.get(key)?.deliveries);
-  }
-
-  /** Forgets `key`: its handler returned, so it did not stop the process. */
-  forget(key: string): void {
-    this.#forget.run(key);
-  }
 }
 
 /** Settings of {@linkcode createConsumer}. */
@@ -96,11 +75,17 @@ export interface ConsumerOptions {
   /** Where dead letters, retries and failed follow-ups are logged. */
   log: Logger;
   /** The service's database: a batch of messages is handled in one transaction of it. */
-  db: DatabaseSync;
-  /** Counts the redeliveries of messages that never returned. */
+  db: Database;
+  /**
+   * Counts the redeliveries that reached the handler and never came back. (A quorum queue's own
+   * `x-delivery-count` also counts the messages that were merely in flight beside a crashing
+   * one, so it cannot tell which message to dead-letter.)
+   */
   counter: DeliveryCounter;
   /** The queue's handler. */
   handle: MessageHandler;
+  /** Loads what a batch needs before its handlers run. */
+  prepareBatch?: BatchPreparation;
   /** Runs once a message was set aside in the DLQ. */
   onDeadLetter?: DeadLetterHook;
   /** Retries of a failing handler before its message is dead-lettered. */
@@ -113,16 +98,26 @@ export interface ConsumerOptions {
 
 /**
  * Builds the handler of a queue's deliveries that applies the retry and dead-letter policy
- * around `handle`. Deliveries that arrive together are handled in one SQLite transaction (one
- * commit for the batch, each message in a savepoint of its own) and acknowledged after it
- * committed; a redelivered message is handled alone and counted, so a message that crashes the
- * process cannot take the ones around it down with it.
+ * around `handle`. Deliveries that arrive together are handled in one transaction (one commit
+ * for the batch, each message in a savepoint of its own) and acknowledged after it committed; a
+ * redelivered message is handled alone and counted, so a message that crashes the process
+ * cannot take the ones around it down with it.
  */
 export function createConsumer(
   options: ConsumerOptions,
 ): (deliveries: Delivery[]) => Promise<void> {
-  const { bus, log, db, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
-    options;
+  const {
+    bus,
+    log,
+    db,
+    counter,
+    handle,
+    prepareBatch,
+    onDeadLetter,
+    maxRetries,
+    retryDelayMs,
+    maxDeliveries,
+  } = options;
 
   /** Gives the waiting student an outcome; its failure must not put the message back. */
   const followUp = async (delivery: Delivery, reason: string) => {
@@ -212,36 +207,45 @@ export function createConsumer(
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
-  const run = (delivery: Delivery) =>
-    transaction(db, () => {
-      const result: unknown = handle({
-        body: parseBody(delivery.body),
-        routingKey: originalRoutingKey(delivery),
-        messageId: delivery.messageId,
-        retries: retriesOf(delivery),
-      });
-      if (result instanceof Promise) {
-        throw new TypeError("Message handlers must be synchronous: their transaction is open");
-      }
+  const run = (message: IncomingMessage) =>
+    db.transaction(async () => {
+      await handle(message);
     });
 
   const handleFirstDeliveries = async (batch: Delivery[]) => {
-    const handled: Delivery[] = [];
+    let handled: Delivery[] = [];
     let failed: { delivery: Delivery; error: unknown }[] = [];
     try {
-      transaction(db, () => {
-        for (const delivery of batch) {
+      await db.transaction(async () => {
+        // A transaction that collided with another runs again from here: start over.
+        handled = [];
+        failed = [];
+        const parsed = batch.map((delivery) => {
           try {
-            run(delivery);
+            return { delivery, message: incoming(delivery) };
+          } catch (error) {
+            return { delivery, error };
+          }
+        });
+        await prepareBatch?.(parsed.flatMap((p) => p.message ? [p.message] : []));
+        for (const { delivery, message, error } of parsed) {
+          if (!message) {
+            failed.push({ delivery, error });
+            continue;
+          }
+          try {
+            await run(message);
             handled.push(delivery);
           } catch (error) {
+            // The whole batch must run again, not this message alone.
+            if (error instanceof TransactionConflict) throw error;
             failed.push({ delivery, error });
           }
         }
       });
     } catch (error) {
       // The commit itself failed: none of the batch happened, and every message retries.
-      handled.length = 0;
+      handled = [];
       failed = batch.map((delivery) => ({ delivery, error }));
     }
     for (const delivery of handled) delivery.ack();
@@ -252,25 +256,25 @@ export function createConsumer(
 
   const handleRedelivery = async (delivery: Delivery) => {
     const key = delivery.messageId ?? await digest(delivery.body);
-    const deliveries = counter.bump(key);
+    const deliveries = await counter.bump(key);
     if (deliveries > maxDeliveries) {
       await deadLetter(
         delivery,
         `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
       );
-      counter.forget(key);
+      await counter.forget(key);
       return;
     }
     let failure: { error: unknown } | undefined;
     try {
-      run(delivery);
+      await run(incoming(delivery));
     } catch (error) {
       failure = { error };
     }
     // The handler came back, so this message did not stop the process. Forgetting it now,
     // before the ack, means only a message whose handler never returns climbs towards
     // maxDeliveries; the others redelivered by the same crash start again from zero.
-    counter.forget(key);
+    await counter.forget(key).catch(() => {});
     if (failure) return retryOrDeadLetter(delivery, failure.error, retriesOf(delivery));
     delivery.ack();
   };
@@ -288,6 +292,16 @@ export function createConsumer(
       await handleFirstDeliveries(deliveries.slice(start, end));
       start = end;
     }
+  };
+}
+
+/** The message as handlers see it; throws {@linkcode InvalidMessage} for a body that isn't JSON. */
+function incoming(delivery: Delivery): IncomingMessage {
+  return {
+    body: parseBody(delivery.body),
+    routingKey: originalRoutingKey(delivery),
+    messageId: delivery.messageId,
+    retries: retriesOf(delivery),
   };
 }
 

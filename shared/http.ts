@@ -37,16 +37,22 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 
 /**
  * A JSON array response streamed page by page, so that listing many rows never builds the
- * whole array (or its text) in memory.
+ * whole array (or its text) in memory. The first page is read before answering: a store that
+ * fails at once gives a 500, not a 200 with a cut-off body.
  */
-export function jsonArray<T>(pages: Iterable<T[]>): Response {
-  const iterator = pages[Symbol.iterator]();
+export async function jsonArray<T>(pages: Iterable<T[]> | AsyncIterable<T[]>): Promise<Response> {
+  const iterator = Symbol.asyncIterator in pages
+    ? pages[Symbol.asyncIterator]()
+    : (pages as Iterable<T[]>)[Symbol.iterator]();
   const encoder = new TextEncoder();
   let first = true;
+  let ahead: IteratorResult<T[]> | undefined = await iterator.next();
   const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
       // Each pull must enqueue something, or the stream stops asking: skip empty pages.
-      for (let next = iterator.next();; next = iterator.next()) {
+      while (true) {
+        const next = ahead ?? await iterator.next();
+        ahead = undefined;
         if (next.done) {
           controller.enqueue(encoder.encode(first ? "[]" : "]"));
           controller.close();
@@ -59,8 +65,8 @@ export function jsonArray<T>(pages: Iterable<T[]>): Response {
         return;
       }
     },
-    cancel() {
-      iterator.return?.();
+    async cancel() {
+      await iterator.return?.();
     },
   });
   return new Response(body, { headers: { "content-type": "application/json" } });

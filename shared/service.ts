@@ -1,27 +1,30 @@
 /**
- * The runtime every service shares: database, broker connection, outbox relay, consumers,
- * HTTP server with `/health` and `/ready`, and graceful shutdown on SIGTERM and SIGINT.
- * A service supplies only its routes and message handlers.
+ * The runtime every service shares: database (SQLite or PostgreSQL), broker connection, outbox
+ * relay, consumers, HTTP server with `/health` and `/ready`, and graceful shutdown on SIGTERM
+ * and SIGINT. A service supplies only its routes and message handlers.
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { Broker } from "./amqp.ts";
 import type { Config } from "./config.ts";
-import { createConsumer, DeliveryCounter, type Subscription } from "./consumer.ts";
+import { createConsumer, type Subscription } from "./consumer.ts";
+import type { Database } from "./database.ts";
+import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import type { QueueOf, ServiceName } from "./topology.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
-import { Outbox, OutboxRelay } from "./outbox.ts";
-import { openDatabase } from "./sqlite.ts";
+import { OutboxRelay } from "./outbox.ts";
+import { openOutboxStore, type OutboxStore } from "./outbox_store.ts";
+import { PostgresDatabase } from "./postgres.ts";
+import { SqliteDatabase } from "./sqlite.ts";
 
 /** What a service's factory gets to build its routes and handlers from. */
 export interface ServiceDeps {
   /** The service's validated configuration. */
   config: Readonly<Config>;
-  /** The service's own database; handlers run inside its transactions. */
-  db: DatabaseSync;
-  /** Rows added to it are published by the service's relay, which they wake. */
-  outbox: Outbox;
+  /** The service's database, whichever the engine; its stores open on it. */
+  db: Database;
+  /** Rows added to it are published by the service's relay, which they wake once committed. */
+  outbox: OutboxStore;
   /** The service's logger. */
   log: Logger;
 }
@@ -44,8 +47,20 @@ export interface ServiceDefinition<S extends ServiceName> {
   stop?(): Promise<void>;
 }
 
-/** Builds service `S` from its dependencies. */
-export type ServiceFactory<S extends ServiceName> = (deps: ServiceDeps) => ServiceDefinition<S>;
+/** Builds service `S` from its dependencies (opening its stores). */
+export type ServiceFactory<S extends ServiceName> = (
+  deps: ServiceDeps,
+) => ServiceDefinition<S> | Promise<ServiceDefinition<S>>;
+
+/**
+ * The database of a service: its own PostgreSQL database at `DATABASE_URL`, shared by its
+ * replicas, or else its SQLite file in `DATA_DIR`.
+ */
+export function openServiceDatabase(config: Readonly<Config>): Database {
+  return config.databaseUrl
+    ? PostgresDatabase.connect(config.databaseUrl, { name: `${config.service}-${Deno.pid}` })
+    : SqliteDatabase.open(config.dataDir, config.service);
+}
 
 /** What `/ready` needs to know about the broker connection. */
 interface BrokerState {
@@ -74,7 +89,7 @@ interface BrokerState {
  */
 function healthRoutes(
   bus: BrokerState,
-  outbox: Outbox,
+  outbox: OutboxStore,
   { stallMs }: { stallMs: number },
 ): Route[] {
   return [
@@ -82,8 +97,19 @@ function healthRoutes(
     {
       method: "GET",
       path: "/ready",
-      handler: () => {
-        const outbox_pending = outbox.size();
+      handler: async () => {
+        let outbox_pending: number;
+        let oldest: number | undefined;
+        try {
+          outbox_pending = await outbox.size();
+          oldest = await outbox.oldestPendingSince();
+        } catch (err) {
+          return json({
+            status: "not ready",
+            database: "unavailable",
+            error: `the database does not answer: ${errorText(err)}`,
+          }, 503);
+        }
         if (!bus.connected) {
           return json({
             status: "not ready",
@@ -104,7 +130,6 @@ function healthRoutes(
             `publishing connection ${bus.publisherName} is blocked by the broker: ${bus.blocked}`,
           );
         }
-        const oldest = outbox.oldestPendingSince();
         if (oldest !== undefined) {
           // Time spent disconnected is not a stall: the relay could not have sent the row.
           const waited = Date.now() - Math.max(oldest, bus.connectedSince ?? 0);
@@ -137,26 +162,39 @@ export async function startService<S extends ServiceName>(
   { signals = true } = {},
 ): Promise<RunningService> {
   const log = createLogger(config.service, config.logLevel);
-  const db = openDatabase(config.dataDir, config.service);
-  const outbox = new Outbox(db);
+  const db = openServiceDatabase(config);
+  let outbox: OutboxStore;
+  let service: ServiceDefinition<S>;
+  let counter: DeliveryCounter;
+  try {
+    // Opening a store brings its schema up to date: a database that does not answer stops here.
+    outbox = await openOutboxStore(db);
+    service = await factory({ config, db, outbox, log });
+    counter = await openDeliveryCounter(db);
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw new Error(`Cannot open the database at ${db.location}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
   const broker = new Broker({
-    url: config.amqpUrl,
+    url: config.amqpUrls,
+    topology: { queueType, maxDeliveries },
     log,
     prefetch: config.prefetch,
     name: `${config.service}-${Deno.pid}`,
   });
   const relay = new OutboxRelay(outbox, broker, log);
-  const service = factory({ config, db, outbox, log });
-  const counter = new DeliveryCounter(db);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
-    const { maxRetries, retryDelayMs, maxDeliveries } = config;
-    const { handle, onDeadLetter } = subscription;
+    const { handle, prepareBatch, onDeadLetter } = subscription;
     const consumer = createConsumer({
       bus: broker,
       log,
       db,
       counter,
       handle,
+      prepareBatch,
       onDeadLetter,
       maxRetries,
       retryDelayMs,
@@ -171,7 +209,7 @@ export async function startService<S extends ServiceName>(
     router,
   );
   const port = server.addr.port;
-  log.info("listening", { port, data_dir: config.dataDir });
+  log.info("listening", { port, database: db.location });
   relay.start();
   broker.start();
   service.start?.();
@@ -192,7 +230,7 @@ export async function startService<S extends ServiceName>(
       await broker.stopConsuming(config.shutdownTimeoutMs);
       await relay.stop();
       await broker.close();
-      db.close();
+      await db.close();
       clearTimeout(deadline);
       log.info("stopped");
     })();

@@ -37,6 +37,38 @@ Deno.test("every work queue has its own DLQ and a retry queue that returns to it
   }
 });
 
+Deno.test("QUEUE_TYPE=classic declares exactly what it always did", () => {
+  for (const queue of WORK_QUEUES) {
+    assert.deepEqual(
+      declarationsOf(queue, { queueType: "classic", maxDeliveries: 9 }),
+      declarationsOf(queue),
+    );
+  }
+});
+
+Deno.test("quorum queues replicate every queue and dead-letter at least once", () => {
+  const [work, dlq, retry] = declarationsOf(workQueue("order_placed"), {
+    queueType: "quorum",
+    maxDeliveries: 7,
+  });
+  assert.deepEqual(work.arguments, {
+    "x-queue-type": "quorum",
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": "order_placed_dlq",
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
+    "x-delivery-limit": 28,
+  });
+  assert.deepEqual(dlq, { name: "order_placed_dlq", arguments: { "x-queue-type": "quorum" } });
+  assert.deepEqual(retry.arguments, {
+    "x-queue-type": "quorum",
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": "order_placed",
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
+  });
+});
+
 Deno.test("each service consumes the queues the design gives it", () => {
   assert.deepEqual(names("inventory"), ["order_placed"]);
   assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);

@@ -30,7 +30,14 @@ for (
     // TAP prints no "ok | N passed | N failed" summary: .ci/run reads the last such line of
     // `deno task test` as the suite's, and a suite that stopped before its summary must not
     // borrow this one.
-    ["deno test --doc", ["test", "--doc", "--no-prompt", "--reporter=tap", ...modules]],
+    ["deno test --doc", [
+      "test",
+      "--doc",
+      "--no-prompt",
+      "--allow-env",
+      "--reporter=tap",
+      ...modules,
+    ]],
   ] as const
 ) {
   const { code } = await new Deno.Command(Deno.execPath(), { args: [...args] }).spawn().status;

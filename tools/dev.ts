@@ -97,15 +97,19 @@ const stop = async () => {
 Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);
 
+/** True when a broker listens at `amqp`, or at any node of a comma-separated list. */
 async function answers(amqp: string): Promise<boolean> {
-  const { hostname, port } = new URL(amqp.replace(/^amqps?:/, "http:"));
-  try {
-    const conn = await Deno.connect({ hostname, port: Number(port || 5672) });
-    conn.close();
-    return true;
-  } catch {
-    return false;
+  for (const url of amqp.split(",").map((u) => u.trim()).filter(Boolean)) {
+    const { hostname, port } = new URL(url.replace(/^amqps?:/, "http:"));
+    try {
+      const conn = await Deno.connect({ hostname, port: Number(port || 5672) });
+      conn.close();
+      return true;
+    } catch {
+      // try the next node
+    }
   }
+  return false;
 }
 
 /** The port in the variable `name`, or `fallback`; exits naming the variable when it is no port. */

@@ -7,10 +7,9 @@
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { afterCommit } from "@campus/shared/sqlite";
 import { createLivePages, type LivePagesDeps } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
-import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
+import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
 import { pageRoutes } from "./pages.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
@@ -19,11 +18,11 @@ const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
 
 /** Builds the order service from its dependencies. */
-export function createOrderService(
+export async function createOrderService(
   { config, db, outbox, log }: ServiceDeps,
   liveOptions: LiveOptions = {},
-): ServiceDefinition<"order"> {
-  const orders = new OrderStore(db, outbox);
+): Promise<ServiceDefinition<"order">> {
+  const orders = await openOrderStore(db, outbox);
   const intake = new OrderIntake(orders);
   const live = createLivePages({ config, orders, log, ...liveOptions });
   return {
@@ -71,29 +70,30 @@ export function createOrderService(
       {
         method: "GET",
         path: "/orders/:id",
-        handler: (_req, { id }) => {
-          const order = orders.get(id ?? "");
+        handler: async (_req, { id }) => {
+          const order = await orders.get(id ?? "");
           return order ? json(order) : json({ error: `Order "${id}" not found` }, 404);
         },
       },
     ],
     subscriptions: {
       order_status: {
-        handle: ({ routingKey, body }) => {
+        handle: async ({ routingKey, body }) => {
           const result = decodeInventoryResult(routingKey, body);
           const order_id = result.event.order_id;
-          if (orders.applyResult(result)) {
+          if (await orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
-            afterCommit(db, () => {
+            db.afterCommit(() => {
               log.info("order status changed", { order_id, status: result.outcome, ...reason });
               live.ordersChanged();
             });
           } else {
-            afterCommit(db, () =>
+            db.afterCommit(() =>
               log.warn("duplicate result, order already final", {
                 order_id,
                 status: result.outcome,
-              }));
+              })
+            );
           }
         },
       },

@@ -119,8 +119,8 @@ export class BoardView {
   async #build(): Promise<Board> {
     const { orders, stock } = this.options;
     const board: Board = {
-      counts: orders.statusCounts(),
-      latest: orders.latest(LATEST_ORDERS).map(viewOfOrder),
+      counts: await orders.statusCounts(),
+      latest: (await orders.latest(LATEST_ORDERS)).map(viewOfOrder),
       stock: stock.current,
       queues: null,
       updated_at: new Date().toISOString(),

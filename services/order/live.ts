@@ -69,7 +69,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
   });
   let admin: QueueAdmin | undefined;
   const queueDepth = deps.queueDepth ?? ((queue: string) => {
-    admin ??= new QueueAdmin({ url: config.amqpUrl, name: `order-${Deno.pid}-board`, log });
+    admin ??= new QueueAdmin({ url: config.amqpUrls, name: `order-${Deno.pid}-board`, log });
     return admin.queueDepth(queue);
   });
   const board = new BoardView({
@@ -96,7 +96,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
   };
   const feedOf = eventFeedOf("order");
   const feed = deps.feed === false || !feedOf ? undefined : new FeedListener({
-    url: config.amqpUrl,
+    url: config.amqpUrls,
     name: `order-${Deno.pid}-feed`,
     feed: feedOf,
     log,
@@ -127,9 +127,11 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
         const student = studentOf(url.searchParams);
         return streams.open((send) => {
           const sendOrders = () => {
-            if (student) {
-              send("orders", orders.latest(STUDENT_ORDERS, student).map(viewOfOrder));
-            }
+            if (!student) return;
+            orders.latest(STUDENT_ORDERS, student).then(
+              (latest) => send("orders", latest.map(viewOfOrder)),
+              (err) => log.warn("cannot list a student's orders", { error: errorText(err) }),
+            );
           };
           send("menu", stock.current);
           sendOrders();
