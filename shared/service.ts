@@ -63,7 +63,7 @@ export function openServiceDatabase(config: Readonly<Config>): Database {
 }
 
 /** What `/ready` needs to know about the broker connection. */
-interface BrokerState {
+export interface BrokerState {
   /** True while a connection with declared topology is open. */
   readonly connected: boolean;
   /** Why the connection is down, when it is. */
@@ -87,7 +87,7 @@ interface BrokerState {
  * and `error` says why, e.g.
  * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
  */
-function healthRoutes(
+export function healthRoutes(
   bus: BrokerState,
   outbox: OutboxStore,
   { stallMs }: { stallMs: number },

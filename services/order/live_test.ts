@@ -2,21 +2,21 @@ import assert from "node:assert/strict";
 import { loadConfig } from "@campus/shared/config";
 import { createRouter } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
-import { Outbox } from "@campus/shared/outbox";
-import { openDatabase } from "@campus/shared/sqlite";
+import { openOutboxStore } from "@campus/shared/outbox_store";
+import { SqliteDatabase } from "@campus/shared/sqlite";
 import { EventStreamReader } from "../../tests/event_stream_client.ts";
 import { createLivePages } from "./live.ts";
-import { OrderStore } from "./order_store.ts";
+import { openOrderStore, type Order } from "./order_store.ts";
 import type { Board } from "./board.ts";
 import type { Menu } from "./stock_view.ts";
 import type { OrderView } from "./order_view.ts";
 
 /** Live pages over an in-memory store, a stand-in inventory and fixed queue depths. */
-function setup(levels: { item: string; quantity: number }[] | Error = [
+async function setup(levels: { item: string; quantity: number }[] | Error = [
   { item: "Coffee", quantity: 100 },
 ]) {
-  const db = openDatabase(":memory:", "order");
-  const orders = new OrderStore(db, new Outbox(db));
+  const db = SqliteDatabase.open(":memory:", "order");
+  const orders = await openOrderStore(db, await openOutboxStore(db));
   const log = createLogger("test", "error");
   const live = createLivePages({
     config: loadConfig("order", { MENU: "Coffee=100,Tea=5" }),
@@ -29,13 +29,18 @@ function setup(levels: { item: string; quantity: number }[] | Error = [
   });
   const handle = createRouter(live.routes, log);
   const get = (path: string) => handle(new Request(`http://order${path}`));
-  return { orders, live, get };
+  /** Places one order, as `POST /order` would. */
+  const place = async (request: { item: string; qty: number; student_id: string }) => {
+    const [placement] = await orders.placeAll([{ request }]);
+    return (placement as { order: Order }).order;
+  };
+  return { orders, place, live, get };
 }
 
 Deno.test("GET /events sends the menu and the student's orders, then their changes", async () => {
-  const { orders, live, get } = setup();
-  const earlier = orders.place({ item: "Coffee", qty: 1, student_id: "S1" });
-  orders.place({ item: "Coffee", qty: 1, student_id: "S2" });
+  const { place, live, get } = await setup();
+  const earlier = await place({ item: "Coffee", qty: 1, student_id: "S1" });
+  await place({ item: "Coffee", qty: 1, student_id: "S2" });
   const res = await get("/events?student_id=S1");
   assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
   const stream = new EventStreamReader(res);
@@ -73,7 +78,7 @@ Deno.test("GET /events sends the menu and the student's orders, then their chang
 });
 
 Deno.test("GET /events refuses an overlong student_id naming it", async () => {
-  const { live, get } = setup();
+  const { live, get } = await setup();
   const res = await get(`/events?student_id=${"x".repeat(101)}`);
   assert.equal(res.status, 400);
   assert.equal((await res.json()).details[0].field, "student_id");
@@ -81,8 +86,8 @@ Deno.test("GET /events refuses an overlong student_id naming it", async () => {
 });
 
 Deno.test("GET /board/events sends counts, latest orders, stock and queue depths", async () => {
-  const { orders, live, get } = setup();
-  const placed = orders.place({ item: "Coffee", qty: 2, student_id: "S1" });
+  const { orders, place, live, get } = await setup();
+  const placed = await place({ item: "Coffee", qty: 2, student_id: "S1" });
   const stream = new EventStreamReader(await get("/board/events"));
   try {
     const board = (await stream.next("a board with stock", (e) => {
@@ -98,7 +103,7 @@ Deno.test("GET /board/events sends counts, latest orders, stock and queue depths
       dlq_depth: 1,
     });
 
-    orders.applyResult({
+    await orders.applyResult({
       outcome: "RESERVED",
       event: { order_id: placed.order_id, item: "Coffee", qty: 2, student_id: "S1" },
     });
@@ -114,7 +119,7 @@ Deno.test("GET /board/events sends counts, latest orders, stock and queue depths
 });
 
 Deno.test("GET /menu keeps the configured menu, marked unavailable, while inventory is down", async () => {
-  const { live, get } = setup(new Error("connection refused"));
+  const { live, get } = await setup(new Error("connection refused"));
   const menu = await (await get("/menu")).json() as Menu;
   assert.equal(menu.available, false);
   assert.match(menu.error ?? "", /inventory unreachable: connection refused/);
