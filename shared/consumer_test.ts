@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { createConsumer, type DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
+import {
+  type ConsumerOptions,
+  createConsumer,
+  type DeliveryCounter,
+  REASON_HEADER,
+  RETRY_HEADER,
+} from "./consumer.ts";
 import { TransactionConflict } from "./database.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./events.ts";
@@ -7,29 +13,41 @@ import { createLogger } from "./log.ts";
 import { SqliteDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
-/** A database and the delivery counter kept in it. */
-async function store() {
-  const db = SqliteDatabase.open(":memory:", "test");
-  return { db, counter: await openDeliveryCounter(db) };
-}
+/** What a test may set on the consumer; the bus and database are the in-memory kinds it inspects. */
+type Overrides = Partial<Omit<ConsumerOptions, "bus" | "db">> & {
+  bus?: MemoryBus;
+  db?: SqliteDatabase;
+};
 
-async function setup(handle: (body: unknown) => void) {
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
+/**
+ * The consumer under test, with defaults for everything: a memory bus, a quiet logger, a fresh
+ * in-memory database and its delivery counter, a handler that does nothing, 2 retries 250 ms
+ * apart and at most 3 deliveries. Each test overrides only what it is about.
+ */
+async function setup(overrides: Overrides = {}) {
+  const db = overrides.db ?? SqliteDatabase.open(":memory:", "test");
+  const options = {
+    bus: new MemoryBus(),
     log: createLogger("test", "error"),
-    ...await store(),
-    handle: ({ body }) => handle(body),
+    db,
+    counter: overrides.counter ?? await openDeliveryCounter(db),
+    handle: () => {},
     maxRetries: 2,
     retryDelayMs: 250,
     maxDeliveries: 3,
-  });
-  return { bus, consume };
+    ...overrides,
+  };
+  return { ...options, consume: createConsumer(options) };
 }
+
+/** A handler that refuses every message as poison. */
+const poison = () => {
+  throw new InvalidMessage("bad");
+};
 
 Deno.test("a handled message is acknowledged", async () => {
   const seen: unknown[] = [];
-  const { bus, consume } = await setup((body) => seen.push(body));
+  const { bus, consume } = await setup({ handle: ({ body }) => void seen.push(body) });
   const delivery = fakeDelivery('{"a":1}');
   await consume([delivery]);
   assert.equal(delivery.settled, "acked");
@@ -38,8 +56,10 @@ Deno.test("a handled message is acknowledged", async () => {
 });
 
 Deno.test("poison is dead-lettered at once with its reason", async (t) => {
-  const { bus, consume } = await setup(() => {
-    throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+  const { bus, consume } = await setup({
+    handle: () => {
+      throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+    },
   });
   await t.step("not JSON", async () => {
     const delivery = fakeDelivery("{{{");
@@ -63,8 +83,10 @@ Deno.test("poison is dead-lettered at once with its reason", async (t) => {
 });
 
 Deno.test("a failing handler is retried through the retry queue, then dead-lettered", async () => {
-  const { bus, consume } = await setup(() => {
-    throw new Error("database is locked");
+  const { bus, consume } = await setup({
+    handle: () => {
+      throw new Error("database is locked");
+    },
   });
   await consume([fakeDelivery("{}")]);
   const [retry] = bus.sent.splice(0);
@@ -84,26 +106,13 @@ Deno.test("a failing handler is retried through the retry queue, then dead-lette
 
 Deno.test("a message redelivered too often is dead-lettered without being handled", async () => {
   let handled = 0;
-  const { bus, consume } = await setup(() => handled++);
+  const { bus, counter, consume } = await setup({ handle: () => void handled++ });
   // Two redeliveries that crashed the consumer before it could ack (deliveries 2 and 3)...
-  const { db, counter } = await store();
   assert.equal(await counter.bump("m1"), 2);
   assert.equal(await counter.bump("m1"), 3);
-  const loop = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
-    db,
-    counter,
-    handle: () => {
-      handled++;
-    },
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
-  });
   // ...so the 4th is over the limit of 3 and goes to the DLQ unseen.
   const delivery = fakeDelivery("{}", { messageId: "m1", redelivered: true });
-  await loop([delivery]);
+  await consume([delivery]);
   assert.equal(handled, 0, "not handled");
   assert.equal(delivery.settled, "acked");
   assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
@@ -116,29 +125,20 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
 Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {
   for (
     const [name, handle, reason] of [
-      ["dead-letter copy", () => {
-        throw new InvalidMessage("bad");
-      }, "bad"],
+      ["dead-letter copy", poison, "bad"],
       ["retry copy", () => {
         throw new Error("locked");
       }, "failed after 1 attempts and could not be retried: locked"],
     ] as const
   ) {
     await t.step(name, async () => {
-      const bus = new MemoryBus();
       const seen: string[] = [];
       const delivery = fakeDelivery("{}");
-      const consume = createConsumer({
-        bus,
-        log: createLogger("test", "error"),
-        ...await store(),
+      const { bus, consume } = await setup({
         handle,
         onDeadLetter: (_body, why) => {
           seen.push(`${why} (settled: ${delivery.settled})`);
         },
-        maxRetries: 2,
-        retryDelayMs: 10,
-        maxDeliveries: 3,
       });
       bus.failNext = 1;
       await consume([delivery]);
@@ -152,19 +152,11 @@ Deno.test("a copy the broker does not take: the order's outcome first, then the 
 Deno.test("a delivery whose copy failed with its connection is left for redelivery", async (t) => {
   const failing = async (bus: MemoryBus) => {
     const outcomes: string[] = [];
-    const consume = createConsumer({
+    const { consume } = await setup({
       bus,
-      log: createLogger("test", "error"),
-      ...await store(),
-      handle: () => {
-        throw new InvalidMessage("bad");
-      },
-      onDeadLetter: (_body, reason) => {
-        outcomes.push(reason);
-      },
+      handle: poison,
+      onDeadLetter: (_body, reason) => void outcomes.push(reason),
       maxRetries: 0,
-      retryDelayMs: 10,
-      maxDeliveries: 3,
     });
     return { outcomes, consume };
   };
@@ -189,21 +181,17 @@ Deno.test("a delivery whose copy failed with its connection is left for redelive
 });
 
 Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {
-  const { db, counter } = await store();
+  const db = SqliteDatabase.open(":memory:", "test");
+  const counter = await openDeliveryCounter(db);
   const steps: string[] = [];
   const watched: DeliveryCounter = {
     bump: (key) => (steps.push("bump"), counter.bump(key)),
     forget: (key) => (steps.push("forget"), counter.forget(key)),
   };
-  const consume = createConsumer({
-    bus: new MemoryBus(),
-    log: createLogger("test", "error"),
+  const { consume } = await setup({
     db,
     counter: watched,
     handle: () => void steps.push("handle"),
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}", { messageId: "m3", redelivered: true });
   await consume([delivery]);
@@ -217,20 +205,14 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
 Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {
   const bus = new MemoryBus();
   const seen: string[] = [];
-  const consume = createConsumer({
+  const { consume } = await setup({
     bus,
-    log: createLogger("test", "error"),
-    ...await store(),
-    handle: () => {
-      throw new InvalidMessage("bad");
-    },
+    handle: poison,
     onDeadLetter: (body, reason) => {
       seen.push(`${new TextDecoder().decode(body)}: ${reason} (copies: ${bus.sent.length})`);
       throw new Error("follow-up broke");
     },
     maxRetries: 0,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}");
   await consume([delivery]);
@@ -239,16 +221,12 @@ Deno.test("the dead-letter follow-up runs after the copy is safe, and its failur
 });
 
 Deno.test("a batch commits together, and one failing message undoes only its own work", async () => {
-  const { db, counter } = await store();
+  const db = SqliteDatabase.open(":memory:", "test");
   db.db.exec("CREATE TABLE seen (n INTEGER)");
   const insert = db.db.prepare("INSERT INTO seen VALUES (?)");
-  const bus = new MemoryBus();
   const prepared: unknown[] = [];
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
+  const { bus, consume } = await setup({
     db,
-    counter,
     prepareBatch: (messages) => {
       prepared.push(...messages.map((m) => m.body));
       return Promise.resolve();
@@ -258,9 +236,6 @@ Deno.test("a batch commits together, and one failing message undoes only its own
       await db.write(() => insert.run(n));
       if (n === 2) throw new Error("locked");
     },
-    maxRetries: 3,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const batch = [1, 2, 3].map((n) => fakeDelivery(JSON.stringify({ n })));
   const poison = fakeDelivery("not json");
@@ -272,15 +247,11 @@ Deno.test("a batch commits together, and one failing message undoes only its own
 });
 
 Deno.test("a collision with another transaction undoes the whole batch, not one message", async () => {
-  const { db, counter } = await store();
+  const db = SqliteDatabase.open(":memory:", "test");
   db.db.exec("CREATE TABLE seen (n INTEGER)");
   const insert = db.db.prepare("INSERT INTO seen VALUES (?)");
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
+  const { bus, consume } = await setup({
     db,
-    counter,
     handle: async ({ body }) => {
       const { n } = body as { n: number };
       await db.write(() => insert.run(n));
@@ -288,9 +259,6 @@ Deno.test("a collision with another transaction undoes the whole batch, not one 
       // (PostgreSQL's outermost transaction does so itself; here it fails, so all retry).
       if (n === 2) throw new TransactionConflict("deadlock detected");
     },
-    maxRetries: 3,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const batch = [1, 2].map((n) => fakeDelivery(JSON.stringify({ n })));
   await consume(batch);
