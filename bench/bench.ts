@@ -21,11 +21,19 @@ import {
   checkTargets,
   cpuPerOrderMs,
   LOAD_GENERATOR,
+  type MachineInfo,
   machineInfo,
   toMarkdown,
   writeResults,
 } from "./report.ts";
 import { perSecond, round, summarize } from "./stats.ts";
+import {
+  type ReplicaResult,
+  replicaSectionOf,
+  replicasMarkdown,
+  runReplicaRounds,
+  withReplicaSection,
+} from "./replicas.ts";
 
 /** Menu items ordered round-robin, each stocked so that every order can be reserved. */
 const ITEMS = ["Pizza", "Burger", "Sushi", "Salad", "Taco", "Sandwich", "Pasta", "Coffee"];
@@ -48,6 +56,7 @@ async function main(): Promise<number> {
   const machine = await machineInfo();
   const date = new Date();
   const started = performance.now();
+  if (options.store === "postgres") return await compareReplicas(options, machine, date);
   const load = machine.load_at_start.toFixed(2);
   say(
     `bench: ${machine.cores} cores, Deno ${machine.deno}, load ${load}; ` +
@@ -232,7 +241,9 @@ async function main(): Promise<number> {
     const written = [files.json, files.markdown];
     const report = toMarkdown(result);
     if (options.baseline) {
-      await Deno.writeTextFile(BASELINE, report);
+      // The replica comparison keeps its own section, rewritten only by its own runs.
+      const kept = replicaSectionOf(await Deno.readTextFile(BASELINE).catch(() => ""));
+      await Deno.writeTextFile(BASELINE, kept ? withReplicaSection(report, kept) : report);
       // The baseline is committed, so it must pass `deno fmt --check` like every other file.
       await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", BASELINE] }).output();
       written.push(BASELINE);
@@ -252,6 +263,60 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await cleanup();
+    Deno.removeSignalListener("SIGINT", interrupted);
+    Deno.removeSignalListener("SIGTERM", interrupted);
+  }
+}
+
+/** `--store postgres`: the replica comparison, reported on its own. */
+async function compareReplicas(
+  options: BenchOptions,
+  machine: MachineInfo,
+  date: Date,
+): Promise<number> {
+  const started = performance.now();
+  say(
+    `bench: replicas on PostgreSQL against SQLite; ${num(options.orders)} orders at concurrency ` +
+      `${Math.max(...options.concurrency)}; inventory replicas ${options.replicas.join(", ")}`,
+  );
+  let current: Stack | undefined;
+  const interrupted = () => {
+    say("\ninterrupted: stopping the stack");
+    (current?.dispose() ?? Promise.resolve()).finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  Deno.addSignalListener("SIGTERM", interrupted);
+  try {
+    const rounds = await runReplicaRounds(options, ITEMS, STOCK, (stack) => current = stack);
+    machine.load_at_end = round(Deno.loadavg()[0], 2);
+    const result: ReplicaResult = {
+      date: date.toISOString(),
+      quick: options.quick,
+      note: options.note,
+      machine,
+      seconds: round((performance.now() - started) / 1000, 1),
+      rounds,
+    };
+    const section = replicasMarkdown(result);
+    const stem = date.toISOString().slice(0, 19).replaceAll(":", "-") + "-replicas" +
+      (options.quick ? "-quick" : "");
+    await Deno.mkdir(options.out, { recursive: true });
+    const written = [`${options.out}/${stem}.json`, `${options.out}/${stem}.md`];
+    await Deno.writeTextFile(written[0], JSON.stringify(result, null, 2) + "\n");
+    await Deno.writeTextFile(written[1], section);
+    if (options.baseline) {
+      const baseline = await Deno.readTextFile(BASELINE).catch(() => "# Benchmark\n");
+      await Deno.writeTextFile(BASELINE, withReplicaSection(baseline, section));
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", BASELINE] }).output();
+      written.push(BASELINE);
+    }
+    say("\n" + section);
+    say(`results: ${written.join("\n         ")}`);
+    return rounds.every((r) => r.ok) ? 0 : 1;
+  } catch (err) {
+    say(`\nbench failed: ${(err as Error).stack ?? err}`);
+    return 1;
+  } finally {
     Deno.removeSignalListener("SIGINT", interrupted);
     Deno.removeSignalListener("SIGTERM", interrupted);
   }

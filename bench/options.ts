@@ -19,6 +19,13 @@ export interface BenchOptions {
   quick: boolean;
   /** A remark for the report, e.g. that the machine was shared while measuring. */
   note: string;
+  /**
+   * `sqlite`: the full run above. `postgres`: the replica comparison instead, one round per
+   * count in `replicas` with that many inventory replicas on PostgreSQL, after a round on SQLite.
+   */
+  store: "sqlite" | "postgres";
+  /** Inventory replicas of each PostgreSQL round. */
+  replicas: number[];
 }
 
 /** Usage text for `--help`. */
@@ -32,6 +39,10 @@ export const USAGE = `deno task bench [options]
   --baseline          also write the report to bench/BASELINE.md
   --note TEXT         a remark for the report (e.g. "machine shared with other work")
   --quick             a small run that checks correctness, for CI
+  --store postgres    compare replicas instead: a round on SQLite, then one on PostgreSQL for
+                      each count of --replicas, --orders orders at the highest --concurrency;
+                      with --baseline it writes its section of bench/BASELINE.md
+  --replicas A,B      inventory replicas of the PostgreSQL rounds (default 1,2,3)
   --help              this text
 `;
 
@@ -61,11 +72,19 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       baseline: { type: "boolean", default: false },
       note: { type: "string", default: "" },
       quick: { type: "boolean", default: false },
+      store: { type: "string", default: "sqlite" },
+      replicas: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) return undefined;
   const base = values.quick ? QUICK : FULL;
+  if (values.store !== "sqlite" && values.store !== "postgres") {
+    throw new TypeError(`--store must be sqlite or postgres, got "${values.store}"`);
+  }
+  if (values.replicas !== undefined && values.store !== "postgres") {
+    throw new TypeError("--replicas needs --store postgres: replicas share a database");
+  }
   return {
     orders: count("--orders", values.orders, base.orders, 1),
     concurrency: values.concurrency === undefined
@@ -77,6 +96,10 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     baseline: values.baseline,
     quick: values.quick,
     note: values.note,
+    store: values.store,
+    replicas: values.replicas === undefined
+      ? [1, 2, 3]
+      : values.replicas.split(",").map((n) => count("--replicas", n.trim(), 0, 1, 16)),
   };
 }
 

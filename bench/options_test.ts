@@ -30,6 +30,23 @@ Deno.test("parseOptions() refuses bad values naming the option", async (t) => {
   });
 });
 
+Deno.test("parseOptions() reads the replica comparison", async (t) => {
+  await t.step("SQLite and the full run by default", () => {
+    assert.equal(parseOptions([])?.store, "sqlite");
+  });
+  await t.step("--store postgres with 1, 2 and 3 inventory replicas unless told", () => {
+    const options = parseOptions(["--store", "postgres"]);
+    assert.equal(options?.store, "postgres");
+    assert.deepEqual(options?.replicas, [1, 2, 3]);
+    assert.deepEqual(parseOptions(["--store", "postgres", "--replicas", "2"])?.replicas, [2]);
+  });
+  await t.step("refused: another store, replicas on SQLite, zero replicas", () => {
+    assert.throws(() => parseOptions(["--store", "mysql"]), /--store must be sqlite or postgres/);
+    assert.throws(() => parseOptions(["--replicas", "2"]), /--replicas needs --store postgres/);
+    assert.throws(() => parseOptions(["--store", "postgres", "--replicas", "0"]), /--replicas/);
+  });
+});
+
 Deno.test("parseOptions() returns undefined for --help", () => {
   assert.equal(parseOptions(["--help"]), undefined);
 });

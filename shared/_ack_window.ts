@@ -27,7 +27,10 @@ export class AckWindow<M> {
   #head = 0;
   #flushScheduled = false;
 
-  /** @param ackUpTo sends one ack covering `message` and every earlier unsettled delivery */
+  /**
+   * An empty window.
+   * @param ackUpTo sends one ack covering `message` and every earlier unsettled delivery
+   */
   constructor(private readonly ackUpTo: (message: M) => void) {}
 
   /** Registers a delivery as it arrives, in delivery order. */

@@ -8,19 +8,14 @@
 // @deno-types="@types/amqplib"
 import type { ConfirmChannel, Message, Options } from "amqplib";
 import { Buffer } from "node:buffer";
-import {
-  BrokerUnavailable,
-  type MessageProperties,
-  PublishRefused,
-  UnroutableMessage,
-} from "./message_bus.ts";
+import { BrokerUnavailable, type MessageProperties, UnroutableMessage } from "./message_bus.ts";
 import { errorText } from "./log.ts";
 
 /**
  * Header numbering each publish on its channel: a returned message carries it back, which says
  * which publish the broker could not route (the confirm that follows the return does not).
  */
-export const PUBLISH_SEQ_HEADER = "x-publish-seq";
+const PUBLISH_SEQ_HEADER = "x-publish-seq";
 
 interface Pending {
   routingKey: string;
@@ -36,7 +31,10 @@ export class ConfirmPublisher {
   #seq = 0;
   #broken: Error | undefined;
 
-  /** @param onBroken called once, when a publish threw and the channel was given up */
+  /**
+   * Publishes on `channel`, which must be in confirm mode.
+   * @param onBroken called once, when a publish threw and the channel was given up
+   */
   constructor(
     private readonly channel: ConfirmChannel,
     private readonly onBroken: (reason: Error) => void = () => {},
@@ -104,9 +102,8 @@ export class ConfirmPublisher {
     if (!pending) return; // failed already (blocked, broken or closed)
     this.#pending.delete(seq);
     if (err) {
-      pending.reject(
-        new PublishRefused(`The broker refused the message to "${pending.routingKey}"`),
-      );
+      // A negative confirm (a full queue, an internal error) fails like any other publish.
+      pending.reject(new Error(`The broker refused the message to "${pending.routingKey}"`));
     } else if (pending.returned !== undefined) {
       pending.reject(
         new UnroutableMessage(

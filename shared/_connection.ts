@@ -1,12 +1,13 @@
 /**
- * Opening a RabbitMQ connection the way every client of this project wants it, and declaring the
- * whole topology on it: for the self-healing session and for the queue admin.
+ * Opening a RabbitMQ connection the way every client of this project wants it, to one of the
+ * nodes of a cluster, and declaring the whole topology on it: for the self-healing session and
+ * for the queue admin.
  * @module
  */
 // @deno-types="@types/amqplib"
 import amqp from "amqplib";
 import type { ChannelModel } from "amqplib";
-import { declarationsOf, EXCHANGE, WORK_QUEUES } from "./topology.ts";
+import { declarationsOf, EXCHANGE, type TopologyOptions, WORK_QUEUES } from "./topology.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -32,16 +33,64 @@ export async function openConnection(
 }
 
 /**
- * Declares the exchange, every queue and every binding, on a channel of its own: a declaration
- * the broker refuses closes only that channel.
+ * The nodes of one cluster (a single node is a cluster of one), tried in turn: a connection goes
+ * to the first that answers, starting from the node in use; after a loss, from the next one.
  */
-export async function declareTopology(connection: ChannelModel): Promise<void> {
+export class BrokerNodes {
+  readonly urls: readonly string[];
+  #current = 0;
+
+  /** @param urls the nodes' URLs, as a list or comma-separated (`AMQP_URL`) */
+  constructor(urls: string | readonly string[]) {
+    this.urls = typeof urls === "string"
+      ? urls.split(",").map((url) => url.trim()).filter(Boolean)
+      : [...urls];
+    if (this.urls.length === 0) throw new TypeError("No broker URL given");
+  }
+
+  /** The node in use, or to be tried first. */
+  get current(): string {
+    return this.urls[this.#current];
+  }
+
+  /**
+   * Connects to the node in use, or else to the next that answers, which becomes the node in
+   * use; throws what the last node answered when none does.
+   */
+  async connect(name: string, onError: (err: Error) => void): Promise<ChannelModel> {
+    let failure: unknown;
+    for (let tried = 0; tried < this.urls.length; tried++) {
+      try {
+        return await openConnection(this.current, name, onError);
+      } catch (err) {
+        failure = err;
+        this.moveOn();
+      }
+    }
+    throw failure;
+  }
+
+  /** Leaves the node in use for the next: its connection was lost, it may be going down. */
+  moveOn(): void {
+    this.#current = (this.#current + 1) % this.urls.length;
+  }
+}
+
+/**
+ * Declares the exchange, every queue and every binding, on a channel of its own: a declaration
+ * the broker refuses closes only that channel. `options` say how queues are declared (their
+ * type), and must be the same for every process using the broker.
+ */
+export async function declareTopology(
+  connection: ChannelModel,
+  options: TopologyOptions = {},
+): Promise<void> {
   const channel = await connection.createChannel();
   channel.on("error", () => {}); // surfaces as the failed declaration below
   try {
     await channel.assertExchange(EXCHANGE, "topic", { durable: true });
     for (const queue of WORK_QUEUES) {
-      for (const declaration of declarationsOf(queue)) {
+      for (const declaration of declarationsOf(queue, options)) {
         await channel.assertQueue(declaration.name, {
           durable: true,
           arguments: declaration.arguments,

@@ -4,8 +4,11 @@ import type { OutgoingEvent } from "./events.ts";
 
 /** A message the memory bus accepted. */
 export interface SentMessage {
+  /** The queue it was sent to. */
   queue: string;
+  /** The body, decoded as UTF-8. */
   body: string;
+  /** Its AMQP properties. */
   properties: MessageProperties;
 }
 
@@ -14,7 +17,9 @@ export class MemoryBus implements MessageBus {
   connected = true;
   /** Number of coming publish calls to refuse. */
   failNext = 0;
+  /** Events published, in order. */
   readonly events: OutgoingEvent[] = [];
+  /** Raw messages sent to queues (retry and dead-letter copies), in order. */
   readonly sent: SentMessage[] = [];
   #listeners: (() => void)[] = [];
 

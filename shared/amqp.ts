@@ -8,13 +8,19 @@
 // @deno-types="@types/amqplib"
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { Buffer } from "node:buffer";
-import { EXCHANGE } from "./topology.ts";
+import { EXCHANGE, type TopologyOptions } from "./topology.ts";
 import { type OutgoingEvent, SCHEMA_VERSION } from "./events.ts";
 import { errorText, type Logger } from "./log.ts";
 import { AckWindow, type Settlement } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "./backoff.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { closeConnection, declareTopology, openConnection, redact } from "./_connection.ts";
+import {
+  BrokerNodes,
+  closeConnection,
+  declareTopology,
+  openConnection,
+  redact,
+} from "./_connection.ts";
 import { endSpan, startMessageSpan, TRACEPARENT_HEADER, traceparentOf } from "./tracing.ts";
 import {
   BrokerUnavailable,
@@ -25,12 +31,16 @@ import {
   UnroutableMessage,
 } from "./message_bus.ts";
 
-export { BrokerUnavailable, UnroutableMessage };
-export type { Delivery, DeliveryHandler, MessageBus, MessageProperties };
-
 /** Options of {@linkcode Broker}. */
 export interface BrokerOptions {
-  url: string;
+  /**
+   * The broker, or the nodes of a cluster (a list, or comma-separated): the session connects
+   * to one that answers and moves to the next when its connection is lost.
+   */
+  url: string | readonly string[];
+  /** How the queues are declared (`QUEUE_TYPE`, `MAX_DELIVERIES`); classic by default. */
+  topology?: TopologyOptions;
+  /** Where connection losses, reconnects and alarms are logged. */
   log: Logger;
   /** Unacknowledged deliveries per consumed queue. */
   prefetch: number;
@@ -88,9 +98,12 @@ export class Broker implements MessageBus {
   #connecting = false;
   #redeclaring: Promise<void> | undefined;
   #lastError = "";
+  #nodes: BrokerNodes;
 
+  /** Connects nothing yet: {@linkcode Broker.start} does. */
   constructor(private readonly options: BrokerOptions) {
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 100, maxMs: 5_000 });
+    this.#nodes = new BrokerNodes(options.url);
   }
 
   get connected(): boolean {
@@ -338,7 +351,7 @@ export class Broker implements MessageBus {
       try {
         const session = this.#session;
         if (!session) throw new BrokerUnavailable(this.#lastError || undefined);
-        await declareTopology(session.consuming);
+        await declareTopology(session.consuming, this.options.topology);
       } finally {
         this.#redeclaring = undefined;
       }
@@ -349,14 +362,15 @@ export class Broker implements MessageBus {
     // One attempt at a time: a second session would leak, with consumers of its own.
     if (this.#stopping || this.#session || this.#connecting) return;
     this.#connecting = true;
-    const { url, log, name } = this.options;
+    const { log, name } = this.options;
     const opened: ChannelModel[] = [];
     let session: Session | undefined;
     try {
       const onError = (what: string) => (err: Error) =>
         log.warn(`broker ${what} connection error`, { error: errorText(err) });
-      const consuming = await openConnection(url, `${name}-consumer`, onError("consuming"));
+      const consuming = await this.#nodes.connect(`${name}-consumer`, onError("consuming"));
       opened.push(consuming);
+      const url = this.#nodes.current;
       const publishing = await openConnection(url, this.publisherName, onError("publishing"));
       opened.push(publishing);
       if (this.#stopping) throw new BrokerUnavailable("closing");
@@ -382,7 +396,7 @@ export class Broker implements MessageBus {
       );
       publishing.on("blocked", (reason: string) => this.#blocked(current, reason));
       publishing.on("unblocked", () => this.#unblocked(current));
-      await declareTopology(consuming);
+      await declareTopology(consuming, this.options.topology);
       current.publisher = await this.#openPublisher(current);
       // Handlers may retry or dead-letter as soon as the first consumer runs, so publishing
       // works from here on; `connected` waits until every subscription consumes.
@@ -405,6 +419,8 @@ export class Broker implements MessageBus {
       } else {
         this.#lastError = errorText(err);
         for (const connection of opened) await closeConnection(connection);
+        // Half a session on this node (the second connection failed): try the next.
+        if (opened.length > 0) this.#nodes.moveOn();
       }
       this.#scheduleReconnect();
     } finally {
@@ -527,6 +543,8 @@ export class Broker implements MessageBus {
   #lost(session: Session, why: string): void {
     if (session.lost) return;
     session.lost = true;
+    // The node may be going down: the next session starts with the next node of the cluster.
+    this.#nodes.moveOn();
     // Publishes waiting for a confirm will never get one: fail them so callers retry.
     session.publisher?.failAll(new BrokerUnavailable(why));
     closeConnection(session.publishing);

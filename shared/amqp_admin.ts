@@ -8,26 +8,36 @@
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
 import { errorText, type Logger } from "./log.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { closeConnection, declareTopology, openConnection } from "./_connection.ts";
+import { BrokerNodes, closeConnection, declareTopology } from "./_connection.ts";
 import { BrokerUnavailable, type MessageProperties } from "./message_bus.ts";
+import type { TopologyOptions } from "./topology.ts";
 
 /** A message read off a queue with {@linkcode QueueAdmin.take}. */
 export interface TakenMessage {
+  /** The body as it was published. */
   body: Uint8Array;
+  /** The routing key it was published with. */
   routingKey: string;
+  /** Its AMQP properties; `headers` is always present. */
   properties: MessageProperties & { headers: Record<string, unknown> };
 }
 
 /** Where {@linkcode QueueAdmin.moveMessages} sends a message. */
 export interface Destination {
+  /** Exchange to publish to; `""` for the default exchange (straight to a queue). */
   exchange: string;
+  /** Routing key, or the queue's name on the default exchange. */
   routingKey: string;
+  /** Properties of the moved copy. */
   properties: MessageProperties;
 }
 
 /** Options of {@linkcode QueueAdmin}. */
 export interface QueueAdminOptions {
-  url: string;
+  /** The broker, or the nodes of a cluster (a list, or comma-separated), tried in turn. */
+  url: string | readonly string[];
+  /** How the queues are declared; the same as the services', or the broker refuses them. */
+  topology?: TopologyOptions;
   /** Connection name shown by the broker. */
   name: string;
   /** Hears connection errors; they also surface as failed operations. */
@@ -43,8 +53,12 @@ export class QueueAdmin {
   #connecting: Promise<ChannelModel> | undefined;
   #publisher: ConfirmPublisher | undefined;
   #lastError = "";
+  #nodes: BrokerNodes;
 
-  constructor(private readonly options: QueueAdminOptions) {}
+  /** Connects nothing yet: the first operation does. */
+  constructor(private readonly options: QueueAdminOptions) {
+    this.#nodes = new BrokerNodes(options.url);
+  }
 
   /** True while the connection is open. */
   get connected(): boolean {
@@ -139,7 +153,11 @@ export class QueueAdmin {
   }
 
   /** Publishes raw content to a queue through the default exchange. */
-  sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties = {}) {
+  sendToQueue(
+    queue: string,
+    content: Uint8Array,
+    properties: MessageProperties = {},
+  ): Promise<void> {
     return this.publish("", queue, content, properties);
   }
 
@@ -160,11 +178,10 @@ export class QueueAdmin {
   #open(): Promise<ChannelModel> {
     if (this.#connection) return Promise.resolve(this.#connection);
     return this.#connecting ??= (async () => {
-      const { url, name, log } = this.options;
+      const { name, log, topology } = this.options;
       let connection: ChannelModel | undefined;
       try {
-        connection = await openConnection(
-          url,
+        connection = await this.#nodes.connect(
           name,
           (err) => log?.warn("queue admin connection error", { error: errorText(err) }),
         );
@@ -173,8 +190,9 @@ export class QueueAdmin {
           if (this.#connection !== opened) return;
           this.#connection = undefined;
           this.#publisher = undefined;
+          this.#nodes.moveOn();
         });
-        await declareTopology(connection);
+        await declareTopology(connection, topology);
         this.#connection = connection;
         this.#lastError = "";
         return connection;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Broker, BrokerUnavailable, type Delivery, UnroutableMessage } from "./amqp.ts";
+import { Broker } from "./amqp.ts";
+import { BrokerUnavailable, type Delivery, UnroutableMessage } from "./message_bus.ts";
 import { QueueAdmin } from "./amqp_admin.ts";
 import { createLogger } from "./log.ts";
 import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "../tools/broker_node.ts";

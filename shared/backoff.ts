@@ -16,7 +16,10 @@ export interface BackoffBounds {
 export class Backoff {
   #attempt = 0;
 
-  /** @param random a source of numbers in [0, 1), replaceable in tests */
+  /**
+   * Starts at the first delay.
+   * @param random a source of numbers in [0, 1), replaceable in tests
+   */
   constructor(
     private readonly bounds: BackoffBounds,
     private readonly random: () => number = Math.random,
@@ -27,9 +30,14 @@ export class Backoff {
    * `maxMs`, where n counts the delays handed out since the last {@linkcode Backoff.reset}.
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { Backoff } from "./backoff.ts";
+   *
    * const backoff = new Backoff({ initialMs: 100, maxMs: 5000 });
-   * backoff.next(); // 50..100
-   * backoff.next(); // 100..200
+   * const first = backoff.next();
+   * assert.ok(first >= 50 && first <= 100);
+   * const second = backoff.next();
+   * assert.ok(second >= 100 && second <= 200);
    * ```
    */
   next(): number {

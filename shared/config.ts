@@ -5,10 +5,10 @@
  */
 import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
-import { type ServiceName, SERVICES } from "./topology.ts";
+import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
 import { menuKey } from "./menu.ts";
 
-export type { ServiceName };
+export type { QueueType, ServiceName };
 
 /** Default HTTP port of each service (the compatibility contract), from the services' table. */
 export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = Object.freeze(
@@ -39,11 +39,15 @@ export const ENV_DEFAULTS = {
   RETRY_DELAY_MS: "1000",
   MAX_DELIVERIES: "5",
   SHUTDOWN_TIMEOUT_MS: "10000",
+  QUEUE_TYPE: "classic",
+  // Empty: SQLite in DATA_DIR. Each service needs a database of its own.
+  DATABASE_URL: "",
   REQUEST_TIMEOUT_MS: "10000",
   OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
   OTEL_DENO: "false",
+  INVENTORY_URL: "http://127.0.0.1:5002",
 } as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -71,8 +75,17 @@ const menu = z.string().transform((text, ctx) => {
 });
 
 const EnvSchema = z.object({
-  AMQP_URL: z.string().regex(/^amqps?:\/\//, "must start with amqp:// or amqps://")
-    .default(ENV_DEFAULTS.AMQP_URL),
+  AMQP_URL: z.string().default(ENV_DEFAULTS.AMQP_URL).transform((text, ctx) => {
+    const urls = text.split(",").map((url) => url.trim()).filter(Boolean);
+    if (urls.length === 0 || !urls.every((url) => /^amqps?:\/\//.test(url))) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be amqp:// or amqps:// URLs, separated by commas",
+      });
+      return z.NEVER;
+    }
+    return Object.freeze(urls);
+  }),
   HOST: z.string().min(1).default(ENV_DEFAULTS.HOST),
   PORT: int(0, 65535).optional(),
   DATA_DIR: z.string().min(1).default(ENV_DEFAULTS.DATA_DIR),
@@ -82,6 +95,12 @@ const EnvSchema = z.object({
   RETRY_DELAY_MS: int(0, 3_600_000).default(1000),
   MAX_DELIVERIES: int(1, 1000).default(5),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  QUEUE_TYPE: z.enum(["classic", "quorum"]).default("classic"),
+  // The message never repeats the value: it may hold a password.
+  DATABASE_URL: z.string().regex(
+    /^postgres(ql)?:\/\//,
+    "must start with postgres:// or postgresql://",
+  ).optional(),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -89,15 +108,27 @@ const EnvSchema = z.object({
   // Read by Deno itself at start-up, which then provides the OpenTelemetry SDK; the service
   // reads it only to make spans when they go somewhere.
   OTEL_DENO: z.string().default(ENV_DEFAULTS.OTEL_DENO),
+  INVENTORY_URL: z.string().regex(/^https?:\/\/[^/]+\/?$/, "must be http(s)://host:port")
+    .default(ENV_DEFAULTS.INVENTORY_URL),
 });
 
 /** Validated configuration of one service, `S`. */
 export interface Config<S extends ServiceName = ServiceName> {
+  /** The service this configuration is for. */
   service: S;
+  /** The first of {@linkcode Config.amqpUrls}. */
   amqpUrl: string;
+  /** The broker nodes to connect to (the nodes of one cluster), tried in turn. */
+  amqpUrls: readonly string[];
+  /** `classic` queues, or replicated `quorum` queues on a cluster. */
+  queueType: QueueType;
+  /** PostgreSQL database of this service; undefined means SQLite in `dataDir`. */
+  databaseUrl?: string;
+  /** Address the HTTP server listens on (`HOST`). */
   host: string;
+  /** HTTP port (`PORT`), 5001 to 5003 by default. */
   port: number;
-  /** Folder holding the service's SQLite file. */
+  /** Folder holding the service's SQLite file (when `databaseUrl` is unset). */
   dataDir: string;
   /** Item name to starting stock; used by inventory to seed a new database. */
   menu: Readonly<Record<string, number>>;
@@ -109,11 +140,13 @@ export interface Config<S extends ServiceName = ServiceName> {
   retryDelayMs: number;
   /** Deliveries of one message (crashes included) before it is dead-lettered unseen. */
   maxDeliveries: number;
+  /** Bound on a graceful shutdown before the process exits anyway. */
   shutdownTimeoutMs: number;
   /** Time a client has to send a request body before it gets 408. */
   requestTimeoutMs: number;
   /** How long the oldest outbox row may wait while connected before `/ready` answers 503. */
   outboxStallMs: number;
+  /** Lowest level that is logged. */
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
@@ -122,6 +155,8 @@ export interface Config<S extends ServiceName = ServiceName> {
    * `OTEL_EXPORTER_OTLP_*` and `OTEL_SERVICE_NAME` variables itself).
    */
   tracing: boolean;
+  /** Base URL of the inventory service, where the order service reads stock for its pages. */
+  inventoryUrl: string;
 }
 
 /**
@@ -142,7 +177,10 @@ export function loadConfig<S extends ServiceName>(
   const e = parsed.data;
   return Object.freeze({
     service,
-    amqpUrl: e.AMQP_URL,
+    amqpUrl: e.AMQP_URL[0],
+    amqpUrls: e.AMQP_URL,
+    queueType: e.QUEUE_TYPE,
+    databaseUrl: e.DATABASE_URL,
     host: e.HOST,
     port: e.PORT ?? DEFAULT_PORTS[service],
     dataDir: e.DATA_DIR,
@@ -157,5 +195,20 @@ export function loadConfig<S extends ServiceName>(
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
     tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),
+    inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
   });
+}
+
+/**
+ * How the services declare their queues (`QUEUE_TYPE`, `MAX_DELIVERIES`), for tools and tests
+ * that declare them too: the broker refuses a declaration that differs.
+ */
+export function topologyOptions(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): TopologyOptions {
+  const { queueType, maxDeliveries } = loadConfig("order", {
+    QUEUE_TYPE: env.QUEUE_TYPE,
+    MAX_DELIVERIES: env.MAX_DELIVERIES,
+  });
+  return { queueType, maxDeliveries };
 }

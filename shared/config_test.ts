@@ -9,6 +9,9 @@ Deno.test("loadConfig() fills every default", () => {
   assert.deepEqual(config.menu, DEFAULT_MENU);
   assert.equal(config.menu.Coffee, 100);
   assert.equal(config.testFaults, false);
+  assert.deepEqual(config.amqpUrls, ["amqp://guest:guest@127.0.0.1:5672"]);
+  assert.equal(config.queueType, "classic");
+  assert.equal(config.databaseUrl, undefined);
   assert.equal(config.requestTimeoutMs, 10_000);
   assert.equal(config.outboxStallMs, 30_000);
   assert.equal(config.tracing, false);
@@ -34,10 +37,32 @@ Deno.test("loadConfig() reads the environment", () => {
   assert.equal(config.testFaults, true);
 });
 
+Deno.test("loadConfig() reads the nodes of a cluster, the queue type and the database", () => {
+  const config = loadConfig("inventory", {
+    AMQP_URL: "amqp://u:p@node1:5672, amqp://u:p@node2:5672,",
+    QUEUE_TYPE: "quorum",
+    DATABASE_URL: "postgres://inventory:secret@db:5432/inventory",
+  });
+  assert.deepEqual(config.amqpUrls, ["amqp://u:p@node1:5672", "amqp://u:p@node2:5672"]);
+  assert.equal(config.amqpUrl, "amqp://u:p@node1:5672");
+  assert.equal(config.queueType, "quorum");
+  assert.equal(config.databaseUrl, "postgres://inventory:secret@db:5432/inventory");
+});
+
+Deno.test("a bad DATABASE_URL is named without repeating its password", () => {
+  assert.throws(() => loadConfig("order", { DATABASE_URL: "mysql://root:hunter2@db/x" }), (err) => {
+    assert.match(String(err), /DATABASE_URL/);
+    assert.doesNotMatch(String(err), /hunter2/);
+    return true;
+  });
+});
+
 Deno.test("loadConfig() names each bad variable", () => {
   assert.throws(() => loadConfig("order", { PORT: "http" }), /PORT/);
   assert.throws(() => loadConfig("order", { MENU: "Tea" }), /MENU.*"Tea" is not Item=stock/);
   assert.throws(() => loadConfig("order", { AMQP_URL: "localhost" }), /AMQP_URL/);
+  assert.throws(() => loadConfig("order", { AMQP_URL: "amqp://a,localhost" }), /AMQP_URL/);
+  assert.throws(() => loadConfig("order", { QUEUE_TYPE: "stream" }), /QUEUE_TYPE/);
   assert.throws(() => loadConfig("order", { PREFETCH: "0" }), TypeError);
   assert.throws(() => loadConfig("order", { REQUEST_TIMEOUT_MS: "soon" }), /REQUEST_TIMEOUT_MS/);
   assert.throws(

@@ -5,11 +5,11 @@
  * crashes the process must not loop forever).
  * @module
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { type Database, TransactionConflict } from "./database.ts";
+import type { DeliveryCounter } from "./delivery_counter.ts";
 import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
-import { transaction } from "./sqlite.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
 import type { QueueMetrics } from "./metrics.ts";
@@ -22,6 +22,7 @@ import {
 } from "./tracing.ts";
 
 export { InvalidMessage };
+export type { DeliveryCounter };
 
 /** Largest message body a consumer will parse; larger ones are dead-lettered. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -39,16 +40,17 @@ export interface IncomingMessage {
   body: unknown;
   /** The routing key it was first published with (kept across retries). */
   routingKey: string;
+  /** The AMQP message id, when the publisher set one. */
   messageId?: string;
   /** How many times it was retried before this attempt. */
   retries: number;
 }
 
 /**
- * Handles one message, synchronously, inside the transaction the consumer opened for it;
+ * Handles one message inside the transaction the consumer opened for it (store calls join it);
  * throws {@linkcode InvalidMessage} for poison, anything else to have it retried.
  */
-export type MessageHandler = (message: IncomingMessage) => void;
+export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
 
 /**
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
@@ -57,55 +59,48 @@ export type MessageHandler = (message: IncomingMessage) => void;
  */
 export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
 
+/**
+ * Runs first in the transaction of a batch, with every message of it that parses, to take
+ * what the batch will need in one order for every replica (e.g. the stock rows of its items),
+ * so that two batches wait for each other instead of deadlocking. Its failure fails the batch.
+ */
+export type BatchPreparation = (messages: IncomingMessage[]) => Promise<void>;
+
 /** A queue's handler, and optionally what to do when one of its messages is dead-lettered. */
 export interface Subscription {
+  /** Handles each valid message of the queue. */
   handle: MessageHandler;
+  /** Loads what a batch needs before its handlers run (e.g. locks the stock rows). */
+  prepareBatch?: BatchPreparation;
+  /** Gives a dead-lettered message's order an outcome. */
   onDeadLetter?: DeadLetterHook;
-}
-
-/**
- * Counts the deliveries of a message whose handler never returned (the process stopped), in
- * the service's own database so the count survives the crash it measures. A first delivery
- * is not stored; only redelivered ones are, so a healthy message costs no write.
- */
-export class DeliveryCounter {
-  #bump: StatementSync;
-  #forget: StatementSync;
-
-  constructor(db: DatabaseSync) {
-    db.exec(`CREATE TABLE IF NOT EXISTS delivery_attempts (
-      message_key TEXT PRIMARY KEY,
-      deliveries INTEGER NOT NULL
-    )`);
-    // The first delivery is not stored (it is not flagged redelivered), hence starting at 2.
-    this.#bump = db.prepare(`INSERT INTO delivery_attempts VALUES (?, 2)
-      ON CONFLICT (message_key) DO UPDATE SET deliveries = deliveries + 1
-      RETURNING deliveries`);
-    this.#forget = db.prepare(`DELETE FROM delivery_attempts WHERE message_key = ?`);
-  }
-
-  /** Records one more delivery of `key` and returns how many there were. */
-  bump(key: string): number {
-    return Number(this.#bump.get(key)?.deliveries);
-  }
-
-  /** Forgets `key`: its handler returned, so it did not stop the process. */
-  forget(key: string): void {
-    this.#forget.run(key);
-  }
 }
 
 /** Settings of {@linkcode createConsumer}. */
 export interface ConsumerOptions {
+  /** Where retry and dead-letter copies are published. */
   bus: MessageBus;
+  /** Where dead letters, retries and failed follow-ups are logged. */
   log: Logger;
   /** The service's database: a batch of messages is handled in one transaction of it. */
-  db: DatabaseSync;
+  db: Database;
+  /**
+   * Counts the redeliveries that reached the handler and never came back. (A quorum queue's own
+   * `x-delivery-count` also counts the messages that were merely in flight beside a crashing
+   * one, so it cannot tell which message to dead-letter.)
+   */
   counter: DeliveryCounter;
+  /** The queue's handler. */
   handle: MessageHandler;
+  /** Loads what a batch needs before its handlers run. */
+  prepareBatch?: BatchPreparation;
+  /** Runs once a message was set aside in the DLQ. */
   onDeadLetter?: DeadLetterHook;
+  /** Retries of a failing handler before its message is dead-lettered. */
   maxRetries: number;
+  /** Delay before each retry, the retry copy's per-message TTL. */
   retryDelayMs: number;
+  /** Deliveries without an ack (crashes) before a message is dead-lettered unseen. */
   maxDeliveries: number;
   /** Where the queue's deliveries are counted; nowhere when absent. */
   metrics?: QueueMetrics;
@@ -128,16 +123,26 @@ interface Handling {
 
 /**
  * Builds the handler of a queue's deliveries that applies the retry and dead-letter policy
- * around `handle`. Deliveries that arrive together are handled in one SQLite transaction (one
- * commit for the batch, each message in a savepoint of its own) and acknowledged after it
- * committed; a redelivered message is handled alone and counted, so a message that crashes the
- * process cannot take the ones around it down with it.
+ * around `handle`. Deliveries that arrive together are handled in one transaction (one commit
+ * for the batch, each message in a savepoint of its own) and acknowledged after it committed; a
+ * redelivered message is handled alone and counted, so a message that crashes the process
+ * cannot take the ones around it down with it.
  */
 export function createConsumer(
   options: ConsumerOptions,
 ): (deliveries: Delivery[]) => Promise<void> {
-  const { bus, log, db, counter, handle, onDeadLetter, maxRetries, retryDelayMs, maxDeliveries } =
-    options;
+  const {
+    bus,
+    log,
+    db,
+    counter,
+    handle,
+    prepareBatch,
+    onDeadLetter,
+    maxRetries,
+    retryDelayMs,
+    maxDeliveries,
+  } = options;
   const metrics = options.metrics ?? UNMEASURED;
 
   const begin = (delivery: Delivery, started: number): Handling => ({
@@ -276,37 +281,46 @@ export function createConsumer(
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
-  const run = (delivery: Delivery) =>
-    transaction(db, () => {
-      const result: unknown = handle({
-        body: parseBody(delivery.body),
-        routingKey: originalRoutingKey(delivery),
-        messageId: delivery.messageId,
-        retries: retriesOf(delivery),
-      });
-      if (result instanceof Promise) {
-        throw new TypeError("Message handlers must be synchronous: their transaction is open");
-      }
+  const run = (message: IncomingMessage) =>
+    db.transaction(async () => {
+      await handle(message);
     });
 
   const handleFirstDeliveries = async (batch: Delivery[], started: number) => {
     const handlings = batch.map((delivery) => begin(delivery, started));
-    const handled: Handling[] = [];
+    let handled: Handling[] = [];
     let failed: { handling: Handling; error: unknown }[] = [];
     try {
-      transaction(db, () => {
-        for (const handling of handlings) {
+      await db.transaction(async () => {
+        // A transaction that collided with another runs again from here: start over.
+        handled = [];
+        failed = [];
+        const parsed = handlings.map((handling) => {
           try {
-            withSpan(handling.span, () => run(handling.delivery));
+            return { handling, message: incoming(handling.delivery) };
+          } catch (error) {
+            return { handling, error };
+          }
+        });
+        await prepareBatch?.(parsed.flatMap((p) => p.message ? [p.message] : []));
+        for (const { handling, message, error } of parsed) {
+          if (!message) {
+            failed.push({ handling, error });
+            continue;
+          }
+          try {
+            await withSpan(handling.span, () => run(message));
             handled.push(handling);
           } catch (error) {
+            // The whole batch must run again, not this message alone.
+            if (error instanceof TransactionConflict) throw error;
             failed.push({ handling, error });
           }
         }
       });
     } catch (error) {
       // The commit itself failed: none of the batch happened, and every message retries.
-      handled.length = 0;
+      handled = [];
       failed = handlings.map((handling) => ({ handling, error }));
     }
     for (const handling of handled) succeed(handling);
@@ -316,25 +330,25 @@ export function createConsumer(
   const handleRedelivery = async (delivery: Delivery, started: number) => {
     const handling = begin(delivery, started);
     const key = delivery.messageId ?? await digest(delivery.body);
-    const deliveries = counter.bump(key);
+    const deliveries = await counter.bump(key);
     if (deliveries > maxDeliveries) {
       const reason =
         `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`;
       await withSpan(handling.span, () => deadLetter(handling, reason));
       finish(handling, new Error(reason));
-      counter.forget(key);
+      await counter.forget(key);
       return;
     }
     let failure: { error: unknown } | undefined;
     try {
-      withSpan(handling.span, () => run(delivery));
+      await withSpan(handling.span, () => run(incoming(delivery)));
     } catch (error) {
       failure = { error };
     }
     // The handler came back, so this message did not stop the process. Forgetting it now,
     // before the ack, means only a message whose handler never returns climbs towards
     // maxDeliveries; the others redelivered by the same crash start again from zero.
-    counter.forget(key);
+    await counter.forget(key).catch(() => {});
     if (failure) return fail(handling, failure.error);
     succeed(handling);
   };
@@ -353,6 +367,16 @@ export function createConsumer(
       await handleFirstDeliveries(deliveries.slice(start, end), started);
       start = end;
     }
+  };
+}
+
+/** The message as handlers see it; throws {@linkcode InvalidMessage} for a body that isn't JSON. */
+function incoming(delivery: Delivery): IncomingMessage {
+  return {
+    body: parseBody(delivery.body),
+    routingKey: originalRoutingKey(delivery),
+    messageId: delivery.messageId,
+    retries: retriesOf(delivery),
   };
 }
 

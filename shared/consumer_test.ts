@@ -1,34 +1,54 @@
 import assert from "node:assert/strict";
-import { createConsumer, DeliveryCounter, REASON_HEADER, RETRY_HEADER } from "./consumer.ts";
+import {
+  type ConsumerOptions,
+  createConsumer,
+  type DeliveryCounter,
+  REASON_HEADER,
+  RETRY_HEADER,
+} from "./consumer.ts";
+import { TransactionConflict } from "./database.ts";
+import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./events.ts";
 import { createLogger } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { openDatabase } from "./sqlite.ts";
+import { SqliteDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
-/** A database and the delivery counter kept in it. */
-function store() {
-  const db = openDatabase(":memory:", "test");
-  return { db, counter: new DeliveryCounter(db) };
-}
+/** What a test may set on the consumer; the bus and database are the in-memory kinds it inspects. */
+type Overrides = Partial<Omit<ConsumerOptions, "bus" | "db">> & {
+  bus?: MemoryBus;
+  db?: SqliteDatabase;
+};
 
-function setup(handle: (body: unknown) => void) {
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
+/**
+ * The consumer under test, with defaults for everything: a memory bus, a quiet logger, a fresh
+ * in-memory database and its delivery counter, a handler that does nothing, 2 retries 250 ms
+ * apart and at most 3 deliveries. Each test overrides only what it is about.
+ */
+async function setup(overrides: Overrides = {}) {
+  const db = overrides.db ?? SqliteDatabase.open(":memory:", "test");
+  const options = {
+    bus: new MemoryBus(),
     log: createLogger("test", "error"),
-    ...store(),
-    handle: ({ body }) => handle(body),
+    db,
+    counter: overrides.counter ?? await openDeliveryCounter(db),
+    handle: () => {},
     maxRetries: 2,
     retryDelayMs: 250,
     maxDeliveries: 3,
-  });
-  return { bus, consume };
+    ...overrides,
+  };
+  return { ...options, consume: createConsumer(options) };
 }
+
+/** A handler that refuses every message as poison. */
+const poison = () => {
+  throw new InvalidMessage("bad");
+};
 
 Deno.test("a handled message is acknowledged", async () => {
   const seen: unknown[] = [];
-  const { bus, consume } = setup((body) => seen.push(body));
+  const { bus, consume } = await setup({ handle: ({ body }) => void seen.push(body) });
   const delivery = fakeDelivery('{"a":1}');
   await consume([delivery]);
   assert.equal(delivery.settled, "acked");
@@ -37,8 +57,10 @@ Deno.test("a handled message is acknowledged", async () => {
 });
 
 Deno.test("poison is dead-lettered at once with its reason", async (t) => {
-  const { bus, consume } = setup(() => {
-    throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+  const { bus, consume } = await setup({
+    handle: () => {
+      throw new InvalidMessage("invalid OrderPlaced: qty: qty must be at least 1");
+    },
   });
   await t.step("not JSON", async () => {
     const delivery = fakeDelivery("{{{");
@@ -62,8 +84,10 @@ Deno.test("poison is dead-lettered at once with its reason", async (t) => {
 });
 
 Deno.test("a failing handler is retried through the retry queue, then dead-lettered", async () => {
-  const { bus, consume } = setup(() => {
-    throw new Error("database is locked");
+  const { bus, consume } = await setup({
+    handle: () => {
+      throw new Error("database is locked");
+    },
   });
   await consume([fakeDelivery("{}")]);
   const [retry] = bus.sent.splice(0);
@@ -83,27 +107,13 @@ Deno.test("a failing handler is retried through the retry queue, then dead-lette
 
 Deno.test("a message redelivered too often is dead-lettered without being handled", async () => {
   let handled = 0;
-  const { bus, consume } = setup(() => handled++);
+  const { bus, counter, consume } = await setup({ handle: () => void handled++ });
   // Two redeliveries that crashed the consumer before it could ack (deliveries 2 and 3)...
-  const counterDb = openDatabase(":memory:", "t");
-  const counter = new DeliveryCounter(counterDb);
-  assert.equal(counter.bump("m1"), 2);
-  assert.equal(counter.bump("m1"), 3);
-  const loop = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
-    db: counterDb,
-    counter,
-    handle: () => {
-      handled++;
-    },
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
-  });
+  assert.equal(await counter.bump("m1"), 2);
+  assert.equal(await counter.bump("m1"), 3);
   // ...so the 4th is over the limit of 3 and goes to the DLQ unseen.
   const delivery = fakeDelivery("{}", { messageId: "m1", redelivered: true });
-  await loop([delivery]);
+  await consume([delivery]);
   assert.equal(handled, 0, "not handled");
   assert.equal(delivery.settled, "acked");
   assert.match(String(bus.sent.at(-1)?.properties.headers?.[REASON_HEADER]), /delivered 4 times/);
@@ -116,29 +126,20 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
 Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {
   for (
     const [name, handle, reason] of [
-      ["dead-letter copy", () => {
-        throw new InvalidMessage("bad");
-      }, "bad"],
+      ["dead-letter copy", poison, "bad"],
       ["retry copy", () => {
         throw new Error("locked");
       }, "failed after 1 attempts and could not be retried: locked"],
     ] as const
   ) {
     await t.step(name, async () => {
-      const bus = new MemoryBus();
       const seen: string[] = [];
       const delivery = fakeDelivery("{}");
-      const consume = createConsumer({
-        bus,
-        log: createLogger("test", "error"),
-        ...store(),
+      const { bus, consume } = await setup({
         handle,
         onDeadLetter: (_body, why) => {
           seen.push(`${why} (settled: ${delivery.settled})`);
         },
-        maxRetries: 2,
-        retryDelayMs: 10,
-        maxDeliveries: 3,
       });
       bus.failNext = 1;
       await consume([delivery]);
@@ -150,28 +151,20 @@ Deno.test("a copy the broker does not take: the order's outcome first, then the 
 });
 
 Deno.test("a delivery whose copy failed with its connection is left for redelivery", async (t) => {
-  const failing = (bus: MemoryBus) => {
+  const failing = async (bus: MemoryBus) => {
     const outcomes: string[] = [];
-    const consume = createConsumer({
+    const { consume } = await setup({
       bus,
-      log: createLogger("test", "error"),
-      ...store(),
-      handle: () => {
-        throw new InvalidMessage("bad");
-      },
-      onDeadLetter: (_body, reason) => {
-        outcomes.push(reason);
-      },
+      handle: poison,
+      onDeadLetter: (_body, reason) => void outcomes.push(reason),
       maxRetries: 0,
-      retryDelayMs: 10,
-      maxDeliveries: 3,
     });
     return { outcomes, consume };
   };
   await t.step("the broker is gone", async () => {
     const bus = new MemoryBus();
     bus.connected = false;
-    const { outcomes, consume } = failing(bus);
+    const { outcomes, consume } = await failing(bus);
     const delivery = fakeDelivery("{}");
     await consume([delivery]);
     assert.equal(delivery.settled, undefined, "unsettled: the bus hands it back to the broker");
@@ -180,7 +173,7 @@ Deno.test("a delivery whose copy failed with its connection is left for redelive
   await t.step("its channel closed", async () => {
     const bus = new MemoryBus();
     bus.failNext = 1;
-    const { outcomes, consume } = failing(bus);
+    const { outcomes, consume } = await failing(bus);
     const delivery = fakeDelivery("{}", { channelOpen: false });
     await consume([delivery]);
     assert.equal(delivery.settled, undefined);
@@ -189,44 +182,38 @@ Deno.test("a delivery whose copy failed with its connection is left for redelive
 });
 
 Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {
-  const counterDb = openDatabase(":memory:", "t");
-  const counter = new DeliveryCounter(counterDb);
-  const consume = createConsumer({
-    bus: new MemoryBus(),
-    log: createLogger("test", "error"),
-    db: counterDb,
-    counter,
-    handle: () => {},
-    maxRetries: 2,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
+  const db = SqliteDatabase.open(":memory:", "test");
+  const counter = await openDeliveryCounter(db);
+  const steps: string[] = [];
+  const watched: DeliveryCounter = {
+    bump: (key) => (steps.push("bump"), counter.bump(key)),
+    forget: (key) => (steps.push("forget"), counter.forget(key)),
+  };
+  const { consume } = await setup({
+    db,
+    counter: watched,
+    handle: () => void steps.push("handle"),
   });
   const delivery = fakeDelivery("{}", { messageId: "m3", redelivered: true });
-  const settled = consume([delivery]);
+  await consume([delivery]);
+  assert.equal(delivery.settled, "acked");
   // The next delivery of the same batch may stop the process before the ack goes out; that
   // crash must not count against a message that was handled.
-  assert.equal(counter.bump("m3"), 2, "forgotten before anything else ran");
-  await settled;
-  assert.equal(delivery.settled, "acked");
+  assert.deepEqual(steps, ["bump", "handle", "forget"]);
+  assert.equal(await counter.bump("m3"), 2, "forgotten");
 });
 
 Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {
   const bus = new MemoryBus();
   const seen: string[] = [];
-  const consume = createConsumer({
+  const { consume } = await setup({
     bus,
-    log: createLogger("test", "error"),
-    ...store(),
-    handle: () => {
-      throw new InvalidMessage("bad");
-    },
+    handle: poison,
     onDeadLetter: (body, reason) => {
       seen.push(`${new TextDecoder().decode(body)}: ${reason} (copies: ${bus.sent.length})`);
       throw new Error("follow-up broke");
     },
     maxRetries: 0,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const delivery = fakeDelivery("{}");
   await consume([delivery]);
@@ -235,50 +222,58 @@ Deno.test("the dead-letter follow-up runs after the copy is safe, and its failur
 });
 
 Deno.test("a batch commits together, and one failing message undoes only its own work", async () => {
-  const { db, counter } = store();
-  db.exec("CREATE TABLE seen (n INTEGER)");
-  const insert = db.prepare("INSERT INTO seen VALUES (?)");
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
+  const db = SqliteDatabase.open(":memory:", "test");
+  db.db.exec("CREATE TABLE seen (n INTEGER)");
+  const insert = db.db.prepare("INSERT INTO seen VALUES (?)");
+  const prepared: unknown[] = [];
+  const { bus, consume } = await setup({
     db,
-    counter,
-    handle: ({ body }) => {
+    prepareBatch: (messages) => {
+      prepared.push(...messages.map((m) => m.body));
+      return Promise.resolve();
+    },
+    handle: async ({ body }) => {
       const { n } = body as { n: number };
-      insert.run(n);
+      await db.write(() => insert.run(n));
       if (n === 2) throw new Error("locked");
     },
-    maxRetries: 3,
-    retryDelayMs: 10,
-    maxDeliveries: 3,
   });
   const batch = [1, 2, 3].map((n) => fakeDelivery(JSON.stringify({ n })));
-  await consume(batch);
-  assert.deepEqual(db.prepare("SELECT n FROM seen ORDER BY n").all().map((r) => r.n), [1, 3]);
-  assert.deepEqual(batch.map((d) => d.settled), ["acked", "acked", "acked"]);
-  assert.deepEqual(bus.sent.map((m) => [m.queue, m.body]), [["order_placed_retry", '{"n":2}']]);
+  const poison = fakeDelivery("not json");
+  await consume([...batch, poison]);
+  assert.deepEqual(prepared, [{ n: 1 }, { n: 2 }, { n: 3 }], "prepared with what parses");
+  assert.deepEqual(db.db.prepare("SELECT n FROM seen ORDER BY n").all().map((r) => r.n), [1, 3]);
+  assert.deepEqual([...batch, poison].map((d) => d.settled), ["acked", "acked", "acked", "acked"]);
+  assert.deepEqual(bus.sent.map((m) => m.queue), ["order_placed_retry", "order_placed_dlq"]);
 });
 
-Deno.test("an asynchronous handler is refused, not half-run outside its transaction", async () => {
-  const { bus, consume } = setup(() => Promise.resolve());
-  await consume([fakeDelivery("{}")]);
-  assert.match(String(bus.sent[0]?.properties.headers?.["x-last-error"]), /must be synchronous/);
+Deno.test("a collision with another transaction undoes the whole batch, not one message", async () => {
+  const db = SqliteDatabase.open(":memory:", "test");
+  db.db.exec("CREATE TABLE seen (n INTEGER)");
+  const insert = db.db.prepare("INSERT INTO seen VALUES (?)");
+  const { bus, consume } = await setup({
+    db,
+    handle: async ({ body }) => {
+      const { n } = body as { n: number };
+      await db.write(() => insert.run(n));
+      // Its locks are gone with its savepoint's statement: the batch must run again as a whole
+      // (PostgreSQL's outermost transaction does so itself; here it fails, so all retry).
+      if (n === 2) throw new TransactionConflict("deadlock detected");
+    },
+  });
+  const batch = [1, 2].map((n) => fakeDelivery(JSON.stringify({ n })));
+  await consume(batch);
+  assert.deepEqual(db.db.prepare("SELECT n FROM seen").all(), [], "nothing of the batch stays");
+  assert.deepEqual(bus.sent.map((m) => m.queue), ["order_placed_retry", "order_placed_retry"]);
 });
 
 Deno.test("the queue's metrics count what became of each delivery", async () => {
   const metrics = new ServiceMetrics();
-  const bus = new MemoryBus();
-  const consume = createConsumer({
-    bus,
-    log: createLogger("test", "error"),
-    ...store(),
+  const { bus, consume } = await setup({
     handle: ({ body }) => {
       if ((body as { fail?: boolean }).fail) throw new Error("database is locked");
     },
     maxRetries: 1,
-    retryDelayMs: 250,
-    maxDeliveries: 3,
     metrics: metrics.forQueue("order_placed"),
   });
   await consume([

@@ -6,7 +6,32 @@
 import { z } from "zod";
 
 /** Largest quantity one order may ask for; protects stock from typos like 1000000. */
-export const MAX_QTY = 100;
+const MAX_QTY = 100;
+
+/** One reason a value failed its schema: the field (`path`) and a message naming it. */
+export interface ValidationIssue {
+  /** Kind of failure, e.g. `invalid_type` or `unrecognized_keys`. */
+  code: string;
+  /** Where in the value: `["qty"]`; empty for the value as a whole. */
+  path: PropertyKey[];
+  /** What is wrong, naming the field: `qty must be at least 1`. */
+  message: string;
+  /** The unknown field names of an `unrecognized_keys` issue. */
+  keys?: string[];
+}
+
+/** The outcome of {@linkcode BodySchema.safeParse}: the typed value, or every issue found. */
+export type ParseResult<T> =
+  | { success: true; data: T }
+  | { success: false; error: { issues: ValidationIssue[] } };
+
+/** A message or request body schema: checks an unknown value and types it. */
+export interface BodySchema<T> {
+  /** The value, trimmed and typed; throws, naming every bad field, when one is. */
+  parse(value: unknown): T;
+  /** The value, trimmed and typed, or the issues naming every bad field; never throws. */
+  safeParse(value: unknown): ParseResult<T>;
+}
 
 /** What a value is, in the words of a validation message: `string`, `null`, `array`, … */
 function kindOf(value: unknown): string {
@@ -30,8 +55,32 @@ const quantity = z.number({ error: typeError("qty", "a number") })
   .positive("qty must be at least 1")
   .max(MAX_QTY, `qty must be at most ${MAX_QTY}`);
 
-/** What a student sends to `POST /order`. Unknown fields are refused, not ignored. */
-export const PlaceOrderRequest = z.strictObject({
+/** A validated `POST /order` body. */
+export type PlaceOrderRequest = {
+  /** Menu item, as the student typed it (trimmed). */
+  item: string;
+  /** Whole number from 1 to 100. */
+  qty: number;
+  /** Who ordered. */
+  student_id: string;
+};
+
+/**
+ * What a student sends to `POST /order`. Unknown fields are refused, not ignored.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PlaceOrderRequest } from "./events.ts";
+ *
+ * const parsed = PlaceOrderRequest.safeParse({ item: " Coffee ", qty: 0 });
+ * assert.equal(parsed.success, false);
+ * assert.deepEqual(parsed.error?.issues.map((i) => i.message), [
+ *   "qty must be at least 1",
+ *   "student_id is required",
+ * ]);
+ * ```
+ */
+export const PlaceOrderRequest: BodySchema<PlaceOrderRequest> = z.strictObject({
   item: text("item"),
   qty: quantity,
   student_id: text("student_id"),
@@ -46,25 +95,38 @@ export const PlaceOrderRequest = z.strictObject({
     return undefined;
   },
 });
-/** A validated `POST /order` body. */
-export type PlaceOrderRequest = z.infer<typeof PlaceOrderRequest>;
+/** Body of an `order.placed` message. */
+export type OrderPlaced = {
+  /** The order's id, also the message's correlation id. */
+  order_id: string;
+  /** Menu item: as sent to `POST /order`. */
+  item: string;
+  /** Whole number from 1 to 100. */
+  qty: number;
+  /** Who ordered. */
+  student_id: string;
+};
 
-/** `order.placed`: an order was accepted and needs stock. Extra fields are tolerated. */
-export const OrderPlaced = z.object({
+const orderPlaced = z.object({
   order_id: text("order_id"),
   item: text("item"),
   qty: quantity,
   student_id: text("student_id"),
 });
-/** Body of an `order.placed` message. */
-export type OrderPlaced = z.infer<typeof OrderPlaced>;
+
+/** `order.placed`: an order was accepted and needs stock. Extra fields are tolerated. */
+export const OrderPlaced: BodySchema<OrderPlaced> = orderPlaced;
+
+/** Body of an `inventory.reserved` message; `item` has the menu's own spelling. */
+export type InventoryReserved = OrderPlaced & {
+  /** Stock of the item left after this order. */
+  remaining?: number;
+};
 
 /** `inventory.reserved`: stock was set aside for the order. */
-export const InventoryReserved = OrderPlaced.extend({
+export const InventoryReserved: BodySchema<InventoryReserved> = orderPlaced.extend({
   remaining: z.number().int().nonnegative().optional(),
 });
-/** Body of an `inventory.reserved` message. */
-export type InventoryReserved = z.infer<typeof InventoryReserved>;
 
 /** Longest `reason` an `InventoryFailed` may carry, in UTF-16 code units (`String.length`). */
 export const MAX_REASON_LENGTH = 1000;
@@ -75,8 +137,12 @@ export const MAX_REASON_LENGTH = 1000;
  * schema. A surrogate pair is never split.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitReason } from "./events.ts";
- * fitReason("x".repeat(5000)).length; // 1000
+ *
+ * const reason = fitReason("x".repeat(5000));
+ * assert.equal(reason.length, 1000);
+ * assert.ok(reason.endsWith("…"));
  * ```
  */
 export function fitReason(reason: string, max = MAX_REASON_LENGTH): string {
@@ -88,14 +154,18 @@ export function fitReason(reason: string, max = MAX_REASON_LENGTH): string {
   return text.slice(0, end) + "…";
 }
 
+/** Body of an `inventory.failed` message. */
+export type InventoryFailed = OrderPlaced & {
+  /** Why the order cannot be served, in words for the student. */
+  reason: string;
+};
+
 /** `inventory.failed`: the order cannot be served; `reason` says why, in words for the student. */
-export const InventoryFailed = OrderPlaced.extend({
+export const InventoryFailed: BodySchema<InventoryFailed> = orderPlaced.extend({
   reason: z.string({ error: typeError("reason", "a string") }).trim()
     .min(1, "reason must not be empty")
     .max(MAX_REASON_LENGTH, `reason must be at most ${MAX_REASON_LENGTH} characters`),
 });
-/** Body of an `inventory.failed` message. */
-export type InventoryFailed = z.infer<typeof InventoryFailed>;
 
 /** Every event type, with its routing key and schema. */
 export const events = {
@@ -107,15 +177,30 @@ export const events = {
 /** Name of an event type, e.g. `"OrderPlaced"`. */
 export type EventType = keyof typeof events;
 
+/** The body type of each event type. */
+export interface EventBodies {
+  /** Body of `order.placed`. */
+  OrderPlaced: OrderPlaced;
+  /** Body of `inventory.reserved`. */
+  InventoryReserved: InventoryReserved;
+  /** Body of `inventory.failed`. */
+  InventoryFailed: InventoryFailed;
+}
+
 /** Version of the body schemas, sent in the `schema-version` header. */
 export const SCHEMA_VERSION = 1;
 
 /** An event ready to publish: routing key, flat body and envelope. */
 export interface OutgoingEvent {
+  /** Event type, sent as the AMQP `type` property. */
   type: EventType;
+  /** Routing key on `orders_exchange`. */
   routingKey: string;
+  /** Fresh id of this message, the AMQP `message_id`. */
   messageId: string;
+  /** The order id, the AMQP `correlation_id`. */
   correlationId: string;
+  /** The flat JSON body. */
   body: Record<string, unknown>;
   /**
    * W3C trace context of what caused the event (the request or the message handled), kept in
@@ -129,13 +214,19 @@ export interface OutgoingEvent {
  * Throws `TypeError` when the body does not match the event's schema.
  * @example
  * ```ts
- * const event = envelopeFor("OrderPlaced", { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" });
- * event.routingKey; // "order.placed"
+ * import assert from "node:assert/strict";
+ * import { envelopeFor } from "./events.ts";
+ *
+ * const order = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" };
+ * const event = envelopeFor("OrderPlaced", order);
+ * assert.equal(event.routingKey, "order.placed");
+ * assert.equal(event.correlationId, "o1");
+ * assert.throws(() => envelopeFor("OrderPlaced", { ...order, qty: 0 }), TypeError);
  * ```
  */
 export function envelopeFor<T extends EventType>(
   type: T,
-  body: z.infer<(typeof events)[T]["schema"]>,
+  body: EventBodies[T],
 ): OutgoingEvent {
   // Checked on the way out too: a body its own consumers would refuse is a bug found here, in
   // the transaction that made it, rather than later in a dead-letter queue.
@@ -154,6 +245,7 @@ export function envelopeFor<T extends EventType>(
 
 /** A message that can never be handled (not JSON, wrong schema): dead-letter it, never retry. */
 export class InvalidMessage extends Error {
+  /** A message, and optionally its `cause`. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "InvalidMessage";
@@ -163,16 +255,25 @@ export class InvalidMessage extends Error {
 /**
  * Validates a message body against the schema of `type`; throws {@linkcode InvalidMessage}
  * naming every bad field.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeEvent, InvalidMessage } from "./events.ts";
+ *
+ * const order = decodeEvent("OrderPlaced", { order_id: "o1", item: "Tea", qty: 2, student_id: "S" });
+ * assert.equal(order.qty, 2);
+ * assert.throws(() => decodeEvent("OrderPlaced", { order_id: "o1" }), InvalidMessage);
+ * ```
  */
 export function decodeEvent<T extends EventType>(
   type: T,
   body: unknown,
-): z.infer<(typeof events)[T]["schema"]> {
+): EventBodies[T] {
   const parsed = events[type].schema.safeParse(body);
   if (!parsed.success) {
     throw new InvalidMessage(`invalid ${type}: ${summarizeIssues(parsed.error)}`);
   }
-  return parsed.data as z.infer<(typeof events)[T]["schema"]>;
+  return parsed.data as EventBodies[T];
 }
 
 /** An inventory outcome as the order and notification services consume it. */
@@ -192,19 +293,21 @@ export function decodeInventoryResult(routingKey: string, body: unknown): Invent
 }
 
 /** Turns a zod error into `{field, message}` pairs a client can act on. */
-export function describeIssues(error: z.ZodError): { field: string; message: string }[] {
+export function describeIssues(
+  error: { issues: readonly ValidationIssue[] },
+): { field: string; message: string }[] {
   return error.issues.map((issue) => ({
     field: issue.path.length ? issue.path.join(".") : fieldOf(issue),
     message: issue.message,
   }));
 }
 
-function fieldOf(issue: z.core.$ZodIssue): string {
+function fieldOf(issue: ValidationIssue): string {
   // Unknown-key issues name the keys in `keys`, not in `path`.
-  return issue.code === "unrecognized_keys" ? issue.keys.join(",") : "(body)";
+  return issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "(body)";
 }
 
 /** One line summary of a zod error: `qty: qty must be at least 1; item: ...`. */
-export function summarizeIssues(error: z.ZodError): string {
+export function summarizeIssues(error: { issues: readonly ValidationIssue[] }): string {
   return describeIssues(error).map((d) => `${d.field}: ${d.message}`).join("; ");
 }

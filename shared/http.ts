@@ -8,11 +8,12 @@ import { type ServiceMetrics, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nameRequestSpan } from "./tracing.ts";
 
 /** Largest request body accepted, in bytes. */
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 /** An error that becomes an HTTP response with `status` and a JSON body. */
 export class HttpError extends Error {
   /**
+   * An error answered with `status` and `{error: message, details}`.
    * @param status HTTP status to answer with
    * @param message the `error` field of the body
    * @param details optional machine-readable details, e.g. `[{field, message}]`
@@ -38,16 +39,22 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 
 /**
  * A JSON array response streamed page by page, so that listing many rows never builds the
- * whole array (or its text) in memory.
+ * whole array (or its text) in memory. The first page is read before answering: a store that
+ * fails at once gives a 500, not a 200 with a cut-off body.
  */
-export function jsonArray<T>(pages: Iterable<T[]>): Response {
-  const iterator = pages[Symbol.iterator]();
+export async function jsonArray<T>(pages: Iterable<T[]> | AsyncIterable<T[]>): Promise<Response> {
+  const iterator = Symbol.asyncIterator in pages
+    ? pages[Symbol.asyncIterator]()
+    : (pages as Iterable<T[]>)[Symbol.iterator]();
   const encoder = new TextEncoder();
   let first = true;
+  let ahead: IteratorResult<T[]> | undefined = await iterator.next();
   const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
       // Each pull must enqueue something, or the stream stops asking: skip empty pages.
-      for (let next = iterator.next();; next = iterator.next()) {
+      while (true) {
+        const next = ahead ?? await iterator.next();
+        ahead = undefined;
         if (next.done) {
           controller.enqueue(encoder.encode(first ? "[]" : "]"));
           controller.close();
@@ -60,8 +67,8 @@ export function jsonArray<T>(pages: Iterable<T[]>): Response {
         return;
       }
     },
-    cancel() {
-      iterator.return?.();
+    async cancel() {
+      await iterator.return?.();
     },
   });
   return new Response(body, { headers: { "content-type": "application/json" } });
@@ -169,8 +176,11 @@ export type RouteHandler = (req: Request, params: Params, url: URL) => Response 
 
 /** A method, a `URLPattern` pathname and its handler. */
 export interface Route {
+  /** HTTP method it answers. */
   method: "GET" | "POST" | "PUT" | "DELETE";
+  /** `URLPattern` pathname, e.g. `/orders/:id`. */
   path: string;
+  /** What answers a matching request. */
   handler: RouteHandler;
 }
 

@@ -55,9 +55,19 @@ Deno.test("HttpError carries status and details", () => {
 });
 
 Deno.test("jsonArray() streams pages as one JSON array", async () => {
-  assert.deepEqual(await jsonArray([[1, 2], [], [3]]).json(), [1, 2, 3]);
-  assert.deepEqual(await jsonArray([]).json(), []);
-  assert.equal(jsonArray([]).headers.get("content-type"), "application/json");
+  assert.deepEqual(await (await jsonArray([[1, 2], [], [3]])).json(), [1, 2, 3]);
+  assert.deepEqual(await (await jsonArray([])).json(), []);
+  assert.equal((await jsonArray([])).headers.get("content-type"), "application/json");
+  async function* pages() {
+    yield [1];
+    yield [];
+    yield [2, 3];
+  }
+  assert.deepEqual(await (await jsonArray(pages())).json(), [1, 2, 3], "pages read as they come");
+  const broken: AsyncIterable<number[]> = {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("database gone")) }),
+  };
+  await assert.rejects(jsonArray(broken), /database gone/, "a failing first page is an error");
 });
 
 Deno.test("readJson() answers 408 when the body stops arriving, and 503 when it breaks", async (t) => {

@@ -12,9 +12,13 @@ const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
 /** A logger bound to a service name and a minimum level. */
 export interface Logger {
+  /** Logs detail only worth seeing while debugging. */
   debug(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs a business event: an order placed, stock reserved, a status changed. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs something that went wrong and was handled: a duplicate, a dead letter. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs a failure that needs a person's attention. */
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 

@@ -8,8 +8,10 @@
  * The key two spellings of the same item share: trimmed, Unicode-normalized, lower case.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { menuKey } from "./menu.ts";
- * menuKey(" coffee ") === menuKey("Coffee"); // true
+ *
+ * assert.equal(menuKey(" coffee "), menuKey("Coffee"));
  * ```
  */
 export function menuKey(name: string): string {
@@ -20,6 +22,15 @@ export function menuKey(name: string): string {
  * Up to `count` items of `menu` that `name` is a likely misspelling of, closest first: those
  * within an edit distance of about a third of the longer name (at least 2), ties by menu order.
  * Empty when nothing is close.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closestItems } from "./menu.ts";
+ *
+ * const menu = ["Pizza", "Coffee", "Toffee"];
+ * assert.deepEqual(closestItems("cofee", menu), ["Coffee", "Toffee"]);
+ * assert.deepEqual(closestItems("Lasagne", menu), []);
+ * ```
  */
 export function closestItems(name: string, menu: readonly string[], count = 3): string[] {
   const wanted = menuKey(name);

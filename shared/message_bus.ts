@@ -8,12 +8,19 @@ import type { OutgoingEvent } from "./events.ts";
 
 /** One delivered message, with the means to settle it on the channel it came from. */
 export interface Delivery {
+  /** The queue it was consumed from. */
   queue: string;
+  /** The raw body. */
   body: Uint8Array;
+  /** The routing key it was published with. */
   routingKey: string;
+  /** The AMQP message id, when the publisher set one. */
   messageId?: string;
+  /** The AMQP `type` property: the event type. */
   type?: string;
+  /** The AMQP correlation id: the order id. */
   correlationId?: string;
+  /** The AMQP headers; empty when there are none. */
   headers: Record<string, unknown>;
   /** The broker delivered it before without an ack (a crash or a lost connection). */
   redelivered: boolean;
@@ -22,6 +29,7 @@ export interface Delivery {
    * delivers it again.
    */
   readonly channelOpen: boolean;
+  /** Acknowledges it: the broker forgets it. */
   ack(): void;
   /** Rejects without requeue: the queue's dead-letter exchange takes it. */
   reject(): void;
@@ -36,12 +44,19 @@ export type DeliveryHandler = (deliveries: Delivery[]) => Promise<void>;
 
 /** The AMQP properties this project sets or reads. */
 export interface MessageProperties {
+  /** Unique id of the message. */
   messageId?: string;
+  /** Event type, e.g. `OrderPlaced`. */
   type?: string;
+  /** The order id the message is about. */
   correlationId?: string;
+  /** Publish time, in seconds since the epoch. */
   timestamp?: number;
+  /** Application headers, e.g. `x-retry-count`. */
   headers?: Record<string, unknown>;
+  /** Per-message TTL in milliseconds, as a string. */
   expiration?: string;
+  /** MIME type of the body, `application/json`. */
   contentType?: string;
 }
 
@@ -66,17 +81,10 @@ export interface MessageBus {
 
 /** Thrown when publishing while no connection is open, or while the broker blocks publishing. */
 export class BrokerUnavailable extends Error {
+  /** Defaults to saying the broker is not connected. */
   constructor(message = "Broker is not connected", options?: ErrorOptions) {
     super(message, options);
     this.name = "BrokerUnavailable";
-  }
-}
-
-/** The broker refused a publish (a negative confirm: a full queue, an internal error). */
-export class PublishRefused extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "PublishRefused";
   }
 }
 
@@ -85,6 +93,7 @@ export class PublishRefused extends Error {
  * the message went nowhere.
  */
 export class UnroutableMessage extends Error {
+  /** A message naming the routing key that matched nothing. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnroutableMessage";

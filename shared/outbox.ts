@@ -1,121 +1,20 @@
 /**
- * Transactional outbox: events are written in the same SQLite transaction as the business
- * change, and a relay publishes them in order over confirms, deleting each only after the
- * broker confirmed it. A crash anywhere leaves either nothing or a row that will be sent. Adding
- * a row wakes the relay, so no writer can forget to.
+ * Transactional outbox: events are written in the same transaction as the business change
+ * ({@linkcode OutboxStore}), and a relay publishes them over confirms, deleting each only after
+ * the broker confirmed it. A crash anywhere leaves either nothing or a row that will be sent.
+ * Adding a row wakes the relay once it is committed, so no writer can forget to.
  * @module
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { EventType, OutgoingEvent } from "./events.ts";
 import type { MessageBus } from "./message_bus.ts";
 import { errorText, type Logger } from "./log.ts";
-import { activeTraceparent } from "./tracing.ts";
+import type { OutboxStore } from "./outbox_store.ts";
 
-/** Pending outgoing events stored in the service's database. */
-export class Outbox {
-  #insert: StatementSync;
-  #pending: StatementSync;
-  #delete: StatementSync;
-  #count: StatementSync;
-  #oldest: StatementSync;
-  #addedListeners: (() => void)[] = [];
-
-  constructor(db: DatabaseSync) {
-    db.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      -- A plain rowid key: AUTOINCREMENT would write a second table on every insert. Order
-      -- is still kept, since a new row's rowid is above every row left in the table.
-      seq INTEGER PRIMARY KEY,
-      message_id TEXT NOT NULL,
-      type TEXT NOT NULL,
-      routing_key TEXT NOT NULL,
-      correlation_id TEXT NOT NULL,
-      body TEXT NOT NULL,
-      -- When the row was added (ms since the epoch): how long the oldest row waits says
-      -- whether the relay is stuck.
-      enqueued_at INTEGER,
-      -- W3C trace context of the change that made the row (null with tracing off): the relay,
-      -- publishing later, continues that trace.
-      traceparent TEXT
-    )`);
-    const columns = db.prepare(`SELECT name FROM pragma_table_info('outbox')`).all();
-    if (!columns.some((c) => c.name === "enqueued_at")) {
-      // Made before rows carried their time: their age is unknown, so they never count as stuck.
-      db.exec(`ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`);
-    }
-    if (!columns.some((c) => c.name === "traceparent")) {
-      // Made before rows carried a trace: their events start traces of their own.
-      db.exec(`ALTER TABLE outbox ADD COLUMN traceparent TEXT`);
-    }
-    this.#insert = db.prepare(
-      `INSERT INTO outbox
-       (message_id, type, routing_key, correlation_id, body, enqueued_at, traceparent)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.#pending = db.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`);
-    this.#delete = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
-    this.#count = db.prepare(`SELECT count(*) AS n FROM outbox`);
-    this.#oldest = db.prepare(`SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1`);
-  }
-
-  /**
-   * Adds an event; call it inside the transaction that makes the change it announces. The
-   * listeners hear of it at once, but a relay they wake reads only after the synchronous
-   * transaction ended: a rolled-back row is never seen. The event keeps its own `traceparent`,
-   * or takes the active span's (the request or the message being handled).
-   */
-  add(event: OutgoingEvent): void {
-    this.#insert.run(
-      event.messageId,
-      event.type,
-      event.routingKey,
-      event.correlationId,
-      JSON.stringify(event.body),
-      Date.now(),
-      event.traceparent ?? activeTraceparent() ?? null,
-    );
-    for (const listener of this.#addedListeners) listener();
-  }
-
-  /** Calls `listener` after every {@linkcode Outbox.add}. */
-  onAdded(listener: () => void): void {
-    this.#addedListeners.push(listener);
-  }
-
-  /** The oldest `limit` unsent events, with their sequence numbers. */
-  pending(limit: number): { seq: number; event: OutgoingEvent }[] {
-    return this.#pending.all(limit).map((row) => {
-      const event: OutgoingEvent = {
-        messageId: String(row.message_id),
-        type: String(row.type) as EventType,
-        routingKey: String(row.routing_key),
-        correlationId: String(row.correlation_id),
-        body: JSON.parse(String(row.body)),
-      };
-      if (typeof row.traceparent === "string") event.traceparent = row.traceparent;
-      return { seq: Number(row.seq), event };
-    });
-  }
-
-  /** Forgets every event up to and including `seq` (sent in order, so a prefix). */
-  markSentThrough(seq: number): void {
-    this.#delete.run(seq);
-  }
-
-  /** Number of unsent events. */
-  size(): number {
-    return Number(this.#count.get()?.n ?? 0);
-  }
-
-  /** When the oldest unsent event was added (ms since the epoch); undefined when none waits. */
-  oldestPendingSince(): number | undefined {
-    const at = this.#oldest.get()?.enqueued_at;
-    return typeof at === "number" ? at : undefined;
-  }
-}
+export type { OutboxStore };
 
 /**
- * Publishes outbox rows in order, in batches, whenever a row is added or publishing may work
- * again (a reconnect, the broker unblocking it).
+ * Publishes outbox rows oldest first, in batches, whenever a row is added or publishing may
+ * work again (a reconnect, the broker unblocking it), and at least once a second: rows that
+ * another replica left behind (it died) are sent by the others.
  */
 export class OutboxRelay {
   #wake: (() => void) | undefined;
@@ -124,8 +23,9 @@ export class OutboxRelay {
   #stopped = false;
   #lastFailure = "";
 
+  /** Relays `outbox` rows to `bus`, `batchSize` rows per publish. */
   constructor(
-    private readonly outbox: Outbox,
+    private readonly outbox: OutboxStore,
     private readonly bus: MessageBus,
     private readonly log: Logger,
     private readonly batchSize = 500,
@@ -171,17 +71,14 @@ export class OutboxRelay {
         }
       }
       // A full batch means more may be waiting; otherwise sleep until woken. The timeout is a
-      // safety net so that a missed wake-up delays a row, never strands it.
+      // safety net so that a missed wake-up delays a row, never strands it, and the way rows of
+      // a replica that died reach the others.
       if (sent < this.batchSize && !this.#woken) await this.#sleep(1000);
     }
   }
 
-  async #sendBatch(): Promise<number> {
-    const rows = this.outbox.pending(this.batchSize);
-    if (rows.length === 0) return 0;
-    await this.bus.publishEvents(rows.map((r) => r.event));
-    this.outbox.markSentThrough(rows[rows.length - 1].seq);
-    return rows.length;
+  #sendBatch(): Promise<number> {
+    return this.outbox.publishOldest(this.batchSize, (events) => this.bus.publishEvents(events));
   }
 
   #sleep(ms: number): Promise<void> {

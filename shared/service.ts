@@ -1,28 +1,34 @@
 /**
- * The runtime every service shares: database, broker connection, outbox relay, consumers,
- * HTTP server with `/health`, `/ready` and `/metrics`, tracing when `OTEL_DENO=true`, and
- * graceful shutdown on SIGTERM and SIGINT. A service supplies only its routes and message
- * handlers.
+ * The runtime every service shares: database (SQLite or PostgreSQL), broker connection, outbox
+ * relay, consumers, HTTP server with `/health`, `/ready` and `/metrics`, tracing when
+ * `OTEL_DENO=true`, and graceful shutdown on SIGTERM and SIGINT. A service supplies only its
+ * routes and message handlers.
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { Broker } from "./amqp.ts";
 import type { Config } from "./config.ts";
-import { createConsumer, DeliveryCounter, type Subscription } from "./consumer.ts";
+import { createConsumer, type Subscription } from "./consumer.ts";
+import type { Database } from "./database.ts";
+import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { Outbox, OutboxRelay } from "./outbox.ts";
-import { openDatabase } from "./sqlite.ts";
+import { OutboxRelay } from "./outbox.ts";
+import { openOutboxStore, type OutboxStore } from "./outbox_store.ts";
+import { PostgresDatabase } from "./postgres.ts";
+import { SqliteDatabase } from "./sqlite.ts";
 import { enableTracing } from "./tracing.ts";
 
 /** What a service's factory gets to build its routes and handlers from. */
 export interface ServiceDeps {
+  /** The service's validated configuration. */
   config: Readonly<Config>;
-  db: DatabaseSync;
-  /** Rows added to it are published by the service's relay, which they wake. */
-  outbox: Outbox;
+  /** The service's database, whichever the engine; its stores open on it. */
+  db: Database;
+  /** Rows added to it are published by the service's relay, which they wake once committed. */
+  outbox: OutboxStore;
+  /** The service's logger. */
   log: Logger;
   /** The service's metrics; a service adds its own to `metrics.registry`. */
   metrics: ServiceMetrics;
@@ -30,19 +36,40 @@ export interface ServiceDeps {
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
 export interface ServiceDefinition<S extends ServiceName> {
+  /** HTTP routes, besides `/health` and `/ready`. */
   routes: Route[];
   /**
    * Queue name to its handler (and optional dead-letter follow-up). The keys are exactly the
    * queues the topology table gives `S`: a misspelt or missing queue does not compile.
    */
   subscriptions: Record<QueueOf<S>, Subscription>;
+  /** Starts background work (e.g. a live feed) once the server listens. */
+  start?(): void;
+  /**
+   * Called first on shutdown: ends long-lived responses (event streams), which would otherwise
+   * hold the server's graceful shutdown open, and stops what `start` began.
+   */
+  stop?(): Promise<void>;
 }
 
-/** Builds service `S` from its dependencies. */
-export type ServiceFactory<S extends ServiceName> = (deps: ServiceDeps) => ServiceDefinition<S>;
+/** Builds service `S` from its dependencies (opening its stores). */
+export type ServiceFactory<S extends ServiceName> = (
+  deps: ServiceDeps,
+) => ServiceDefinition<S> | Promise<ServiceDefinition<S>>;
+
+/**
+ * The database of a service: its own PostgreSQL database at `DATABASE_URL`, shared by its
+ * replicas, or else its SQLite file in `DATA_DIR`.
+ */
+export function openServiceDatabase(config: Readonly<Config>): Database {
+  return config.databaseUrl
+    ? PostgresDatabase.connect(config.databaseUrl, { name: `${config.service}-${Deno.pid}` })
+    : SqliteDatabase.open(config.dataDir, config.service);
+}
 
 /** What `/ready` needs to know about the broker connection. */
 export interface BrokerState {
+  /** True while a connection with declared topology is open. */
   readonly connected: boolean;
   /** Why the connection is down, when it is. */
   readonly lastError?: string;
@@ -67,7 +94,7 @@ export interface BrokerState {
  */
 export function healthRoutes(
   bus: BrokerState,
-  outbox: Outbox,
+  outbox: OutboxStore,
   { stallMs }: { stallMs: number },
 ): Route[] {
   return [
@@ -75,8 +102,8 @@ export function healthRoutes(
     {
       method: "GET",
       path: "/ready",
-      handler: () => {
-        const { ready, body } = readiness(bus, outbox, stallMs);
+      handler: async () => {
+        const { ready, body } = await readiness(bus, outbox, stallMs);
         return json(body, ready ? 200 : 503);
       },
     },
@@ -84,12 +111,26 @@ export function healthRoutes(
 }
 
 /** Whether the service is ready, and the body `/ready` answers with. */
-function readiness(
+async function readiness(
   bus: BrokerState,
-  outbox: Outbox,
+  outbox: OutboxStore,
   stallMs: number,
-): { ready: boolean; body: Record<string, unknown> } {
-  const outbox_pending = outbox.size();
+): Promise<{ ready: boolean; body: Record<string, unknown> }> {
+  let outbox_pending: number;
+  let oldest: number | undefined;
+  try {
+    outbox_pending = await outbox.size();
+    oldest = await outbox.oldestPendingSince();
+  } catch (err) {
+    return {
+      ready: false,
+      body: {
+        status: "not ready",
+        database: "unavailable",
+        error: `the database does not answer: ${errorText(err)}`,
+      },
+    };
+  }
   if (!bus.connected) {
     return {
       ready: false,
@@ -113,7 +154,6 @@ function readiness(
       `publishing connection ${bus.publisherName} is blocked by the broker: ${bus.blocked}`,
     );
   }
-  const oldest = outbox.oldestPendingSince();
   if (oldest !== undefined) {
     // Time spent disconnected is not a stall: the relay could not have sent the row.
     const waited = Date.now() - Math.max(oldest, bus.connectedSince ?? 0);
@@ -137,18 +177,19 @@ function readiness(
 function metricsRoutes(
   metrics: ServiceMetrics,
   bus: BrokerState & { queueDepths(queues: readonly string[]): Promise<Map<string, number>> },
-  outbox: Outbox,
+  outbox: OutboxStore,
   { stallMs, queues }: { stallMs: number; queues: readonly string[] },
 ): Route[] {
   metrics.gauge(
     "campus_ready",
     "1 while the service is ready (GET /ready answers 200), 0 otherwise.",
-    () => readiness(bus, outbox, stallMs).ready ? 1 : 0,
+    async () => (await readiness(bus, outbox, stallMs)).ready ? 1 : 0,
   );
   metrics.gauge(
     "campus_outbox_pending",
     "Events stored in the outbox and not yet confirmed by the broker.",
-    () => outbox.size(),
+    // A database that does not answer must not fail the whole scrape: campus_ready says 0.
+    () => outbox.size().catch(() => NaN),
   );
   const watched = queues.flatMap((q) => [q, retryQueueOf(q), dlqOf(q)]);
   metrics.labelledGauge(
@@ -183,28 +224,41 @@ export async function startService<S extends ServiceName>(
 ): Promise<RunningService> {
   enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel);
-  const db = openDatabase(config.dataDir, config.service);
-  const outbox = new Outbox(db);
+  const db = openServiceDatabase(config);
   const metrics = new ServiceMetrics();
+  let outbox: OutboxStore;
+  let service: ServiceDefinition<S>;
+  let counter: DeliveryCounter;
+  try {
+    // Opening a store brings its schema up to date: a database that does not answer stops here.
+    outbox = await openOutboxStore(db);
+    service = await factory({ config, db, outbox, log, metrics });
+    counter = await openDeliveryCounter(db);
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw new Error(`Cannot open the database at ${db.location}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
   const broker = new Broker({
-    url: config.amqpUrl,
+    url: config.amqpUrls,
+    topology: { queueType, maxDeliveries },
     log,
     prefetch: config.prefetch,
     name: `${config.service}-${Deno.pid}`,
     onPublished: (routingKey) => metrics.published(routingKey),
   });
   const relay = new OutboxRelay(outbox, broker, log);
-  const service = factory({ config, db, outbox, log, metrics });
-  const counter = new DeliveryCounter(db);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
-    const { maxRetries, retryDelayMs, maxDeliveries } = config;
-    const { handle, onDeadLetter } = subscription;
+    const { handle, prepareBatch, onDeadLetter } = subscription;
     const consumer = createConsumer({
       bus: broker,
       log,
       db,
       counter,
       handle,
+      prepareBatch,
       onDeadLetter,
       maxRetries,
       retryDelayMs,
@@ -223,9 +277,10 @@ export async function startService<S extends ServiceName>(
     router,
   );
   const port = server.addr.port;
-  log.info("listening", { port, data_dir: config.dataDir });
+  log.info("listening", { port, database: db.location });
   relay.start();
   broker.start();
+  service.start?.();
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -235,6 +290,7 @@ export async function startService<S extends ServiceName>(
         log.error("shutdown took too long, exiting");
         Deno.exit(1);
       }, config.shutdownTimeoutMs);
+      await within(service.stop?.() ?? Promise.resolve(), config.shutdownTimeoutMs / 4);
       // Requests in flight are answered at once (a body cut off mid-way gets 503), but a client
       // that keeps such a connection open would hold the server until the forced exit: the
       // server gets half the budget, the consumers and the outbox the rest.
@@ -242,7 +298,7 @@ export async function startService<S extends ServiceName>(
       await broker.stopConsuming(config.shutdownTimeoutMs);
       await relay.stop();
       await broker.close();
-      db.close();
+      await db.close();
       clearTimeout(deadline);
       log.info("stopped");
     })();

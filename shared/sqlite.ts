@@ -1,11 +1,11 @@
 /**
- * Opens a service's SQLite database (`node:sqlite`) with the settings every store relies on,
- * and runs work in a transaction.
+ * A service's SQLite database (`node:sqlite`), opened with the settings every store relies on,
+ * behind the engine-neutral {@linkcode Database}.
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { bindToActiveContext } from "./tracing.ts";
+import { type Database, TransactionScope } from "./database.ts";
 
 /**
  * Opens `<dataDir>/<name>.db` (creating the folder), in WAL mode with `synchronous=FULL`: a
@@ -32,62 +32,6 @@ function configure(db: DatabaseSync): DatabaseSync {
   return db;
 }
 
-/**
- * Runs `work` in one write transaction: committed when it returns, rolled back when it throws.
- * Inside another transaction it becomes a savepoint, so a consumer can commit a batch of
- * messages at once while one message's failure undoes only that message's work.
- * @example
- * ```ts
- * transaction(db, () => { insertOrder.run(...); outbox.add(event); });
- * ```
- */
-export function transaction<T>(db: DatabaseSync, work: () => T): T {
-  const nested = db.isTransaction;
-  const hooks = commitHooks.get(db) ?? [];
-  commitHooks.set(db, hooks);
-  db.exec(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
-  hooks.push([]);
-  try {
-    const result = work();
-    db.exec(nested ? "RELEASE nested" : "COMMIT");
-    const committed = hooks.pop()!;
-    // A savepoint's hooks wait for the transaction around it; the outermost commit runs them.
-    if (hooks.length > 0) hooks[hooks.length - 1].push(...committed);
-    else runHooks(committed);
-    return result;
-  } catch (err) {
-    hooks.pop();
-    db.exec(nested ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK");
-    throw err;
-  }
-}
-
-/** Per database, the hooks of each open {@linkcode transaction}, outermost first. */
-const commitHooks = new WeakMap<DatabaseSync, (() => void)[][]>();
-
-/**
- * Runs `hook` once the work done so far is committed: at the end of the outermost open
- * {@linkcode transaction}, never when it (or the savepoint `hook` was added in) rolls back; at
- * once outside a transaction. For effects that must not outrun the data, such as the log line
- * that announces it. The hook runs in the trace context it was added in, so a line it logs names
- * the trace of the message that caused it, even when a batch commits many messages at once.
- */
-export function afterCommit(db: DatabaseSync, hook: () => void): void {
-  const hooks = commitHooks.get(db);
-  if (hooks?.length) hooks[hooks.length - 1].push(bindToActiveContext(hook));
-  else runHooks([hook]);
-}
-
-function runHooks(hooks: (() => void)[]): void {
-  for (const hook of hooks) {
-    try {
-      hook();
-    } catch {
-      // The work is committed and stays so: a failing hook must not make it look rolled back.
-    }
-  }
-}
-
 /** What {@linkcode pagesOf} reads. */
 export interface PagedQuery {
   /** Table name (from code, never from a request). */
@@ -98,6 +42,7 @@ export interface PagedQuery {
   where?: Record<string, string | number | undefined>;
   /** At most this many rows in all. */
   limit?: number;
+  /** Rows per query; 500 by default. */
   pageSize?: number;
 }
 
@@ -105,6 +50,20 @@ export interface PagedQuery {
  * Reads a table's rows in insertion (rowid) order, a page at a time, each page a fresh query
  * that starts after the last rowid seen: a listing of any size holds one page in memory and no
  * statement stays open between pages.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openDatabase, pagesOf } from "./sqlite.ts";
+ *
+ * const db = openDatabase(":memory:", "example");
+ * db.exec("CREATE TABLE orders (id INTEGER, status TEXT)");
+ * for (let id = 1; id <= 5; id++) {
+ *   db.prepare("INSERT INTO orders VALUES (?, ?)").run(id, id % 2 ? "RESERVED" : "FAILED");
+ * }
+ * const query = { table: "orders", columns: "id", where: { status: "RESERVED" }, pageSize: 2 };
+ * const pages = [...pagesOf(db, query)].map((page) => page.map((row) => row.id));
+ * assert.deepEqual(pages, [[1, 3], [5]]);
+ * ```
  */
 export function* pagesOf(
   db: DatabaseSync,
@@ -125,6 +84,172 @@ export function* pagesOf(
     after = Number(rows[rows.length - 1].rowid);
     left -= rows.length;
     if (rows.length < pageSize) return;
+  }
+}
+
+/**
+ * A service's SQLite database behind the engine-neutral {@linkcode Database}. One connection
+ * serves the whole process, so a transaction that spans `await`s holds it alone: store calls
+ * from outside that transaction wait until it ended, and never see or join its uncommitted
+ * work. Statements themselves stay synchronous ({@linkcode SqliteDatabase.write},
+ * {@linkcode SqliteDatabase.read}), which keeps the embedded engine as fast as it was.
+ */
+export class SqliteDatabase implements Database {
+  /** Always `sqlite`. */
+  readonly engine: "sqlite" = "sqlite";
+  /** Savepoint depth of each open level; 0 for the transaction itself. */
+  #scope = new TransactionScope<number>();
+  #locked = false;
+  #waiting: (() => void)[] = [];
+
+  /**
+   * A database on the open connection `db`.
+   * @param db the connection, opened with {@linkcode openDatabase}
+   * @param location the file, for logs
+   */
+  constructor(readonly db: DatabaseSync, readonly location: string) {}
+
+  /** Opens `<dataDir>/<name>.db` as {@linkcode openDatabase} does. */
+  static open(dataDir: string, name: string): SqliteDatabase {
+    const location = dataDir === ":memory:" ? ":memory:" : join(dataDir, `${name}.db`);
+    return new SqliteDatabase(openDatabase(dataDir, name), location);
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const outer = this.#scope.current();
+    if (outer) {
+      const name = `level${outer.handle + 1}`;
+      this.db.exec(`SAVEPOINT ${name}`);
+      try {
+        const { result, frame } = await this.#scope.run(outer.handle + 1, work);
+        this.db.exec(`RELEASE ${name}`);
+        this.#scope.committed(frame, outer);
+        return result;
+      } catch (err) {
+        this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        throw err;
+      }
+    }
+    await this.#lock();
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const { result, frame } = await this.#scope.run(0, work);
+        this.db.exec("COMMIT");
+        this.#scope.committed(frame, undefined);
+        return result;
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Runs synchronous `work` atomically: as a savepoint of the current transaction, or as a
+   * transaction of its own once no other is open. Its commit hooks follow the same rule.
+   */
+  async write<T>(work: () => T): Promise<T> {
+    const outer = this.#scope.current();
+    if (outer) {
+      const name = `level${outer.handle + 1}`;
+      this.db.exec(`SAVEPOINT ${name}`);
+      try {
+        const { result, frame } = this.#scope.runSync(outer.handle + 1, work);
+        this.db.exec(`RELEASE ${name}`);
+        this.#scope.committed(frame, outer);
+        return result;
+      } catch (err) {
+        this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        throw err;
+      }
+    }
+    if (this.#locked) await this.#lock();
+    else this.#locked = true;
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const { result, frame } = this.#scope.runSync(0, work);
+        this.db.exec("COMMIT");
+        this.#scope.committed(frame, undefined);
+        return result;
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Runs synchronous `work` that only reads: inside the current transaction, or once no
+   * transaction is open, so it never sees another's uncommitted rows.
+   */
+  async read<T>(work: () => T): Promise<T> {
+    if (this.#scope.current() || !this.#locked) return work();
+    await this.#lock();
+    try {
+      return work();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  afterCommit(hook: () => void): void {
+    this.#scope.afterCommit(hook);
+  }
+
+  /**
+   * {@linkcode Database.migrate}; a step may also be a function of the connection, for a change
+   * SQL alone cannot make conditional (a column that files made by earlier versions may have).
+   */
+  migrate(
+    component: string,
+    steps: readonly (string | ((db: DatabaseSync) => void))[],
+  ): Promise<void> {
+    return this.write(() => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        component TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        applied_at TEXT NOT NULL,
+        PRIMARY KEY (component, version)
+      )`);
+      const row = this.db.prepare(
+        `SELECT max(version) AS version FROM schema_migrations WHERE component = ?`,
+      ).get(component);
+      const record = this.db.prepare(`INSERT INTO schema_migrations VALUES (?, ?, ?)`);
+      for (let version = Number(row?.version ?? 0) + 1; version <= steps.length; version++) {
+        const step = steps[version - 1];
+        if (typeof step === "string") this.db.exec(step);
+        else step(this.db);
+        record.run(component, version, new Date().toISOString());
+      }
+    });
+  }
+
+  /** Closes the file. */
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+
+  /** Waits until no transaction holds the connection, then holds it. */
+  async #lock(): Promise<void> {
+    if (!this.#locked) {
+      this.#locked = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Hands the connection to the next waiter (it stays held), or frees it. */
+  #unlock(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#locked = false;
   }
 }
 

@@ -58,51 +58,113 @@ export type QueueOf<S extends ServiceName> = Extract<
   { consumer: S }
 >["name"];
 
+/**
+ * A live feed of events for every running replica of a service, e.g. for pages that show order
+ * statuses as they change. Unlike a work queue, each replica declares its own queue (server-named,
+ * exclusive, auto-delete: it goes away with the connection), so every replica hears every event;
+ * it has no DLQ and no retry, because what it carries is also recorded by the work queues.
+ */
+export interface EventFeed {
+  /** The service whose replicas each hear the feed. */
+  readonly listener: ServiceName;
+  /** Routing keys bound to each replica's queue on {@linkcode EXCHANGE}. */
+  readonly bindings: readonly string[];
+}
+
+/**
+ * Every event feed. `order.placed` is left out on purpose: a publish is mandatory so that it
+ * comes back when its work queue is missing, and a feed queue bound to the same key would
+ * swallow that signal.
+ */
+export const EVENT_FEEDS = [
+  { listener: "order", bindings: ["inventory.reserved", "inventory.failed"] },
+] as const satisfies readonly EventFeed[];
+
+/** The event feed of `service`, when it has one. */
+export function eventFeedOf(service: ServiceName): EventFeed | undefined {
+  return EVENT_FEEDS.find((feed) => feed.listener === service);
+}
+
 /** Name of the dead-letter queue of a work queue. */
 export const dlqOf = (queue: string): string => `${queue}_dlq`;
 
 /** Name of the delay queue that holds a message between retries, then returns it to `queue`. */
 export const retryQueueOf = (queue: string): string => `${queue}_retry`;
 
+/** How queues are declared: `classic` (one node), or `quorum` (replicated across a cluster). */
+export type QueueType = "classic" | "quorum";
+
+/** What the declarations depend on besides the table. */
+export interface TopologyOptions {
+  /** Default `classic`. */
+  queueType?: QueueType;
+  /**
+   * `MAX_DELIVERIES`, default 5. With quorum queues the work queues get a delivery limit of
+   * {@linkcode DELIVERY_LIMIT_FACTOR} times it: a backstop far behind the consumer's own count,
+   * which dead-letters a crashing message with its reason and outcome first. Part of the
+   * declaration, so every process declaring the queues must agree on it.
+   */
+  maxDeliveries?: number;
+}
+
+/**
+ * The broker's delivery limit of a quorum work queue, in units of `MAX_DELIVERIES`. The broker
+ * counts every return of a message, also of those merely in flight beside one that crashed the
+ * consumer: a limit close to `MAX_DELIVERIES` would dead-letter them, unseen and without the
+ * outcome a student waits for.
+ */
+export const DELIVERY_LIMIT_FACTOR = 4;
+
 /** A queue declaration: name plus the arguments it must be declared with. */
 export interface QueueDeclaration {
+  /** Queue name. */
   name: string;
-  arguments: Record<string, string>;
+  /** Arguments it is declared with (`x-dead-letter-exchange`, `x-queue-type`, …). */
+  arguments: Record<string, string | number>;
 }
 
 /**
  * The three queues behind a work queue. The work queue dead-letters to its DLQ through the
  * default exchange (the contract existing tools declare); the DLQ is a plain durable queue
  * with no arguments; the retry queue dead-letters expired messages back to the work queue.
+ *
+ * Quorum queues add their type, and dead-letter at least once (which needs `reject-publish`
+ * overflow): a message moving between a retry queue and its work queue, or to a DLQ, is only
+ * dropped from its source once the target has it, even while a node goes away. The work queue
+ * also gets the broker's delivery limit, as a backstop.
  */
-export function declarationsOf(queue: WorkQueue): QueueDeclaration[] {
+export function declarationsOf(
+  queue: WorkQueue,
+  { queueType = "classic", maxDeliveries = 5 }: TopologyOptions = {},
+): QueueDeclaration[] {
+  const quorum = queueType === "quorum";
+  const replicated: Record<string, string> = quorum ? { "x-queue-type": "quorum" } : {};
+  const safeDeadLettering: Record<string, string> = quorum
+    ? { "x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once" }
+    : {};
+  const deliveryLimit: Record<string, number> = quorum
+    ? { "x-delivery-limit": DELIVERY_LIMIT_FACTOR * maxDeliveries }
+    : {};
   return [
     {
       name: queue.name,
       arguments: {
+        ...replicated,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": dlqOf(queue.name),
+        ...safeDeadLettering,
+        ...deliveryLimit,
       },
     },
-    { name: dlqOf(queue.name), arguments: {} },
+    { name: dlqOf(queue.name), arguments: { ...replicated } },
     {
       name: retryQueueOf(queue.name),
       arguments: {
+        ...replicated,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": queue.name,
+        ...safeDeadLettering,
       },
     },
   ];
-}
-
-/** The work queues a service consumes. */
-export function queuesConsumedBy(service: ServiceName): WorkQueue[] {
-  return WORK_QUEUES.filter((q) => q.consumer === service);
-}
-
-/** Finds a work queue by name; throws `RangeError` for a name not in the table. */
-export function workQueue(name: string): WorkQueue {
-  const queue = WORK_QUEUES.find((q) => q.name === name);
-  if (!queue) throw new RangeError(`Unknown work queue "${name}"`);
-  return queue;
 }

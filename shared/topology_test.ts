@@ -4,13 +4,13 @@ import type { ServiceDefinition } from "./service.ts";
 import {
   declarationsOf,
   dlqOf,
+  EVENT_FEEDS,
+  eventFeedOf,
   EXCHANGE,
-  queuesConsumedBy,
   retryQueueOf,
   SERVICE_NAMES,
   SERVICES,
   WORK_QUEUES,
-  workQueue,
 } from "./topology.ts";
 
 Deno.test("order_placed keeps the contract existing tools declare", () => {
@@ -37,12 +37,43 @@ Deno.test("every work queue has its own DLQ and a retry queue that returns to it
   }
 });
 
+Deno.test("QUEUE_TYPE=classic declares exactly what it always did", () => {
+  for (const queue of WORK_QUEUES) {
+    assert.deepEqual(
+      declarationsOf(queue, { queueType: "classic", maxDeliveries: 9 }),
+      declarationsOf(queue),
+    );
+  }
+});
+
+Deno.test("quorum queues replicate every queue and dead-letter at least once", () => {
+  const [work, dlq, retry] = declarationsOf(workQueue("order_placed"), {
+    queueType: "quorum",
+    maxDeliveries: 7,
+  });
+  assert.deepEqual(work.arguments, {
+    "x-queue-type": "quorum",
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": "order_placed_dlq",
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
+    "x-delivery-limit": 28,
+  });
+  assert.deepEqual(dlq, { name: "order_placed_dlq", arguments: { "x-queue-type": "quorum" } });
+  assert.deepEqual(retry.arguments, {
+    "x-queue-type": "quorum",
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": "order_placed",
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
+  });
+});
+
 Deno.test("each service consumes the queues the design gives it", () => {
   assert.deepEqual(names("inventory"), ["order_placed"]);
   assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);
   assert.deepEqual(names("order"), ["order_status"]);
   assert.deepEqual(workQueue("order_status").bindings, ["inventory.reserved", "inventory.failed"]);
-  assert.throws(() => workQueue("nope"), RangeError);
 });
 
 Deno.test("a service's subscriptions are typed from the table", () => {
@@ -83,5 +114,19 @@ Deno.test("every service has a port and a deno task that runs it", async () => {
 });
 
 function names(service: typeof SERVICE_NAMES[number]): string[] {
-  return queuesConsumedBy(service).map((q) => q.name);
+  return WORK_QUEUES.filter((q) => q.consumer === service).map((q) => q.name);
 }
+
+function workQueue(name: string) {
+  const queue = WORK_QUEUES.find((q) => q.name === name);
+  assert.ok(queue, `work queue "${name}" is in the table`);
+  return queue;
+}
+
+Deno.test("the order replicas' event feed hears the results, never order.placed", () => {
+  const feed = eventFeedOf("order");
+  assert.deepEqual(feed?.bindings, ["inventory.reserved", "inventory.failed"]);
+  // A feed queue bound to order.placed would take a publish meant for a missing order_placed.
+  for (const f of EVENT_FEEDS) assert.ok(!f.bindings.includes("order.placed" as never));
+  assert.equal(eventFeedOf("inventory"), undefined);
+});

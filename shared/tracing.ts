@@ -20,6 +20,9 @@ import { errorText } from "./log.ts";
 /** Header (and outbox column) holding the W3C trace context of a message's cause. */
 export const TRACEPARENT_HEADER = "traceparent";
 
+/** A span of Deno's OpenTelemetry, as {@linkcode startMessageSpan} makes it. */
+export type TraceSpan = Span;
+
 const tracer = trace.getTracer("campus");
 let enabled = false;
 
@@ -56,7 +59,9 @@ export interface MessageSpan {
   operation: "publish" | "process";
   /** The exchange published to, or the queue consumed from. */
   destination: string;
+  /** The routing key the message was (or is being) published with. */
   routingKey: string;
+  /** The message's AMQP `message_id`, when it has one. */
   messageId?: string;
   /** The order the message is about (its correlation id). */
   orderId?: string;
@@ -69,7 +74,7 @@ export interface MessageSpan {
  * producer span) or `process order_placed` (a consumer span), child of `parent`. Undefined
  * with tracing off.
  */
-export function startMessageSpan(message: MessageSpan): Span | undefined {
+export function startMessageSpan(message: MessageSpan): TraceSpan | undefined {
   if (!enabled) return undefined;
   const { operation, destination, routingKey, messageId, orderId, parent } = message;
   const attributes: Attributes = {
@@ -90,13 +95,13 @@ export function startMessageSpan(message: MessageSpan): Span | undefined {
 }
 
 /** Runs `work` with `span` active (plainly when there is no span). */
-export function withSpan<T>(span: Span | undefined, work: () => T): T {
+export function withSpan<T>(span: TraceSpan | undefined, work: () => T): T {
   if (!span) return work();
   return context.with(trace.setSpan(context.active(), span), work);
 }
 
 /** Ends `span`, marked failed with `error` when given. */
-export function endSpan(span: Span | undefined, error?: unknown): void {
+export function endSpan(span: TraceSpan | undefined, error?: unknown): void {
   if (!span) return;
   if (error !== undefined) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
@@ -106,7 +111,7 @@ export function endSpan(span: Span | undefined, error?: unknown): void {
 }
 
 /** The `traceparent` that makes a receiver's span a child of `span`. */
-export function traceparentOf(span: Span | undefined): string | undefined {
+export function traceparentOf(span: TraceSpan | undefined): string | undefined {
   if (!span) return undefined;
   return traceparentIn(trace.setSpan(ROOT_CONTEXT, span));
 }

@@ -28,8 +28,9 @@ export async function postOrder(
   stack: Stack,
   body: unknown,
   init: RequestInit = {},
+  replica = 0,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(stack.url("order", "/order"), {
+  const res = await fetch(stack.url("order", "/order", replica), {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: typeof body === "string" ? body : JSON.stringify(body),
@@ -39,12 +40,13 @@ export async function postOrder(
   return { status: res.status, body: text ? JSON.parse(text) : {} };
 }
 
-/** Places an order that must be accepted; returns it. */
+/** Places an order that must be accepted (through order replica `replica`); returns it. */
 export async function placeOrder(
   stack: Stack,
   order: { item: string; qty: number; student_id: string },
+  replica = 0,
 ): Promise<OrderView> {
-  const { status, body } = await postOrder(stack, order);
+  const { status, body } = await postOrder(stack, order, {}, replica);
   if (status !== 201) throw new Error(`POST /order answered ${status}: ${JSON.stringify(body)}`);
   return body as unknown as OrderView;
 }
@@ -146,8 +148,9 @@ export async function answers(url: string): Promise<boolean> {
 }
 
 /**
- * Places every order, `concurrency` at a time, each one required to answer 201; `onPlaced`
- * hears how many were accepted so far (a chaos loop can act at a given point of the stream).
+ * Places every order, `concurrency` at a time, each one required to answer 201, spread over
+ * the order replicas in turn; `onPlaced` hears how many were accepted so far (a chaos loop can
+ * act at a given point of the stream).
  */
 export async function placeOrders(
   stack: Stack,
@@ -155,12 +158,13 @@ export async function placeOrders(
   { concurrency = 8, onPlaced }: { concurrency?: number; onPlaced?: (count: number) => void } = {},
 ): Promise<OrderView[]> {
   const placed: OrderView[] = new Array(requests.length);
+  const replicas = stack.replicasOf("order");
   let next = 0;
   let count = 0;
   const worker = async () => {
     while (next < requests.length) {
       const index = next++;
-      placed[index] = await placeOrder(stack, requests[index]);
+      placed[index] = await placeOrder(stack, requests[index], index % replicas);
       onPlaced?.(++count);
     }
   };

@@ -115,8 +115,11 @@ Deno.test("each service gets every setting shared/config.ts reads, with its defa
       assert.equal(env.AMQP_URL, `amqp://guest:guest@${BROKER_SERVICE}:5672`);
       assert.equal(env.HOST, "0.0.0.0");
       assert.equal(env.DATA_DIR, CONTAINER_DATA_DIR, "the folder the binary may write");
+      assert.equal(env.INVENTORY_URL, "http://inventory_service:5002", "the in-network address");
+      // One database per service: a variable of its own, SQLite on the volume when unset.
+      assert.equal(env.DATABASE_URL, `\${${service.toUpperCase()}_DATABASE_URL:-}`);
       // The rest follow shared/config.ts unless the shell or a .env file overrides them.
-      const fixed = ["AMQP_URL", "HOST", "PORT", "DATA_DIR"];
+      const fixed = ["AMQP_URL", "HOST", "PORT", "DATA_DIR", "INVENTORY_URL", "DATABASE_URL"];
       for (const [name, fallback] of Object.entries(ENV_DEFAULTS)) {
         if (fixed.includes(name)) continue;
         assert.equal(env[name], `\${${name}:-${fallback}}`, name);

@@ -96,6 +96,9 @@ Deno.test("deno task dev serves RabbitMQ's management UI", INTEGRATION, async (t
       }, { timeoutMs: 60_000, what: `GET /api/overview on :${uiPort} to answer 200` });
       assert.equal(typeof overview.rabbitmq_version, "string");
       assert.match(overview.node ?? "", /^campus-/, "the UI is the one of dev's own node");
+      const order = `http://localhost:${dev.ports.order}`;
+      assert.match(dev.output(), new RegExp(`Student page: ${order}/\n`), "the student page");
+      assert.match(dev.output(), new RegExp(`Kitchen board: ${order}/board\n`), "the board");
       assert.match(
         dev.output(),
         new RegExp(`management UI: http://localhost:${uiPort} \\(log in as guest / guest\\)`),

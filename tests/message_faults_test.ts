@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { Broker } from "@campus/shared/amqp";
-import { createConsumer, DeliveryCounter, REASON_HEADER } from "@campus/shared/consumer";
+import { createConsumer, type DeliveryCounter, REASON_HEADER } from "@campus/shared/consumer";
+import { openDeliveryCounter } from "@campus/shared/delivery_counter";
 import { InvalidMessage } from "@campus/shared/events";
 import { createLogger, type Logger } from "@campus/shared/log";
-import { type DatabaseSync, openDatabase } from "@campus/shared/sqlite";
+import { SqliteDatabase } from "@campus/shared/sqlite";
 import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
 import { Stack } from "./stack.ts";
 import {
@@ -239,19 +240,20 @@ Deno.test("message path faults", integration, async (t) => {
         stack.broker.sendToQueue(queue, bytes(JSON.stringify({ n })), { messageId: `esc-${n}` });
       const consumeWith = async (
         name: string,
-        parts: { counter?: (db: DatabaseSync) => DeliveryCounter; log?: Logger },
+        parts: { counter?: (counter: DeliveryCounter) => DeliveryCounter; log?: Logger },
         seen: Set<number>,
       ) => {
         const log = parts.log ?? createLogger("test", "error");
         const broker = new Broker({ url: stack.backend.amqpUrl, log, prefetch: 3, name });
-        const db = openDatabase(":memory:", name);
+        const db = SqliteDatabase.open(":memory:", name);
+        const counter = await openDeliveryCounter(db);
         await broker.subscribe(
           queue,
           createConsumer({
             bus: broker,
             log,
             db,
-            counter: parts.counter?.(db) ?? new DeliveryCounter(db),
+            counter: parts.counter?.(counter) ?? counter,
             handle: ({ body }) => {
               const { n } = body as { n?: unknown };
               if (typeof n !== "number") throw new InvalidMessage("no n");
@@ -286,15 +288,14 @@ Deno.test("message path faults", integration, async (t) => {
           await holder.close();
 
           let failures = 1;
-          class FlakyCounter extends DeliveryCounter {
-            override bump(key: string): number {
-              if (failures-- > 0) throw new Error("disk I/O error");
-              return super.bump(key);
-            }
-          }
+          const flaky = (counter: DeliveryCounter): DeliveryCounter => ({
+            bump: (key) =>
+              failures-- > 0 ? Promise.reject(new Error("disk I/O error")) : counter.bump(key),
+            forget: (key) => counter.forget(key),
+          });
           const seen = new Set<number>();
           const broker = await consumeWith("escape-counter", {
-            counter: (db) => new FlakyCounter(db),
+            counter: flaky,
           }, seen);
           try {
             for (let n = 1; n <= 8; n++) await send(n);

@@ -20,10 +20,19 @@ const MAX_DELIVERIES = 3;
 /** Exit code of the injected crash (services/inventory/app.ts). */
 const CRASH_EXIT_CODE = 70;
 
-Deno.test("retries, dead letters and crash loops", INTEGRATION, async (t) => {
+for (const queueType of ["classic", "quorum"] as const) {
+  Deno.test(
+    `retries, dead letters and crash loops (${queueType} queues)`,
+    INTEGRATION,
+    (t) => retriesAndDeadLetters(t, queueType),
+  );
+}
+
+async function retriesAndDeadLetters(t: Deno.TestContext, queueType: "classic" | "quorum") {
   const stack = await Stack.start({
     menu: MENU,
     env: {
+      QUEUE_TYPE: queueType,
       TEST_FAULTS: "on",
       MAX_RETRIES: String(MAX_RETRIES),
       MAX_DELIVERIES: String(MAX_DELIVERIES),
@@ -190,7 +199,7 @@ Deno.test("retries, dead letters and crash loops", INTEGRATION, async (t) => {
   } finally {
     await stack.dispose();
   }
-});
+}
 
 /** Starts inventory again; it may die again before it answers, which the caller checks. */
 async function restartAfterCrash(stack: Stack): Promise<void> {

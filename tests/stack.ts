@@ -1,19 +1,25 @@
 /**
  * The stack controller: runs the broker and the three services for the failure suites, and can
  * stop, start and kill any of them. Backend `local` (default) runs real processes, with a
- * private RabbitMQ node unless `TEST_AMQP_URL` names a broker to share. Backend `compose`
- * (`STACK=compose`, tests/compose_backend.ts) drives the containers of compose.yaml.
+ * private RabbitMQ node (or a private cluster of several) unless `TEST_AMQP_URL` names a broker
+ * to share, and with SQLite files or PostgreSQL databases of its own; it can run several
+ * replicas of a service. Backend `compose` (`STACK=compose`, tests/compose_backend.ts) drives
+ * the containers of compose.yaml.
  * @module
  */
 import { join } from "node:path";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { topologyOptions } from "@campus/shared/config";
+import { createPostgresDatabase } from "@campus/shared/store_testing";
 import {
   dlqOf,
   retryQueueOf,
   SERVICE_NAMES,
   type ServiceName,
+  type TopologyOptions,
   WORK_QUEUES,
 } from "@campus/shared/topology";
+import { type BrokerCluster, startBrokerCluster } from "../tools/broker_cluster.ts";
 import {
   type BrokerNode,
   canStartBrokerNode,
@@ -52,29 +58,46 @@ export interface StackOptions {
   without?: ServiceName[];
   /** The backend; `STACK` (default `local`) chooses when unset. */
   backend?: "local" | "compose";
+  /** Processes of each service, each on its own port (local backend; default 1 each). */
+  replicas?: Partial<Record<ServiceName, number>>;
+  /**
+   * Where the services keep their state: SQLite files (default), or a PostgreSQL database per
+   * service, made for the stack on `TEST_POSTGRES_URL`'s server and dropped with it.
+   */
+  store?: "sqlite" | "postgres";
+  /** RabbitMQ nodes: 1 (default), or a private cluster of that many (local backend). */
+  brokerNodes?: number;
 }
 
-/** What a backend must do; the local one runs processes, the Compose one runs containers. */
+/**
+ * What a backend must do; the local one runs processes, the Compose one runs containers. A
+ * `replica` (from 0, the default) picks one of several processes of a service.
+ */
 export interface StackBackend {
-  /** AMQP URL reachable from the tests. */
+  /** AMQP URL reachable from the tests (the nodes of a cluster, comma-separated). */
   readonly amqpUrl: string;
+  /** Replicas of each service the backend runs; one each when absent. */
+  readonly replicas?: Readonly<Record<ServiceName, number>>;
   /** HTTP base URL of a service, e.g. `http://127.0.0.1:5001`. */
-  baseUrl(service: ServiceName): string;
-  start(service: ServiceName): Promise<void>;
+  baseUrl(service: ServiceName, replica?: number): string;
+  start(service: ServiceName, replica?: number): Promise<void>;
   /** SIGTERM: a graceful stop. */
-  stop(service: ServiceName): Promise<void>;
+  stop(service: ServiceName, replica?: number): Promise<void>;
   /** SIGKILL: no chance to clean up. */
-  kill(service: ServiceName): Promise<void>;
+  kill(service: ServiceName, replica?: number): Promise<void>;
   /** True when the broker itself can be stopped and started. */
   readonly controlsBroker: boolean;
   stopBroker(): Promise<void>;
   startBroker(): Promise<void>;
+  /** Stops one node of a cluster cleanly (the others keep serving); absent without a cluster. */
+  stopBrokerNode?(index: number): Promise<void>;
+  startBrokerNode?(index: number): Promise<void>;
   /** What a service printed, for failure messages. */
-  logs(service: ServiceName): Promise<string>;
+  logs(service: ServiceName, replica?: number): Promise<string>;
   /** How the service's last process ended; undefined while it runs or before it ever ran. */
-  exitStatus(service: ServiceName): Promise<ServiceExit | undefined>;
+  exitStatus(service: ServiceName, replica?: number): Promise<ServiceExit | undefined>;
   /** Operating-system pid of a running service or of the broker; undefined when not known. */
-  pid(target: ServiceName | "broker"): Promise<number | undefined>;
+  pid(target: ServiceName | "broker", replica?: number): Promise<number | undefined>;
   /** Runs `rabbitmqctl` against the stack's own broker node; absent when it has none to drive. */
   rabbitmqctl?(args: string[]): Promise<string>;
   dispose(): Promise<void>;
@@ -91,28 +114,62 @@ export class Stack {
     if (kind !== "local" && kind !== "compose") {
       throw new TypeError(`STACK must be "local" or "compose", got "${kind}"`);
     }
+    if (kind === "compose" && (options.replicas || options.store || options.brokerNodes)) {
+      throw new TypeError("Replicas, PostgreSQL and clusters run on the local backend only");
+    }
     const backend = kind === "compose"
       ? await startComposeBackend(options)
       : await startLocalBackend(options);
-    const stack = new Stack(backend, new QueueAdmin({ url: backend.amqpUrl, name: "tests" }));
+    const admin = new QueueAdmin({
+      url: backend.amqpUrl,
+      name: "tests",
+      topology: topologyOptions(options.env),
+    });
+    const stack = new Stack(backend, admin);
     await stack.waitForBroker();
     return stack;
   }
 
-  url(service: ServiceName, path = ""): string {
-    return this.backend.baseUrl(service) + path;
+  /** Replicas of `service` the stack runs. */
+  replicasOf(service: ServiceName): number {
+    return this.backend.replicas?.[service] ?? 1;
   }
 
-  start(service: ServiceName): Promise<void> {
-    return this.backend.start(service);
+  url(service: ServiceName, path = "", replica = 0): string {
+    return this.backend.baseUrl(service, this.#replica(service, replica)) + path;
   }
 
-  stop(service: ServiceName): Promise<void> {
-    return this.backend.stop(service);
+  start(service: ServiceName, replica = 0): Promise<void> {
+    return this.backend.start(service, this.#replica(service, replica));
   }
 
-  kill(service: ServiceName): Promise<void> {
-    return this.backend.kill(service);
+  stop(service: ServiceName, replica = 0): Promise<void> {
+    return this.backend.stop(service, this.#replica(service, replica));
+  }
+
+  kill(service: ServiceName, replica = 0): Promise<void> {
+    return this.backend.kill(service, this.#replica(service, replica));
+  }
+
+  /** Stops node `index` of the stack's cluster cleanly. */
+  stopBrokerNode(index: number): Promise<void> {
+    if (!this.backend.stopBrokerNode) throw new Error("This stack runs no broker cluster");
+    return this.backend.stopBrokerNode(index);
+  }
+
+  /** Starts node `index` of the stack's cluster again. */
+  startBrokerNode(index: number): Promise<void> {
+    if (!this.backend.startBrokerNode) throw new Error("This stack runs no broker cluster");
+    return this.backend.startBrokerNode(index);
+  }
+
+  #replica(service: ServiceName, replica: number): number {
+    if (!Number.isInteger(replica) || replica < 0 || replica >= this.replicasOf(service)) {
+      throw new RangeError(
+        `${service} has ${this.replicasOf(service)} replicas here; there is no replica ${replica}`,
+      );
+    }
+    return replica;
   }
 
   stopBroker(): Promise<void> {
@@ -154,13 +211,13 @@ export class Stack {
     return this.backend.rabbitmqctl(args);
   }
 
-  async logs(service: ServiceName): Promise<string> {
-    return await this.backend.logs(service);
+  async logs(service: ServiceName, replica = 0): Promise<string> {
+    return await this.backend.logs(service, this.#replica(service, replica));
   }
 
   /** How the service's last process ended (after `stop`, `kill` or a crash); undefined while it runs. */
-  exitStatus(service: ServiceName): Promise<ServiceExit | undefined> {
-    return this.backend.exitStatus(service);
+  exitStatus(service: ServiceName, replica = 0): Promise<ServiceExit | undefined> {
+    return this.backend.exitStatus(service, this.#replica(service, replica));
   }
 
   /** Waits until a service ends on its own (a crash, an injected fault) and says how it ended. */
@@ -179,7 +236,10 @@ export class Stack {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** Local processes: `deno run services/<name>/main.ts`, each on a free port with its own data. */
+/**
+ * Local processes: `deno run services/<name>/main.ts`, each replica on a free port, with its own
+ * SQLite folder or its service's PostgreSQL database.
+ */
 export async function startLocalBackend(options: StackOptions = {}): Promise<StackBackend> {
   const shared = Deno.env.get("TEST_AMQP_URL");
   if (!shared && !canStartBrokerNode()) {
@@ -188,45 +248,93 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
         "or set TEST_AMQP_URL to a broker they may purge.",
     );
   }
-  const node: BrokerNode | undefined = shared ? undefined : await createBrokerNode();
-  await node?.start();
-  const amqpUrl = shared ?? node!.url;
-  if (shared) await purgeAll(amqpUrl);
+  const replicas = Object.fromEntries(
+    SERVICE_NAMES.map((s) => [s, options.replicas?.[s] ?? 1]),
+  ) as Record<ServiceName, number>;
+  const store = options.store ?? "sqlite";
+  if (store === "sqlite" && Object.values(replicas).some((n) => n > 1)) {
+    throw new TypeError('Replicas share a database: run them with store "postgres"');
+  }
+  const nodeCount = options.brokerNodes ?? 1;
+  if (shared && nodeCount > 1) throw new TypeError("A cluster cannot run on TEST_AMQP_URL");
 
+  let cluster: BrokerCluster | undefined;
+  let node: BrokerNode | undefined;
+  const databases: { url: string; drop(): Promise<void> }[] = [];
   const dir = await Deno.makeTempDir({ prefix: "campus-stack-" });
-  const ports = Object.fromEntries(SERVICE_NAMES.map((s) => [s, freePort()])) as Record<
-    ServiceName,
-    number
-  >;
-  const children = new Map<ServiceName, Deno.ChildProcess>();
-  const exits = new Map<ServiceName, ServiceExit>();
-  const logPath = (service: ServiceName) => join(dir, `${service}.log`);
+  const children = new Map<string, Deno.ChildProcess>();
+  const exits = new Map<string, ServiceExit>();
+  /** A process's key: the service name for the first replica, `name-N` for the others. */
+  const keyOf = (service: ServiceName, replica = 0) =>
+    replica === 0 ? service : `${service}-${replica}`;
+  const logPath = (key: string) => join(dir, `${key}.log`);
 
-  const exited = async (service: ServiceName) => {
-    const child = children.get(service);
+  const exited = async (key: string) => {
+    const child = children.get(key);
     if (!child) return;
     await child.status;
-    children.delete(service);
+    children.delete(key);
   };
+
+  const cleanUp = async () => {
+    for (const key of [...children.keys()]) {
+      children.get(key)?.kill("SIGKILL");
+      await exited(key);
+    }
+    await cluster?.dispose();
+    if (!cluster) await node?.dispose();
+    for (const database of databases) await database.drop().catch(() => {});
+    if (!Deno.env.get("KEEP_STACK")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+
+  let amqpUrl: string;
+  const databaseUrls = {} as Record<ServiceName, string>;
+  const ports = {} as Record<ServiceName, number[]>;
+  try {
+    if (nodeCount > 1) {
+      cluster = await startBrokerCluster(nodeCount);
+      node = cluster.nodes[0];
+    } else if (!shared) {
+      node = await createBrokerNode();
+      await node.start();
+    }
+    amqpUrl = shared ?? cluster?.amqpUrl ?? node!.url;
+    if (shared) await purgeAll(amqpUrl, topologyOptions(options.env));
+    for (const service of SERVICE_NAMES) {
+      ports[service] = Array.from({ length: replicas[service] }, () => freePort());
+      if (store === "postgres") {
+        const database = await createPostgresDatabase();
+        databases.push(database);
+        databaseUrls[service] = database.url;
+      }
+    }
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
 
   const backend: StackBackend = {
     amqpUrl,
+    replicas,
     controlsBroker: node !== undefined,
-    baseUrl: (service) => `http://127.0.0.1:${ports[service]}`,
-    async start(service) {
-      if (children.has(service)) return;
+    baseUrl: (service, replica = 0) => `http://127.0.0.1:${ports[service][replica]}`,
+    async start(service, replica = 0) {
+      const key = keyOf(service, replica);
+      if (children.has(key)) return;
       const child = new Deno.Command(Deno.execPath(), {
         args: serviceRunArgs(ROOT, service),
         cwd: ROOT,
         env: {
           AMQP_URL: amqpUrl,
           HOST: "127.0.0.1",
-          PORT: String(ports[service]),
-          DATA_DIR: join(dir, service),
+          PORT: String(ports[service][replica]),
+          DATA_DIR: join(dir, key),
+          ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
           RETRY_DELAY_MS: "200",
           SHUTDOWN_TIMEOUT_MS: "10000",
           // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
           OTEL_SERVICE_NAME: service,
+          INVENTORY_URL: backend.baseUrl("inventory"),
           ...options.env,
         },
         stdin: "null",
@@ -235,55 +343,59 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
       }).spawn();
       // Both streams are read to the end: a stderr nobody reads fills its pipe and blocks the
       // service on its next log line.
-      appendTo(logPath(service), child.stdout).catch(() => {});
-      appendTo(logPath(service), child.stderr).catch(() => {});
-      children.set(service, child);
-      exits.delete(service);
+      appendTo(logPath(key), child.stdout).catch(() => {});
+      appendTo(logPath(key), child.stderr).catch(() => {});
+      children.set(key, child);
+      exits.delete(key);
       // A child that exits on its own is forgotten, so start() can bring it back.
       child.status.then((status) => {
-        if (children.get(service) !== child) return;
-        exits.set(service, { code: status.code, signal: status.signal ?? undefined });
-        children.delete(service);
+        if (children.get(key) !== child) return;
+        exits.set(key, { code: status.code, signal: status.signal ?? undefined });
+        children.delete(key);
       });
       await waitFor(async () => {
-        if (!children.has(service)) {
-          throw new Error(`${service} exited while starting:\n${await tail(logPath(service))}`);
+        if (!children.has(key)) {
+          throw new Error(`${key} exited while starting:\n${await tail(logPath(key))}`);
         }
-        return await answers(`${backend.baseUrl(service)}/health`);
-      }, { timeoutMs: 30_000, what: `${service} to answer /health` });
+        return await answers(`${backend.baseUrl(service, replica)}/health`);
+      }, { timeoutMs: 30_000, what: `${key} to answer /health` });
     },
-    async stop(service) {
-      children.get(service)?.kill("SIGTERM");
-      await exited(service);
+    async stop(service, replica = 0) {
+      const key = keyOf(service, replica);
+      children.get(key)?.kill("SIGTERM");
+      await exited(key);
     },
-    async kill(service) {
-      children.get(service)?.kill("SIGKILL");
-      await exited(service);
+    async kill(service, replica = 0) {
+      const key = keyOf(service, replica);
+      children.get(key)?.kill("SIGKILL");
+      await exited(key);
     },
     async stopBroker() {
       if (!node) throw new Error("TEST_AMQP_URL is shared: the tests cannot stop that broker");
-      await node.stop();
+      if (cluster) await Promise.all(cluster.nodes.map((n) => n.stop()));
+      else await node.stop();
     },
     async startBroker() {
       if (!node) throw new Error("TEST_AMQP_URL is shared: the tests cannot start that broker");
-      await node.start();
+      if (cluster) await Promise.all(cluster.nodes.map((n) => n.start()));
+      else await node.start();
     },
-    logs: (service) => Deno.readTextFile(logPath(service)).catch(() => ""),
-    exitStatus: (service) => Promise.resolve(exits.get(service)),
-    pid: async (target) => target === "broker" ? await node?.pid() : children.get(target)?.pid,
-    rabbitmqctl: node ? (args) => node.ctl(...args) : undefined,
-    async dispose() {
-      for (const service of SERVICE_NAMES) {
-        children.get(service)?.kill("SIGKILL");
-        await exited(service);
-      }
-      await node?.dispose();
-      if (!Deno.env.get("KEEP_STACK")) await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    stopBrokerNode: cluster ? (index) => cluster!.stopNode(index) : undefined,
+    startBrokerNode: cluster ? (index) => cluster!.startNode(index) : undefined,
+    logs: (service, replica = 0) =>
+      Deno.readTextFile(logPath(keyOf(service, replica))).catch(() => ""),
+    exitStatus: (service, replica = 0) => Promise.resolve(exits.get(keyOf(service, replica))),
+    pid: async (target, replica = 0) =>
+      target === "broker" ? await node?.pid() : children.get(keyOf(target, replica))?.pid,
+    rabbitmqctl: node ? (args) => node!.ctl(...args) : undefined,
+    dispose: cleanUp,
   };
   try {
     for (const service of SERVICE_NAMES) {
-      if (!options.without?.includes(service)) await backend.start(service);
+      if (options.without?.includes(service)) continue;
+      for (let replica = 0; replica < replicas[service]; replica++) {
+        await backend.start(service, replica);
+      }
     }
   } catch (err) {
     await backend.dispose();
@@ -296,8 +408,8 @@ async function tail(path: string): Promise<string> {
   return (await Deno.readTextFile(path).catch(() => "")).slice(-3000);
 }
 
-async function purgeAll(url: string): Promise<void> {
-  const broker = new QueueAdmin({ url, name: "purge" });
+async function purgeAll(url: string, topology: TopologyOptions): Promise<void> {
+  const broker = new QueueAdmin({ url, name: "purge", topology });
   await broker.connect().catch((err) => {
     throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${err.message}`);
   });

@@ -24,6 +24,7 @@ const services = SERVICES.map((s) => ({
   port: portFrom(`${s.name.toUpperCase()}_PORT`, s.port),
 }));
 const orderPort = services.find((s) => s.name === "order")!.port;
+const inventoryUrl = `http://127.0.0.1:${services.find((s) => s.name === "inventory")!.port}`;
 let node: BrokerNode | undefined;
 let url = amqpUrl;
 
@@ -60,6 +61,7 @@ const children = services.map(({ name, port }) => {
       DATA_DIR: join(dataDir, name),
       PORT: String(port),
       OTEL_SERVICE_NAME: name,
+      INVENTORY_URL: inventoryUrl,
     },
     stdin: "null",
   }).spawn();
@@ -72,6 +74,8 @@ console.log(`${services.map((s) => `${s.name} :${s.port}`).join(", ")} — Ctrl-
 if (node?.managementUrl) {
   console.log(`RabbitMQ management UI: ${node.managementUrl} (log in as guest / guest)`);
 }
+console.log(`Student page: http://localhost:${orderPort}/`);
+console.log(`Kitchen board: http://localhost:${orderPort}/board`);
 console.log(
   `Try: curl -s -X POST localhost:${orderPort}/order -H 'Content-Type: application/json' ` +
     `-d '{"item":"Coffee","qty":1,"student_id":"S1"}'`,
@@ -95,15 +99,19 @@ const stop = async () => {
 Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);
 
+/** True when a broker listens at `amqp`, or at any node of a comma-separated list. */
 async function answers(amqp: string): Promise<boolean> {
-  const { hostname, port } = new URL(amqp.replace(/^amqps?:/, "http:"));
-  try {
-    const conn = await Deno.connect({ hostname, port: Number(port || 5672) });
-    conn.close();
-    return true;
-  } catch {
-    return false;
+  for (const url of amqp.split(",").map((u) => u.trim()).filter(Boolean)) {
+    const { hostname, port } = new URL(url.replace(/^amqps?:/, "http:"));
+    try {
+      const conn = await Deno.connect({ hostname, port: Number(port || 5672) });
+      conn.close();
+      return true;
+    } catch {
+      // try the next node
+    }
   }
+  return false;
 }
 
 /** The port in the variable `name`, or `fallback`; exits naming the variable when it is no port. */

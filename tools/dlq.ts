@@ -1,13 +1,14 @@
 /**
  * `deno task dlq list [queue]` shows each dead-letter queue with its count and first reasons,
  * without removing anything; `deno task dlq replay <queue>` puts the dead letters waiting now
- * back on their work queue once the cause is fixed, and names each one it moved. Uses AMQP_URL.
+ * back on their work queue once the cause is fixed, and names each one it moved. Uses AMQP_URL
+ * (a node of the cluster, or several), QUEUE_TYPE and MAX_DELIVERIES as the services do.
  * @module
  */
 // deno-lint-ignore-file no-console -- a terminal program: its output is the point
 import { parseArgs } from "node:util";
 import { QueueAdmin, type TakenMessage } from "@campus/shared/amqp_admin";
-import { ENV_DEFAULTS } from "@campus/shared/config";
+import { ENV_DEFAULTS, topologyOptions } from "@campus/shared/config";
 import { REASON_HEADER, RETRY_HEADER, ROUTING_KEY_HEADER } from "@campus/shared/consumer";
 import { fitReason } from "@campus/shared/events";
 import { createLogger, errorText } from "@campus/shared/log";
@@ -51,6 +52,7 @@ if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
 
 const broker = new QueueAdmin({
   url: Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL,
+  topology: topologyOptions(),
   log: createLogger("dlq", "error"),
   name: "dlq-tool",
 });

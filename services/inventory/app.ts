@@ -7,34 +7,39 @@ import { decodeEvent, fitReason, MAX_REASON_LENGTH, OrderPlaced } from "@campus/
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { afterCommit } from "@campus/shared/sqlite";
-import { type Reservation, StockStore } from "./stock_store.ts";
+import { openStockStore, type Reservation } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; the technical reason follows. */
 export const SET_ASIDE_REASON =
   "Inventory could not process this order; it was set aside for staff";
 
 /** Builds the inventory service from its dependencies. */
-export function createInventoryService(
+export async function createInventoryService(
   { config, db, outbox, log }: ServiceDeps,
-): ServiceDefinition<"inventory"> {
-  const stock = new StockStore(db, outbox, config.menu);
+): Promise<ServiceDefinition<"inventory">> {
+  const stock = await openStockStore(db, outbox, config.menu);
   return {
-    routes: [{ method: "GET", path: "/inventory", handler: () => json(stock.levels()) }],
+    routes: [{
+      method: "GET",
+      path: "/inventory",
+      handler: async () => json(await stock.levels()),
+    }],
     subscriptions: {
       order_placed: {
-        handle: ({ body, retries }) => {
+        // Replicas take the stock rows of a batch in one order: they wait, never deadlock.
+        prepareBatch: (messages) => stock.lockItems(messages.flatMap(({ body }) => itemOf(body))),
+        handle: async ({ body, retries }) => {
           const order = decodeEvent("OrderPlaced", body);
           if (config.testFaults) injectFault(order, retries);
-          const reservation = stock.reserve(order);
-          afterCommit(db, () => logDecision(log, reservation));
+          const reservation = await stock.reserve(order);
+          db.afterCommit(() => logDecision(log, reservation));
         },
         // A valid order that could not be processed still gets an outcome: the student is told
         // it failed instead of waiting forever, and the message waits in the DLQ for staff.
-        onDeadLetter: (raw, reason) => {
+        onDeadLetter: async (raw, reason) => {
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
-          const reservation = stock.setAside(order.data, setAsideReason(reason));
+          const reservation = await stock.setAside(order.data, setAsideReason(reason));
           logDecision(log, reservation);
         },
       },
@@ -86,6 +91,12 @@ function injectFault(order: OrderPlaced, retries: number): void {
     throw new Error(`injected verbose fault: ${"the statement was ".repeat(300)}(end)`);
   }
   if (id === "fault:crash") Deno.exit(70);
+}
+
+/** The item an order names, if its body has one; what a malformed body names is not locked. */
+function itemOf(body: unknown): string[] {
+  const item = (body as { item?: unknown } | null)?.item;
+  return typeof item === "string" ? [item] : [];
 }
 
 function parseJson(raw: Uint8Array): unknown {

@@ -7,21 +7,20 @@ import { decodeInventoryResult } from "@campus/shared/events";
 import { jsonArray } from "@campus/shared/http";
 import type { MessageHandler } from "@campus/shared/consumer";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { afterCommit } from "@campus/shared/sqlite";
-import { NotificationStore } from "./notification_store.ts";
+import { openNotificationStore } from "./notification_store.ts";
 
 /** Builds the notification service from its dependencies. */
-export function createNotificationService(
+export async function createNotificationService(
   { db, log }: ServiceDeps,
-): ServiceDefinition<"notification"> {
-  const notifications = new NotificationStore(db);
-  const notify: MessageHandler = ({ routingKey, body }) => {
+): Promise<ServiceDefinition<"notification">> {
+  const notifications = await openNotificationStore(db);
+  const notify: MessageHandler = async ({ routingKey, body }) => {
     const result = decodeInventoryResult(routingKey, body);
     const fields = { order_id: result.event.order_id, outcome: result.outcome };
-    if (notifications.record(result)) {
-      afterCommit(db, () => log.info("notification recorded", fields));
+    if (await notifications.record(result)) {
+      db.afterCommit(() => log.info("notification recorded", fields));
     } else {
-      afterCommit(db, () => log.warn("duplicate result, already notified", fields));
+      db.afterCommit(() => log.warn("duplicate result, already notified", fields));
     }
   };
   return {

@@ -1,23 +1,69 @@
 import assert from "node:assert/strict";
-import { openDatabase } from "@campus/shared/sqlite";
-import { NotificationStore } from "./notification_store.ts";
+import { storeContract } from "@campus/shared/store_testing";
+import {
+  type NotificationFilter,
+  type NotificationStore,
+  openNotificationStore,
+} from "./notification_store.ts";
 
 const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
 
-Deno.test("record() keeps one notification per order and outcome", () => {
-  const store = new NotificationStore(openDatabase(":memory:", "notification"));
-  assert.equal(store.record({ outcome: "RESERVED", event }), true);
-  assert.equal(store.record({ outcome: "RESERVED", event }), false);
-  assert.equal(store.list().length, 1);
-  assert.equal(store.list({ order_id: "o1" })[0].student_id, "S2");
-  assert.equal(store.list({ student_id: "S9" }).length, 0);
+const all = async (store: NotificationStore, filter?: NotificationFilter) =>
+  (await Array.fromAsync(store.pages(filter))).flat();
+
+storeContract("record() keeps one notification per order and outcome", async ({ db }) => {
+  const store = await openNotificationStore(db);
+  assert.equal(await store.record({ outcome: "RESERVED", event }), true);
+  assert.equal(await store.record({ outcome: "RESERVED", event }), false);
+  const [only, ...rest] = await all(store);
+  assert.deepEqual(rest, []);
+  assert.deepEqual({ ...only, sent_at: "(any)" }, {
+    order_id: "o1",
+    student_id: "S2",
+    outcome: "RESERVED",
+    message: "Hi S2, your order of 3 x Pizza is confirmed (order o1).",
+    sent_at: "(any)",
+  });
+  assert.equal(new Date(only.sent_at).toISOString(), only.sent_at, "sent_at is an ISO time");
+  assert.equal((await all(store, { order_id: "o1" }))[0].student_id, "S2");
+  assert.deepEqual(await all(store, { student_id: "S9" }), []);
 });
 
-Deno.test("an apology names the reason", () => {
-  const store = new NotificationStore(openDatabase(":memory:", "notification"));
-  store.record({ outcome: "FAILED", event: { ...event, reason: "only 2 left" } });
+storeContract("an apology names the reason", async ({ db }) => {
+  const store = await openNotificationStore(db);
+  await store.record({ outcome: "FAILED", event: { ...event, reason: "only 2 left" } });
   assert.match(
-    store.list()[0].message,
+    (await all(store))[0].message,
     /^Sorry S2, your order of 3 x Pizza could not be completed: only 2 left/,
   );
+});
+
+storeContract(
+  "pages() lists any number of notifications in the order they were recorded",
+  async ({ db }) => {
+    const store = await openNotificationStore(db);
+    const ids = Array.from({ length: 1203 }, (_, i) => `o${i}`);
+    await db.transaction(async () => {
+      for (const order_id of ids) {
+        await store.record({ outcome: "RESERVED", event: { ...event, order_id } });
+      }
+    });
+    const pages = await Array.fromAsync(store.pages());
+    assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
+    assert.deepEqual(pages.flat().map((n) => n.order_id), ids);
+    assert.equal((await all(store, { student_id: "S2" })).length, 1203);
+  },
+);
+
+storeContract("replicas given the same result at once record it once", async ({ db, replica }) => {
+  const stores = [await openNotificationStore(db), await openNotificationStore(replica())];
+  const results = await Promise.all(
+    Array.from(
+      { length: 10 },
+      (_, i) =>
+        stores[i % 2].record({ outcome: "RESERVED", event: { ...event, order_id: `o${i % 5}` } }),
+    ),
+  );
+  assert.equal(results.filter(Boolean).length, 5, "one recording per order");
+  assert.equal((await all(stores[1])).length, 5);
 });

@@ -1,28 +1,39 @@
 /**
- * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, and the consumer that
- * moves orders to `RESERVED` or `FAILED` when inventory answers.
+ * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the consumer that
+ * moves orders to `RESERVED` or `FAILED` when inventory answers, and the live pages (the
+ * student page at `/`, the kitchen board at `/board`).
  * @module
  */
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { afterCommit } from "@campus/shared/sqlite";
 import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
+import { createLivePages, type LivePagesDeps } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
 import { orderMetrics } from "./order_metrics.ts";
-import { type OrderStatus, OrderStore, type Placement } from "./order_store.ts";
+import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
+import { pageRoutes } from "./pages.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
+/** Test replacements for the broker and inventory parts of the live pages. */
+export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
+
 /** Builds the order service from its dependencies. */
-export function createOrderService(
+export async function createOrderService(
   { config, db, outbox, log, metrics }: ServiceDeps,
-): ServiceDefinition<"order"> {
-  const orders = new OrderStore(db, outbox);
+  liveOptions: LiveOptions = {},
+): Promise<ServiceDefinition<"order">> {
+  const orders = await openOrderStore(db, outbox);
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
+  const live = createLivePages({ config, orders, log, ...liveOptions });
   return {
+    start: () => live.start(),
+    stop: () => live.stop(),
     routes: [
+      ...pageRoutes(),
+      ...live.routes,
       {
         method: "POST",
         path: "/order",
@@ -54,6 +65,7 @@ export function createOrderService(
           else {
             const { order_id, item, qty, student_id } = order;
             log.info("order placed", { order_id, item, qty, student_id });
+            live.orderPlaced(order);
           }
           return json(order, 201, headers);
         },
@@ -66,29 +78,31 @@ export function createOrderService(
       {
         method: "GET",
         path: "/orders/:id",
-        handler: (_req, { id }) => {
-          const order = orders.get(id ?? "");
+        handler: async (_req, { id }) => {
+          const order = await orders.get(id ?? "");
           return order ? json(order) : json({ error: `Order "${id}" not found` }, 404);
         },
       },
     ],
     subscriptions: {
       order_status: {
-        handle: ({ routingKey, body }) => {
+        handle: async ({ routingKey, body }) => {
           const result = decodeInventoryResult(routingKey, body);
           const order_id = result.event.order_id;
-          if (orders.applyResult(result)) {
+          if (await orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
-            afterCommit(db, () => {
+            db.afterCommit(() => {
               counts.completed(result.outcome);
               log.info("order status changed", { order_id, status: result.outcome, ...reason });
+              live.ordersChanged();
             });
           } else {
-            afterCommit(db, () =>
+            db.afterCommit(() =>
               log.warn("duplicate result, order already final", {
                 order_id,
                 status: result.outcome,
-              }));
+              })
+            );
           }
         },
       },

@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import { createRouter } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
-import { Outbox } from "@campus/shared/outbox";
+import { openOutboxStore } from "@campus/shared/outbox_store";
 import { loadConfig } from "@campus/shared/config";
 import { ServiceMetrics } from "@campus/shared/metrics";
-import { openDatabase } from "@campus/shared/sqlite";
+import { SqliteDatabase } from "@campus/shared/sqlite";
 import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 
-function setup() {
-  const db = openDatabase(":memory:", "order");
-  const outbox = new Outbox(db);
+async function setup() {
+  const db = SqliteDatabase.open(":memory:", "order");
+  const outbox = await openOutboxStore(db);
   let added = 0;
   outbox.onAdded(() => added++);
   const metrics = new ServiceMetrics();
-  const service = createOrderService({
+  const service = await createOrderService({
     config: loadConfig("order", {}),
     db,
     outbox,
@@ -33,7 +33,7 @@ function setup() {
 }
 
 Deno.test("POST /order answers 201 with the order and hands the event to the relay", async () => {
-  const { call, outbox, added } = setup();
+  const { call, outbox, added } = await setup();
   const res = await call("POST", "/order", { item: "Coffee", qty: 1, student_id: "S1" });
   assert.equal(res.status, 201);
   const order = await res.json();
@@ -47,14 +47,14 @@ Deno.test("POST /order answers 201 with the order and hands the event to the rel
     "student_id",
     "updated_at",
   ]);
-  assert.equal(outbox.size(), 1);
+  assert.equal(await outbox.size(), 1);
   assert.equal(added(), 1, "the outbox heard of its row, which wakes the relay");
   const fetched = await call("GET", `/orders/${order.order_id}`);
   assert.deepEqual(await fetched.json(), order);
 });
 
 Deno.test("a result on order_status makes the order final", async () => {
-  const { call, service } = setup();
+  const { call, service } = await setup();
   const order = await (await call("POST", "/order", { item: "Tea", qty: 2, student_id: "S1" }))
     .json();
   await service.subscriptions.order_status.handle({
@@ -68,14 +68,14 @@ Deno.test("a result on order_status makes the order final", async () => {
 });
 
 Deno.test("GET /orders refuses a bad status filter naming it", async () => {
-  const { call } = setup();
+  const { call } = await setup();
   const res = await call("GET", "/orders?status=DONE");
   assert.equal(res.status, 400);
   assert.equal((await res.json()).details[0].field, "status");
 });
 
 Deno.test("POST /order with an Idempotency-Key answers a retry with the same order", async () => {
-  const { call, outbox } = setup();
+  const { call, outbox } = await setup();
   const body = { item: "Coffee", qty: 1, student_id: "S1" };
   const key = { [IDEMPOTENCY_KEY_HEADER]: "retry-1" };
   // Sent together, the two share one group commit.
@@ -91,11 +91,11 @@ Deno.test("POST /order with an Idempotency-Key answers a retry with the same ord
   const third = await call("POST", "/order", body, key);
   assert.equal((await third.json()).order_id, order.order_id);
   assert.equal(third.headers.get("location"), `/orders/${order.order_id}`);
-  assert.equal(outbox.size(), 1, "charged once");
+  assert.equal(await outbox.size(), 1, "charged once");
 });
 
 Deno.test("POST /order refuses a reused key with a different body, naming the change", async () => {
-  const { call, outbox } = setup();
+  const { call, outbox } = await setup();
   const key = { [IDEMPOTENCY_KEY_HEADER]: "k-conflict" };
   const first = await (await call("POST", "/order", {
     item: "Coffee",
@@ -114,11 +114,11 @@ Deno.test("POST /order refuses a reused key with a different body, naming the ch
     "qty",
   ]);
   assert.equal(answer.details[1].message, "was 1 with this key, now 2");
-  assert.equal(outbox.size(), 1);
+  assert.equal(await outbox.size(), 1);
 });
 
 Deno.test("POST /order refuses a malformed Idempotency-Key naming the header", async (t) => {
-  const { call, outbox } = setup();
+  const { call, outbox } = await setup();
   const body = { item: "Coffee", qty: 1, student_id: "S1" };
   for (const [name, key] of [["empty", ""], ["too long", "k".repeat(256)], ["not ASCII", "clé"]]) {
     await t.step(name, async () => {
@@ -128,13 +128,13 @@ Deno.test("POST /order refuses a malformed Idempotency-Key naming the header", a
       assert.equal(answer.details[0].field, IDEMPOTENCY_KEY_HEADER);
     });
   }
-  assert.equal(outbox.size(), 0);
+  assert.equal(await outbox.size(), 0);
   const longest = await call("POST", "/order", body, { [IDEMPOTENCY_KEY_HEADER]: "k".repeat(255) });
   assert.equal(longest.status, 201);
 });
 
 Deno.test("campus_orders_placed_total counts committed new orders, not replays", async () => {
-  const { call, metrics } = setup();
+  const { call, metrics } = await setup();
   const placed = async () =>
     (await metrics.registry.getSingleMetric("campus_orders_placed_total")!.get()).values[0].value;
   assert.equal(await placed(), 0);

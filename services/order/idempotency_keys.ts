@@ -10,8 +10,9 @@ import type { PlaceOrderRequest } from "@campus/shared/events";
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** Expired keys are pruned at most this often, a bounded batch at a time. */
-const PRUNE_EVERY_MS = 60 * 1000;
-const PRUNE_BATCH = 1000;
+export const PRUNE_EVERY_MS = 60 * 1000;
+/** Most expired keys one prune deletes. */
+export const PRUNE_BATCH = 1000;
 
 /** A key seen before: the request it came with and the order it made. */
 export interface RememberedKey {
@@ -67,7 +68,7 @@ export class IdempotencyKeys {
 }
 
 /** The request in a fixed field order, so equal requests are equal text. */
-function canonical(request: PlaceOrderRequest): string {
+export function canonical(request: PlaceOrderRequest): string {
   const { item, qty, student_id } = request;
   return JSON.stringify({ item, qty, student_id });
 }

@@ -1,6 +1,7 @@
 /**
- * Group commit for `POST /order`: the orders that arrive in the same turn of the event loop are
- * stored in one transaction, and each request is answered only after that commit.
+ * Group commit for `POST /order`: the orders that arrive while the previous group is being
+ * committed are stored together in the next transaction, and each request is answered only
+ * after its commit.
  * @module
  */
 import type { OrderMetrics } from "./order_metrics.ts";
@@ -15,6 +16,7 @@ interface Waiting {
 /** Takes orders one by one and commits them in groups. */
 export class OrderIntake {
   #waiting: Waiting[] = [];
+  #committing = false;
 
   /**
    * @param orders where orders are stored (their events wake the outbox relay)
@@ -31,24 +33,28 @@ export class OrderIntake {
    */
   place(order: NewOrder): Promise<Placement> {
     return new Promise((resolve, reject) => {
-      if (this.#waiting.length === 0) queueMicrotask(() => this.#commit());
+      // The first order to wait starts a group at the end of this turn, unless a commit runs:
+      // that one starts the next group when it is done.
+      if (this.#waiting.length === 0 && !this.#committing) queueMicrotask(() => this.#commit());
       this.#waiting.push({ order, resolve, reject });
     });
   }
 
-  #commit(): void {
+  async #commit(): Promise<void> {
     const group = this.#waiting;
     this.#waiting = [];
-    let placed: Placement[];
+    if (group.length === 0) return;
+    this.#committing = true;
     try {
-      placed = this.orders.placeAll(group.map((w) => w.order));
+      const placed = await this.orders.placeAll(group.map((w) => w.order));
+      const fresh = placed.filter((p) => p.kind === "placed").length;
+      if (fresh > 0) this.counts?.placed(fresh);
+      group.forEach((w, i) => w.resolve(placed[i]));
     } catch (err) {
       for (const w of group) w.reject(err);
-      return;
+    } finally {
+      this.#committing = false;
+      if (this.#waiting.length > 0) queueMicrotask(() => this.#commit());
     }
-    let fresh = 0;
-    for (const p of placed) if (p.kind === "placed") fresh++;
-    if (fresh > 0) this.counts?.placed(fresh);
-    group.forEach((w, i) => w.resolve(placed[i]));
   }
 }

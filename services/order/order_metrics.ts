@@ -35,8 +35,8 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
   metrics.gauge(
     "campus_orders_oldest_pending_seconds",
     "Age of the oldest order still PLACED (waiting for inventory); 0 when none waits.",
-    () => {
-      const at = orders.oldestPlacedAt();
+    async () => {
+      const at = await orders.oldestPlacedAt();
       return at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000);
     },
   );

@@ -1,0 +1,66 @@
+/**
+ * Notifications in PostgreSQL, shared by the notification replicas. The unique key on order
+ * and outcome lets exactly one replica record a result delivered twice, even at the same time.
+ * @module
+ */
+import type { InventoryResult } from "@campus/shared/events";
+import { pagesOf, type PostgresDatabase } from "@campus/shared/postgres";
+import {
+  messageFor,
+  type Notification,
+  type NotificationFilter,
+  type NotificationStore,
+} from "./notification_store.ts";
+
+const SCHEMA = [
+  `CREATE TABLE notifications (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id text NOT NULL,
+    student_id text NOT NULL,
+    outcome text NOT NULL,
+    message text NOT NULL,
+    sent_at timestamptz NOT NULL,
+    UNIQUE (order_id, outcome)
+  );
+  CREATE INDEX notifications_by_student ON notifications (student_id, id);`,
+];
+
+/** {@linkcode NotificationStore} in a PostgreSQL database. */
+export class PostgresNotificationStore implements NotificationStore {
+  private constructor(private readonly db: PostgresDatabase) {}
+
+  /** The notifications of `db`, its schema brought up to date. */
+  static async open(db: PostgresDatabase): Promise<PostgresNotificationStore> {
+    await db.migrate("notifications", SCHEMA);
+    return new PostgresNotificationStore(db);
+  }
+
+  async record(result: InventoryResult): Promise<boolean> {
+    const { order_id, student_id } = result.event;
+    const inserted = await this.db.sql`INSERT INTO notifications
+      (order_id, student_id, outcome, message, sent_at)
+      VALUES (${order_id}, ${student_id}, ${result.outcome}, ${messageFor(result)}, ${new Date()})
+      ON CONFLICT (order_id, outcome) DO NOTHING`;
+    return inserted.count > 0;
+  }
+
+  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+    const { order_id, student_id } = filter;
+    for await (
+      const rows of pagesOf(this.db, {
+        table: "notifications",
+        columns: ["order_id", "student_id", "outcome", "message", "sent_at"],
+        key: "id",
+        where: { order_id, student_id },
+      })
+    ) {
+      yield rows.map((r) => ({
+        order_id: r.order_id,
+        student_id: r.student_id,
+        outcome: r.outcome,
+        message: r.message,
+        sent_at: (r.sent_at as Date).toISOString(),
+      }));
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Notifications in the notification service's SQLite database.
+ * @module
+ */
+import type { StatementSync } from "node:sqlite";
+import type { InventoryResult } from "@campus/shared/events";
+import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
+import {
+  messageFor,
+  type Notification,
+  type NotificationFilter,
+  type NotificationStore,
+} from "./notification_store.ts";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    student_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    UNIQUE (order_id, outcome)
+  );
+  CREATE INDEX IF NOT EXISTS notifications_by_student ON notifications (student_id);`,
+];
+
+/** {@linkcode NotificationStore} in a SQLite database. */
+export class SqliteNotificationStore implements NotificationStore {
+  #insert: StatementSync;
+
+  private constructor(private readonly db: SqliteDatabase) {
+    this.#insert = db.db.prepare(`INSERT INTO notifications
+      (order_id, student_id, outcome, message, sent_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (order_id, outcome) DO NOTHING`);
+  }
+
+  /** The notifications of `db`, its schema brought up to date. */
+  static async open(db: SqliteDatabase): Promise<SqliteNotificationStore> {
+    await db.migrate("notifications", SCHEMA);
+    return new SqliteNotificationStore(db);
+  }
+
+  record(result: InventoryResult): Promise<boolean> {
+    const { order_id, student_id } = result.event;
+    return this.db.write(() =>
+      this.#insert.run(
+        order_id,
+        student_id,
+        result.outcome,
+        messageFor(result),
+        new Date().toISOString(),
+      ).changes > 0
+    );
+  }
+
+  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+    const { order_id, student_id } = filter;
+    const pages = pagesOf(this.db.db, {
+      table: "notifications",
+      columns: "order_id, student_id, outcome, message, sent_at",
+      where: { order_id, student_id },
+    });
+    try {
+      while (true) {
+        // Each page is read on its own, between the transactions of the consumers.
+        const page = await this.db.read(() => pages.next());
+        if (page.done) return;
+        yield page.value.map((r) => ({
+          order_id: String(r.order_id),
+          student_id: String(r.student_id),
+          outcome: r.outcome as Notification["outcome"],
+          message: String(r.message),
+          sent_at: String(r.sent_at),
+        }));
+      }
+    } finally {
+      pages.return(undefined);
+    }
+  }
+}

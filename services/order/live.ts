@@ -1,0 +1,200 @@
+/**
+ * The live side of the pages: event streams for the student page (`GET /events`) and the
+ * board (`GET /board/events`), `GET /menu`, and what feeds them. Status changes arrive through
+ * this replica's own queue on the event feed, so a page open on any replica hears of results
+ * that another replica consumed; stock comes from inventory, queue depths from the broker.
+ * @module
+ */
+import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { type FeedEvent, FeedListener } from "@campus/shared/amqp_feed";
+import type { Config } from "@campus/shared/config";
+import { decodeInventoryResult } from "@campus/shared/events";
+import { HttpError, json, type Route } from "@campus/shared/http";
+import { errorText, type Logger } from "@campus/shared/log";
+import { eventFeedOf } from "@campus/shared/topology";
+import { BoardView } from "./board.ts";
+import { EventStreams } from "./event_stream.ts";
+import { LiveHub } from "./live_hub.ts";
+import type { Order, OrderStore } from "./order_store.ts";
+import { viewOfOrder, viewOfResult } from "./order_view.ts";
+import { StockView } from "./stock_view.ts";
+
+/** How many of a student's orders the student page gets when it (re)connects. */
+export const STUDENT_ORDERS = 50;
+
+/** Stock read longer ago than this is read again when a page connects. */
+const STOCK_FRESH_MS = 5_000;
+
+/** What the live pages need; tests replace the broker and inventory parts. */
+export interface LivePagesDeps {
+  config: Readonly<Config>;
+  orders: OrderStore;
+  log: Logger;
+  /** Ready messages in a queue; by default a passive declare on a connection of its own. */
+  queueDepth?: (queue: string) => Promise<number>;
+  /** How inventory is asked for stock. */
+  fetch?: typeof fetch;
+  /** Listen to the event feed (default true). */
+  feed?: boolean;
+  /** Period of the board's refresh while it is watched. */
+  boardIntervalMs?: number;
+  heartbeatMs?: number;
+}
+
+/** The live pages of one order replica. */
+export interface LivePages {
+  routes: Route[];
+  /** An order placed on this replica. */
+  orderPlaced(order: Order): void;
+  /** An event heard on the feed (an inventory result, from whichever replica consumed it). */
+  heard(event: FeedEvent): void;
+  /** Orders changed in this replica's store (a result was applied). */
+  ordersChanged(): void;
+  start(): void;
+  /** Ends every stream and closes the broker connections. */
+  stop(): Promise<void>;
+}
+
+/** Builds the live pages. */
+export function createLivePages(deps: LivePagesDeps): LivePages {
+  const { config, orders, log } = deps;
+  const hub = new LiveHub();
+  const streams = new EventStreams({ heartbeatMs: deps.heartbeatMs });
+  const stock = new StockView({
+    inventoryUrl: config.inventoryUrl,
+    menu: config.menu,
+    log,
+    fetch: deps.fetch,
+    onChange: (menu) => hub.publish({ kind: "menu", menu }),
+  });
+  let admin: QueueAdmin | undefined;
+  const queueDepth = deps.queueDepth ?? ((queue: string) => {
+    admin ??= new QueueAdmin({ url: config.amqpUrls, name: `order-${Deno.pid}-board`, log });
+    return admin.queueDepth(queue);
+  });
+  const board = new BoardView({
+    orders,
+    stock,
+    queueDepth,
+    intervalMs: deps.boardIntervalMs,
+    onChange: (board) => hub.publish({ kind: "board", board }),
+  });
+  hub.subscribe((update) => {
+    if (update.kind !== "board") board.refreshSoon();
+  });
+  const heard = ({ routingKey, body }: FeedEvent) => {
+    let order;
+    try {
+      order = viewOfResult(decodeInventoryResult(routingKey, body));
+    } catch (err) {
+      // The work queue dead-letters it with the reason; the pages just don't show it.
+      log.debug("feed event not shown", { routing_key: routingKey, error: errorText(err) });
+      return;
+    }
+    hub.publish({ kind: "order", order });
+    stock.refreshSoon();
+  };
+  const feedOf = eventFeedOf("order");
+  const feed = deps.feed === false || !feedOf ? undefined : new FeedListener({
+    url: config.amqpUrls,
+    name: `order-${Deno.pid}-feed`,
+    feed: feedOf,
+    log,
+    onEvent: (event) => heard(event),
+    onReady: () => {
+      hub.publish({ kind: "resync" });
+      stock.refreshSoon();
+    },
+  });
+
+  const freshStock = () => {
+    if (stock.age > STOCK_FRESH_MS) stock.refresh();
+  };
+
+  const routes: Route[] = [
+    {
+      method: "GET",
+      path: "/menu",
+      handler: async () => {
+        if (stock.age > STOCK_FRESH_MS) await stock.refresh();
+        return json(stock.current);
+      },
+    },
+    {
+      method: "GET",
+      path: "/events",
+      handler: (_req, _params, url) => {
+        const student = studentOf(url.searchParams);
+        return streams.open((send) => {
+          const sendOrders = () => {
+            if (!student) return;
+            orders.latest(STUDENT_ORDERS, student).then(
+              (latest) => send("orders", latest.map(viewOfOrder)),
+              (err) => log.warn("cannot list a student's orders", { error: errorText(err) }),
+            );
+          };
+          send("menu", stock.current);
+          sendOrders();
+          freshStock();
+          return hub.subscribe((update) => {
+            if (update.kind === "menu") send("menu", update.menu);
+            else if (update.kind === "resync") sendOrders();
+            else if (update.kind === "order" && update.order.student_id === student) {
+              send("order", update.order);
+            }
+          });
+        });
+      },
+    },
+    {
+      method: "GET",
+      path: "/board/events",
+      handler: () =>
+        streams.open((send) => {
+          const unsubscribe = hub.subscribe((update) => {
+            if (update.kind === "board") send("board", update.board);
+          });
+          const release = board.watch();
+          freshStock();
+          board.refresh();
+          return () => {
+            unsubscribe();
+            release();
+          };
+        }),
+    },
+  ];
+
+  return {
+    routes,
+    heard,
+    orderPlaced(order) {
+      hub.publish({ kind: "order", order: viewOfOrder(order) });
+    },
+    ordersChanged() {
+      board.refreshSoon();
+    },
+    start() {
+      feed?.start();
+      stock.refresh();
+    },
+    async stop() {
+      streams.closeAll();
+      board.stop();
+      stock.stop();
+      await feed?.close();
+      await admin?.close();
+    },
+  };
+}
+
+/** The `student_id` a stream is for, or undefined for the menu alone. */
+function studentOf(params: URLSearchParams): string | undefined {
+  const student = params.get("student_id")?.trim();
+  if (!student) return undefined;
+  if (student.length > 100) {
+    const message = "student_id must be at most 100 characters";
+    throw new HttpError(400, `Invalid student_id: ${message}`, [{ field: "student_id", message }]);
+  }
+  return student;
+}

@@ -1,0 +1,248 @@
+/**
+ * Orders in PostgreSQL, shared by the order replicas: an order placed through one is read
+ * through any. An idempotency key is claimed with a unique insert before its order is made, so
+ * two replicas given the same key at once make one order between them.
+ * @module
+ */
+import type { InventoryResult, OutgoingEvent, PlaceOrderRequest } from "@campus/shared/events";
+import type { OutboxStore } from "@campus/shared/outbox_store";
+import { pagesOf, type PostgresDatabase, type Row } from "@campus/shared/postgres";
+import {
+  canonical,
+  IDEMPOTENCY_KEY_TTL_MS,
+  PRUNE_BATCH,
+  PRUNE_EVERY_MS,
+} from "./idempotency_keys.ts";
+import {
+  itemAfter,
+  type NewOrder,
+  newOrder,
+  type Order,
+  orderPlaced,
+  type OrderQuery,
+  type OrderStatus,
+  type OrderStore,
+  type OrderStoreOptions,
+  type Placement,
+  sameRequest,
+} from "./order_store.ts";
+
+const SCHEMA = [
+  `CREATE TABLE orders (
+    -- The order of the listings: the order in which the rows were written.
+    seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    order_id text PRIMARY KEY,
+    item text NOT NULL,
+    qty integer NOT NULL,
+    student_id text NOT NULL,
+    status text NOT NULL CHECK (status IN ('PLACED', 'RESERVED', 'FAILED')),
+    reason text,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+  );
+  CREATE INDEX orders_by_student ON orders (student_id, seq);`,
+  `CREATE TABLE idempotency_keys (
+    key text PRIMARY KEY,
+    request text NOT NULL,
+    order_id text NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);`,
+  // Only the orders still waiting: the age of the oldest is read at every metrics scrape, and
+  // this keeps that read one index step however many orders the table holds.
+  `CREATE INDEX orders_placed ON orders (created_at) WHERE status = 'PLACED'`,
+];
+
+const COLUMNS = [
+  "order_id",
+  "item",
+  "qty",
+  "student_id",
+  "status",
+  "reason",
+  "created_at",
+  "updated_at",
+] as const;
+
+/** {@linkcode OrderStore} in a PostgreSQL database. */
+export class PostgresOrderStore implements OrderStore {
+  #prunedAt = -Infinity;
+
+  private constructor(
+    private readonly db: PostgresDatabase,
+    private readonly outbox: OutboxStore,
+    private readonly now: () => number,
+  ) {}
+
+  /** The orders of `db`, its schema brought up to date. */
+  static async open(
+    db: PostgresDatabase,
+    outbox: OutboxStore,
+    { now = Date.now }: OrderStoreOptions = {},
+  ): Promise<PostgresOrderStore> {
+    await db.migrate("orders", SCHEMA);
+    return new PostgresOrderStore(db, outbox, now);
+  }
+
+  placeAll(orders: readonly NewOrder[]): Promise<Placement[]> {
+    return this.db.transaction(async () => {
+      await this.#pruneExpired();
+      const now = new Date().toISOString();
+      const placed: Order[] = [];
+      /** The outbox events of the placed orders, each with its own request's trace. */
+      const events: OutgoingEvent[] = [];
+      /** Keys used earlier in this group, with what they were used for. */
+      const group = new Map<string, { request: PlaceOrderRequest; order: Order }>();
+      const placements: Placement[] = [];
+      for (const { request, idempotencyKey: key, traceparent } of orders) {
+        const order = newOrder(request, now);
+        if (key !== undefined) {
+          const earlier = group.get(key);
+          if (earlier) {
+            placements.push(replay(key, earlier.request, earlier.order, request));
+            continue;
+          }
+          const seen = await this.#claim(key, request, order.order_id);
+          if (seen) {
+            const made = sameRequest(seen.request, request)
+              ? (await this.get(seen.orderId))!
+              : undefined;
+            placements.push(
+              made
+                ? { kind: "replayed", order: made }
+                : { kind: "conflict", key, orderId: seen.orderId, previous: seen.request },
+            );
+            continue;
+          }
+          group.set(key, { request, order });
+        }
+        placed.push(order);
+        events.push({ ...orderPlaced(order), traceparent });
+        placements.push({ kind: "placed", order });
+      }
+      if (placed.length > 0) {
+        const sql = this.db.sql;
+        await sql`INSERT INTO orders ${sql(placed, ...COLUMNS.filter((c) => c !== "reason"))}`;
+        await this.outbox.add(...events);
+      }
+      return placements;
+    });
+  }
+
+  async oldestPlacedAt(): Promise<number | undefined> {
+    const [row] = await this.db.sql`SELECT min(created_at) AS at FROM orders
+      WHERE status = 'PLACED'`;
+    return row?.at ? (row.at as Date).getTime() : undefined;
+  }
+
+  async get(orderId: string): Promise<Order | undefined> {
+    const [row] = await this.db.sql`SELECT ${this.db.sql(COLUMNS)} FROM orders
+      WHERE order_id = ${orderId}`;
+    return row ? toOrder(row) : undefined;
+  }
+
+  async latest(limit: number, student_id?: string): Promise<Order[]> {
+    const sql = this.db.sql;
+    const rows = student_id === undefined
+      ? await sql`SELECT ${sql(COLUMNS)} FROM orders ORDER BY seq DESC LIMIT ${limit}`
+      : await sql`SELECT ${sql(COLUMNS)} FROM orders WHERE student_id = ${student_id}
+          ORDER BY seq DESC LIMIT ${limit}`;
+    return rows.map(toOrder);
+  }
+
+  async statusCounts(): Promise<Record<OrderStatus, number>> {
+    const counts: Record<OrderStatus, number> = { PLACED: 0, RESERVED: 0, FAILED: 0 };
+    const rows = await this.db.sql`SELECT status, count(*)::int AS n FROM orders GROUP BY status`;
+    for (const row of rows) counts[row.status as OrderStatus] = Number(row.n);
+    return counts;
+  }
+
+  async *pages(query: OrderQuery = {}): AsyncGenerator<Order[]> {
+    const { student_id, status, limit } = query;
+    for await (
+      const rows of pagesOf(this.db, {
+        table: "orders",
+        columns: COLUMNS,
+        key: "seq",
+        where: { student_id, status },
+        limit,
+      })
+    ) yield rows.map(toOrder);
+  }
+
+  async applyResult(result: InventoryResult): Promise<boolean> {
+    const { event, outcome } = result;
+    const reason = result.outcome === "FAILED" ? result.event.reason : null;
+    const now = new Date();
+    const sql = this.db.sql;
+    const [stored] = await sql`SELECT item, status FROM orders WHERE order_id = ${event.order_id}`;
+    if (stored) {
+      if (stored.status !== "PLACED") return false;
+      // Only one of several replicas given the result can move the order on from PLACED.
+      const moved = await sql`UPDATE orders
+        SET status = ${outcome}, reason = ${reason}, item = ${itemAfter(stored.item, result)},
+          updated_at = ${now}
+        WHERE order_id = ${event.order_id} AND status = 'PLACED'`;
+      return moved.count > 0;
+    }
+    const inserted = await sql`INSERT INTO orders
+      (order_id, item, qty, student_id, status, reason, created_at, updated_at)
+      VALUES (${event.order_id}, ${event.item}, ${event.qty}, ${event.student_id}, ${outcome},
+        ${reason}, ${now}, ${now})
+      ON CONFLICT (order_id) DO NOTHING`;
+    return inserted.count > 0;
+  }
+
+  /**
+   * Claims `key` for a new order `orderId`. Resolves undefined when the claim is ours; else
+   * what the key was used for before, once that use is committed (the insert waits for it).
+   */
+  async #claim(
+    key: string,
+    request: PlaceOrderRequest,
+    orderId: string,
+  ): Promise<{ request: PlaceOrderRequest; orderId: string } | undefined> {
+    const sql = this.db.sql;
+    const expires = this.now() + IDEMPOTENCY_KEY_TTL_MS;
+    const claimed = await sql`INSERT INTO idempotency_keys (key, request, order_id, expires_at)
+      VALUES (${key}, ${canonical(request)}, ${orderId}, ${expires})
+      ON CONFLICT (key) DO NOTHING`;
+    if (claimed.count > 0) return undefined;
+    const [row] = await sql`SELECT request, order_id FROM idempotency_keys WHERE key = ${key}`;
+    return { request: JSON.parse(row.request), orderId: row.order_id };
+  }
+
+  /** Deletes a batch of expired keys, at most once a minute per replica. */
+  async #pruneExpired(): Promise<void> {
+    const now = this.now();
+    if (now - this.#prunedAt < PRUNE_EVERY_MS) return;
+    this.#prunedAt = now;
+    await this.db.sql`DELETE FROM idempotency_keys WHERE key IN (
+      SELECT key FROM idempotency_keys WHERE expires_at < ${now} LIMIT ${PRUNE_BATCH})`;
+  }
+}
+
+function replay(
+  key: string,
+  previous: PlaceOrderRequest,
+  order: Order,
+  request: PlaceOrderRequest,
+): Placement {
+  return sameRequest(previous, request)
+    ? { kind: "replayed", order }
+    : { kind: "conflict", key, orderId: order.order_id, previous };
+}
+
+function toOrder(row: Row): Order {
+  const order: Order = {
+    order_id: row.order_id,
+    item: row.item,
+    qty: row.qty,
+    student_id: row.student_id,
+    status: row.status,
+    created_at: (row.created_at as Date).toISOString(),
+    updated_at: (row.updated_at as Date).toISOString(),
+  };
+  if (row.reason != null) order.reason = row.reason;
+  return order;
+}

@@ -1,0 +1,58 @@
+/**
+ * The pages' files: the student page at `/`, the kitchen board at `/board`, and their scripts
+ * and styles under `/pages/`. They are imported as text, so they are part of the module graph:
+ * a compiled binary carries them, and the service needs no permission to read files.
+ * @module
+ */
+import type { Route } from "@campus/shared/http";
+import studentHtml from "./pages/student.html" with { type: "text" };
+import studentJs from "./pages/student.js" with { type: "text" };
+import boardHtml from "./pages/board.html" with { type: "text" };
+import boardJs from "./pages/board.js" with { type: "text" };
+import liveJs from "./pages/live.js" with { type: "text" };
+import styleCss from "./pages/style.css" with { type: "text" };
+
+const HTML = "text/html; charset=utf-8";
+const JS = "text/javascript; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+
+/** The files under `/pages/`, by name. */
+const ASSETS: Record<string, { body: string; type: string }> = {
+  "student.js": { body: studentJs, type: JS },
+  "board.js": { body: boardJs, type: JS },
+  "live.js": { body: liveJs, type: JS },
+  "style.css": { body: styleCss, type: CSS },
+};
+
+/** The routes that serve the pages and their files. */
+export function pageRoutes(): Route[] {
+  return [
+    { method: "GET", path: "/", handler: () => file(studentHtml, HTML) },
+    { method: "GET", path: "/board", handler: () => file(boardHtml, HTML) },
+    {
+      method: "GET",
+      path: "/pages/:name",
+      handler: (_req, { name }) => {
+        const asset = ASSETS[name ?? ""];
+        if (!asset) {
+          return new Response(`No such file: /pages/${name}\n`, {
+            status: 404,
+            headers: { "content-type": "text/plain; charset=utf-8" },
+          });
+        }
+        return file(asset.body, asset.type);
+      },
+    },
+  ];
+}
+
+function file(body: string, type: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": type,
+      // Small files that change with each release: the browser asks again, cheaply.
+      "cache-control": "no-cache",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { createRouter } from "@campus/shared/http";
+import { createLogger } from "@campus/shared/log";
+import { pageRoutes } from "./pages.ts";
+
+const handle = createRouter(pageRoutes(), createLogger("test", "error"));
+const get = (path: string) => handle(new Request(`http://order${path}`));
+
+Deno.test("the pages are served with their types, and an unknown file is a 404", async () => {
+  for (
+    const [path, type] of [
+      ["/", "text/html"],
+      ["/board", "text/html"],
+      ["/pages/student.js", "text/javascript"],
+      ["/pages/board.js", "text/javascript"],
+      ["/pages/live.js", "text/javascript"],
+      ["/pages/style.css", "text/css"],
+    ]
+  ) {
+    const res = await get(path);
+    assert.equal(res.status, 200, path);
+    assert.ok(res.headers.get("content-type")?.startsWith(type), path);
+    assert.ok((await res.text()).length > 0, path);
+  }
+  const missing = await get("/pages/secret.ts");
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+});
+
+Deno.test("the pages hold no inline script, handler or style, so a strict CSP can apply", async () => {
+  for (const path of ["/", "/board"]) {
+    const html = await (await get(path)).text();
+    for (const tag of html.match(/<script\b[^>]*>/g) ?? []) {
+      assert.match(tag, /\bsrc="\/pages\/[a-z_]+\.js"/, `${path}: ${tag}`);
+    }
+    assert.doesNotMatch(html, /<script\b[^>]*>[^<]+<\/script>/, `${path}: inline script`);
+    assert.doesNotMatch(html, /\son[a-z]+=/i, `${path}: inline event handler`);
+    assert.doesNotMatch(html, /\sstyle=|<style\b/i, `${path}: inline style`);
+    assert.doesNotMatch(html, /https?:\/\//, `${path}: everything comes from the service itself`);
+  }
+});
+
+Deno.test("the student page labels its controls as the browser suite finds them", async () => {
+  const html = await (await get("/")).text();
+  for (const [id, label] of [["item", "Item"], ["qty", "Quantity"], ["student_id", "Student ID"]]) {
+    assert.match(html, new RegExp(`<label for="${id}">${label}</label>`));
+    assert.match(html, new RegExp(`id="${id}-error"`), `${label} has its error beside it`);
+  }
+  assert.match(html, /<button type="submit">Place order<\/button>/);
+});

@@ -1,0 +1,130 @@
+/**
+ * The menu with the stock left, as the pages show it, read from the inventory service's
+ * `GET /inventory`. The order service asks on the pages' behalf, so a browser talks to one
+ * origin only. While inventory cannot be reached, the last levels read (or, before any, the
+ * configured menu without levels) stay on show, marked as such.
+ * @module
+ */
+import { errorText, type Logger } from "@campus/shared/log";
+
+/** One item on the menu; `quantity` is null while its stock is unknown. */
+export interface MenuItem {
+  item: string;
+  quantity: number | null;
+}
+
+/** The menu as the pages show it. */
+export interface Menu {
+  items: MenuItem[];
+  /** False when the levels could not be read just now; `error` says why. */
+  available: boolean;
+  error?: string;
+}
+
+/** Options of {@linkcode StockView}. */
+export interface StockViewOptions {
+  /** Base URL of the inventory service. */
+  inventoryUrl: string;
+  /** The configured menu, shown without levels until inventory first answers. */
+  menu: Readonly<Record<string, number>>;
+  log: Logger;
+  /** Hears every change of the menu. */
+  onChange: (menu: Menu) => void;
+  /** Time limit of one read. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** The latest menu and stock levels. */
+export class StockView {
+  #menu: Menu;
+  #reading: Promise<void> | undefined;
+  #again = false;
+  #soon: ReturnType<typeof setTimeout> | undefined;
+  #readAt = 0;
+
+  constructor(private readonly options: StockViewOptions) {
+    this.#menu = {
+      items: Object.keys(options.menu).map((item) => ({ item, quantity: null })),
+      available: false,
+      error: "stock not read yet",
+    };
+  }
+
+  /** The menu as last read. */
+  get current(): Menu {
+    return this.#menu;
+  }
+
+  /** Milliseconds since the levels were last read successfully (Infinity before that). */
+  get age(): number {
+    return this.#readAt === 0 ? Infinity : Date.now() - this.#readAt;
+  }
+
+  /** Reads the levels now; a read asked for during another runs once that one ends. */
+  refresh(): Promise<void> {
+    if (this.#reading) {
+      this.#again = true;
+      return this.#reading;
+    }
+    return this.#reading = (async () => {
+      try {
+        do {
+          this.#again = false;
+          this.#update(await this.#read());
+        } while (this.#again);
+      } finally {
+        this.#reading = undefined;
+      }
+    })();
+  }
+
+  /** Reads the levels shortly, once for however many changes arrive together. */
+  refreshSoon(delayMs = 100): void {
+    if (this.#soon !== undefined) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.refresh();
+    }, delayMs);
+  }
+
+  /** Cancels a pending read. */
+  stop(): void {
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
+  }
+
+  async #read(): Promise<Menu> {
+    const { inventoryUrl, timeoutMs = 2_000, fetch: get = fetch } = this.options;
+    try {
+      const res = await get(`${inventoryUrl}/inventory`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`inventory answered ${res.status}`);
+      }
+      const levels = await res.json() as { item: string; quantity: number }[];
+      this.#readAt = Date.now();
+      return {
+        items: levels.map(({ item, quantity }) => ({ item, quantity })),
+        available: true,
+      };
+    } catch (err) {
+      // fetch says only "fetch failed"; its cause says why (connection refused, …).
+      const cause = err instanceof Error && err.cause ? ` (${errorText(err.cause)})` : "";
+      const error = `inventory unreachable: ${errorText(err)}${cause}`;
+      this.options.log.debug("stock not read", { error });
+      return { items: this.#menu.items, available: false, error };
+    }
+  }
+
+  #update(next: Menu): void {
+    const before = this.#menu;
+    this.#menu = next;
+    // A failure keeps its first reason: a new error text alone is no news for the pages.
+    const same = before.available === next.available &&
+      JSON.stringify(before.items) === JSON.stringify(next.items);
+    if (!same) this.options.onChange(next);
+  }
+}

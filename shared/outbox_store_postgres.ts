@@ -1,0 +1,108 @@
+/**
+ * The outbox in PostgreSQL, shared by the replicas of a service. A relay claims the oldest
+ * rows no other relay holds (`FOR UPDATE SKIP LOCKED`) in a transaction that stays open while
+ * it publishes them, and deletes them in it once the broker confirmed. A relay that dies ends
+ * its transaction with its connection; one that stalls is cut off by the server after the claim
+ * timeout. Either way its rows are free again for the others, which never waited for them.
+ * @module
+ */
+import type { EventType, OutgoingEvent } from "./events.ts";
+import type { OutboxStore, OutboxStoreOptions } from "./outbox_store.ts";
+import type { PostgresDatabase, Row } from "./postgres.ts";
+import { activeTraceparent } from "./tracing.ts";
+
+const SCHEMA = [
+  `CREATE TABLE outbox (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id text NOT NULL,
+    type text NOT NULL,
+    routing_key text NOT NULL,
+    correlation_id text NOT NULL,
+    -- The body as published, byte for byte (jsonb would reorder its keys).
+    body text NOT NULL,
+    enqueued_at timestamptz NOT NULL DEFAULT now()
+  )`,
+  // W3C trace context of the change that made the row (null with tracing off): the relay,
+  // publishing later, continues that trace.
+  `ALTER TABLE outbox ADD COLUMN traceparent text`,
+];
+
+/** {@linkcode OutboxStore} in a PostgreSQL database. */
+export class PostgresOutboxStore implements OutboxStore {
+  #listeners: (() => void)[] = [];
+
+  private constructor(
+    private readonly db: PostgresDatabase,
+    private readonly claimTimeoutMs: number,
+  ) {}
+
+  /** The outbox of `db`, its schema brought up to date. */
+  static async open(
+    db: PostgresDatabase,
+    { claimTimeoutMs = 30_000 }: OutboxStoreOptions = {},
+  ): Promise<PostgresOutboxStore> {
+    await db.migrate("outbox", SCHEMA);
+    return new PostgresOutboxStore(db, claimTimeoutMs);
+  }
+
+  async add(...events: OutgoingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const active = activeTraceparent() ?? null;
+    const rows = events.map((event) => ({
+      message_id: event.messageId,
+      type: event.type,
+      routing_key: event.routingKey,
+      correlation_id: event.correlationId,
+      body: JSON.stringify(event.body),
+      traceparent: event.traceparent ?? active,
+    }));
+    const sql = this.db.sql;
+    await sql`INSERT INTO outbox ${
+      sql(rows, "message_id", "type", "routing_key", "correlation_id", "body", "traceparent")
+    }`;
+    this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
+  }
+
+  onAdded(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async publishOldest(
+    limit: number,
+    publish: (events: OutgoingEvent[]) => Promise<void>,
+  ): Promise<number> {
+    // Not db.transaction: a relay's claim is its own, never part of a caller's transaction,
+    // and a collision must not publish the batch twice in a row.
+    return await this.db.pool.begin(async (tx) => {
+      await tx.unsafe(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
+      const rows = await tx`SELECT seq, message_id, type, routing_key, correlation_id, body,
+        traceparent FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return 0;
+      await publish(rows.map(toEvent));
+      await tx`DELETE FROM outbox WHERE seq IN ${tx(rows.map((row) => row.seq))}`;
+      return rows.length;
+    });
+  }
+
+  async size(): Promise<number> {
+    const [{ n }] = await this.db.sql`SELECT count(*)::int AS n FROM outbox`;
+    return Number(n);
+  }
+
+  async oldestPendingSince(): Promise<number | undefined> {
+    const [row] = await this.db.sql`SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1`;
+    return row ? (row.enqueued_at as Date).getTime() : undefined;
+  }
+}
+
+function toEvent(row: Row): OutgoingEvent {
+  const event: OutgoingEvent = {
+    messageId: row.message_id,
+    type: row.type as EventType,
+    routingKey: row.routing_key,
+    correlationId: row.correlation_id,
+    body: JSON.parse(row.body),
+  };
+  if (typeof row.traceparent === "string") event.traceparent = row.traceparent;
+  return event;
+}

@@ -1,0 +1,215 @@
+/**
+ * A service's PostgreSQL database (`DATABASE_URL`) behind the engine-neutral
+ * {@linkcode Database}, shared by every replica of the service, and the only module that knows
+ * the driver.
+ * @module
+ */
+import postgres from "postgres";
+import {
+  type Database,
+  TransactionConflict,
+  type TransactionFrame,
+  TransactionScope,
+} from "./database.ts";
+
+/** The driver's query function: the pool, or one transaction's connection. */
+export type Sql = postgres.ISql;
+/** A row as the driver returns it. */
+export type Row = postgres.Row;
+
+/** The driver's pool of connections (npm:postgres). */
+export type Pool = postgres.Sql;
+
+/** Options of {@linkcode PostgresDatabase.connect}. */
+export interface PostgresOptions {
+  /** Shown by the server in `pg_stat_activity.application_name`. */
+  name: string;
+  /** Connections in the pool. */
+  max?: number;
+}
+
+type Frame = TransactionFrame<postgres.TransactionSql>;
+/** What a level of transaction resolves to; the driver's typing of it is too eager to help. */
+type Level<T> = { result: T; frame: Frame };
+
+/** SQLSTATEs of a transaction given up for colliding with another: deadlock, serialization. */
+const CONFLICTS = new Set(["40P01", "40001"]);
+/** Times the outermost transaction is run when it keeps colliding. */
+const CONFLICT_ATTEMPTS = 5;
+/** Key of the advisory lock that lets one process at a time migrate a database. */
+const MIGRATION_LOCK = 0x63616d70; // "camp"
+
+/**
+ * A pool of connections to one database. A transaction holds one connection for its
+ * duration; store calls made inside it use that connection through
+ * {@linkcode PostgresDatabase.sql}.
+ */
+export class PostgresDatabase implements Database {
+  /** Always `postgres`. */
+  readonly engine: "postgres" = "postgres";
+  #scope = new TransactionScope<postgres.TransactionSql>();
+
+  /**
+   * A database on `pool`; {@linkcode PostgresDatabase.connect} makes one from a URL.
+   * @param pool the driver's pool
+   * @param location the URL without its password, for logs
+   */
+  constructor(readonly pool: Pool, readonly location: string) {}
+
+  /** A pool for `url`; connections open on first use. */
+  static connect(url: string, { name, max = 8 }: PostgresOptions): PostgresDatabase {
+    const pool = postgres(url, {
+      max,
+      connect_timeout: 10,
+      // Idle connections go, so replicas that calm down give the server its slots back.
+      idle_timeout: 60,
+      // `CREATE ... IF NOT EXISTS` says so in a notice, which would otherwise go to the console.
+      onnotice: () => {},
+      connection: { application_name: name },
+      transform: { undefined: null },
+    });
+    return new PostgresDatabase(pool, redactUrl(url));
+  }
+
+  /** The connection of the current transaction, or the pool outside one. */
+  get sql(): Sql {
+    return this.#scope.current()?.handle ?? this.pool;
+  }
+
+  /** True inside a {@linkcode PostgresDatabase.transaction}. */
+  get inTransaction(): boolean {
+    return this.#scope.current() !== undefined;
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const outer = this.#scope.current();
+    if (outer) {
+      try {
+        const { result, frame } = await outer.handle.savepoint((savepoint) =>
+          this.#scope.run(savepoint, work)
+        ) as Level<T>;
+        this.#scope.committed(frame, outer);
+        return result;
+      } catch (err) {
+        // Rolling back to the savepoint would not free the locks taken before it: the whole
+        // transaction has to go and run again.
+        throw isConflict(err) ? asConflict(err) : err;
+      }
+    }
+    for (let attempt = 1;; attempt++) {
+      try {
+        const level = this.pool.begin((tx) => this.#scope.run(tx, work));
+        const { result, frame } = await level as Level<T>;
+        this.#scope.committed(frame, undefined);
+        return result;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        if (attempt >= CONFLICT_ATTEMPTS) throw asConflict(err);
+        // A short random pause keeps the two colliding transactions from meeting again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  afterCommit(hook: () => void): void {
+    this.#scope.afterCommit(hook);
+  }
+
+  async migrate(component: string, steps: readonly string[]): Promise<void> {
+    await this.pool.begin(async (tx) => {
+      // Replicas starting together queue here; the first applies the steps, the others find
+      // them recorded. The lock ends with the transaction, even when the process dies.
+      await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+      await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
+        component text NOT NULL,
+        version integer NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (component, version)
+      )`;
+      const [{ version }] = await tx`SELECT coalesce(max(version), 0)::int AS version
+        FROM schema_migrations WHERE component = ${component}`;
+      for (let next = Number(version) + 1; next <= steps.length; next++) {
+        await tx.unsafe(steps[next - 1]);
+        await tx`INSERT INTO schema_migrations (component, version) VALUES (${component}, ${next})`;
+      }
+    });
+  }
+
+  /** Ends the pool's connections, waiting briefly for queries under way. */
+  async close(): Promise<void> {
+    await this.pool.end({ timeout: 5 });
+  }
+}
+
+/** What {@linkcode pagesOf} reads. */
+export interface PagedQuery {
+  /** Table name (from code, never from a request). */
+  table: string;
+  /** Columns to read (from code). */
+  columns: readonly string[];
+  /** The increasing key that gives the order of the listing, e.g. `seq`. */
+  key: string;
+  /** Equality filters by column; undefined ones are left out. */
+  where?: Record<string, string | number | undefined>;
+  /** At most this many rows in all. */
+  limit?: number;
+  /** Rows read per query. */
+  pageSize?: number;
+}
+
+/**
+ * Reads a table's rows in `key` order, a page at a time, each page a fresh query that starts
+ * after the last key seen: a listing of any size holds one page in memory and keeps no
+ * connection between pages.
+ */
+export async function* pagesOf(
+  db: PostgresDatabase,
+  { table, columns, key, where = {}, limit = Infinity, pageSize = 500 }: PagedQuery,
+): AsyncGenerator<Row[]> {
+  const filters = Object.entries(where).filter(([, value]) => value !== undefined);
+  let after: string | number = -1;
+  let left = limit;
+  while (left > 0) {
+    const sql = db.sql;
+    const conditions = filters.reduce(
+      (before, [column, value]) => sql`${before} AND ${sql(column)} = ${value!}`,
+      sql``,
+    );
+    const rows: Row[] = await sql`SELECT ${sql(key)} AS page_key, ${sql(columns as string[])}
+      FROM ${sql(table)} WHERE ${sql(key)} > ${after} ${conditions}
+      ORDER BY ${sql(key)} LIMIT ${Math.min(pageSize, left)}`;
+    if (rows.length === 0) return;
+    yield rows;
+    after = rows[rows.length - 1].page_key;
+    left -= rows.length;
+    if (rows.length < pageSize) return;
+  }
+}
+
+/** True for an error the server raised because two transactions collided. */
+export function isConflict(err: unknown): boolean {
+  if (err instanceof TransactionConflict) return true;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && CONFLICTS.has(code);
+}
+
+function asConflict(err: unknown): TransactionConflict {
+  if (err instanceof TransactionConflict) return err;
+  return new TransactionConflict(`Transaction collided with another: ${String(err)}`, {
+    cause: err,
+  });
+}
+
+/**
+ * `url` without its password, for logs and errors: `postgres://campus:***@db:5432/order`.
+ * Anything that does not parse is left out whole rather than risk showing a secret.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unreadable URL)";
+  }
+}

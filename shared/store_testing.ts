@@ -1,0 +1,108 @@
+/**
+ * Runs a store's contract suite against both engines: a throwaway SQLite database, and a
+ * PostgreSQL database with a random name, created for the test and dropped after it.
+ * @module
+ */
+import postgres from "postgres";
+import type { Database, Engine } from "./database.ts";
+import type { OutgoingEvent } from "./events.ts";
+import type { OutboxStore } from "./outbox_store.ts";
+import { PostgresDatabase } from "./postgres.ts";
+import { SqliteDatabase } from "./sqlite.ts";
+
+/** The server the suites create their databases on (`TEST_POSTGRES_URL`), trust auth. */
+export const TEST_POSTGRES_URL: string = Deno.env.get("TEST_POSTGRES_URL") ||
+  "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** A database made for one test. */
+export interface TestDatabase {
+  /** Which engine the database runs on. */
+  engine: Engine;
+  /** The database, open. */
+  db: Database;
+  /**
+   * Another process's view of the same data: a second pool on PostgreSQL, the same database on
+   * SQLite (one process owns a SQLite file). Closed with the test.
+   */
+  replica(): Database;
+}
+
+/** A PostgreSQL database with a random name; `drop` removes it with whatever still uses it. */
+export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `campus_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } catch (err) {
+    await admin.end();
+    throw new Error(
+      `The store suites need PostgreSQL at ${TEST_POSTGRES_URL} (set TEST_POSTGRES_URL): ${err}`,
+    );
+  }
+  const url = new URL(TEST_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+/**
+ * Defines test `name` with one step per engine; `fn` gets a fresh database in each.
+ * @example
+ * ```ts ignore
+ * storeContract("record() keeps one notification per order", async ({ db }) => {
+ *   const store = await openNotificationStore(db);
+ *   assert.equal(await store.record(result), true);
+ * });
+ * ```
+ */
+export function storeContract(name: string, fn: (t: TestDatabase) => Promise<void>): void {
+  Deno.test(name, async (t) => {
+    await t.step("sqlite", () => withTestDatabase("sqlite", fn));
+    await t.step("postgres", () => withTestDatabase("postgres", fn));
+  });
+}
+
+/** Runs `fn` with a fresh database of `engine`, closed and removed afterwards. */
+export async function withTestDatabase<T>(
+  engine: Engine,
+  fn: (t: TestDatabase) => Promise<T>,
+): Promise<T> {
+  if (engine === "sqlite") {
+    const db = SqliteDatabase.open(":memory:", "test");
+    try {
+      return await fn({ engine, db, replica: () => db });
+    } finally {
+      await db.close();
+    }
+  }
+  const created = await createPostgresDatabase();
+  const opened: PostgresDatabase[] = [];
+  const open = () => {
+    const db = PostgresDatabase.connect(created.url, { name: "store-test" });
+    opened.push(db);
+    return db;
+  };
+  try {
+    return await fn({ engine, db: open(), replica: open });
+  } finally {
+    for (const db of opened) await db.close().catch(() => {});
+    await created.drop();
+  }
+}
+
+/** Takes every event waiting in `outbox`, oldest first, as a relay would. */
+export async function drainOutbox(outbox: OutboxStore): Promise<OutgoingEvent[]> {
+  const events: OutgoingEvent[] = [];
+  while (
+    await outbox.publishOldest(500, (batch) => {
+      events.push(...batch);
+      return Promise.resolve();
+    }) > 0
+  );
+  return events;
+}

@@ -1,0 +1,115 @@
+/**
+ * Live updates with several order replicas on a real broker: each replica has its own feed
+ * queue, so a page open on any replica hears a result whichever replica consumed it; and a
+ * replica stops promptly with event streams still open.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadConfig } from "@campus/shared/config";
+import { type RunningService, startService } from "@campus/shared/service";
+import { createOrderService } from "../services/order/app.ts";
+import { EventStreamReader } from "./event_stream_client.ts";
+import { waitFor } from "./poll.ts";
+import { INTEGRATION, Stack } from "./stack.ts";
+
+Deno.test("every order replica streams every result to its pages", INTEGRATION, async (t) => {
+  const stack = await Stack.start({ without: ["order", "inventory", "notification"] });
+  const dir = await Deno.makeTempDir({ prefix: "campus-replicas-" });
+  const replicas: RunningService[] = [];
+  const streams: EventStreamReader[] = [];
+  try {
+    for (const name of ["a", "b"]) {
+      const config = loadConfig("order", {
+        AMQP_URL: stack.backend.amqpUrl,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        DATA_DIR: join(dir, name),
+        // Nothing listens there: stock is simply shown as unavailable.
+        INVENTORY_URL: "http://127.0.0.1:9",
+        LOG_LEVEL: "error",
+      });
+      replicas.push(await startService(config, createOrderService, { signals: false }));
+    }
+    for (const replica of replicas) {
+      await waitFor(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${replica.port}/ready`);
+          await res.body?.cancel();
+          return res.status === 200;
+        },
+        { what: `the replica on :${replica.port} to be ready` },
+      );
+    }
+
+    await t.step("a result reaches the student's stream on both replicas", async () => {
+      for (const replica of replicas) {
+        const res = await fetch(`http://127.0.0.1:${replica.port}/events?student_id=R1`);
+        const stream = new EventStreamReader(res);
+        streams.push(stream);
+        await stream.next("the student's orders", (e) => e.event === "orders");
+      }
+      // Each feed queue is bound once its replica is connected; a result published before
+      // that would miss it, so the first one is repeated until both have heard one.
+      const body = { order_id: "r-1", item: "Coffee", qty: 1, student_id: "R1" };
+      const heard = streams.map((stream) =>
+        stream.next("the result of r-1", (e) => e.event === "order", 30_000)
+      );
+      let settled = false;
+      Promise.allSettled(heard).then(() => settled = true);
+      await waitFor(async () => {
+        await stack.publish("inventory.reserved", JSON.stringify(body));
+        return settled;
+      }, { intervalMs: 500, timeoutMs: 30_000, what: "both replicas to hear the result" });
+      for (const result of await Promise.all(heard)) {
+        assert.deepEqual(result.data, {
+          ...body,
+          status: "RESERVED",
+          message: "Hi R1, your order of 1 x Coffee is confirmed (order r-1).",
+        });
+      }
+    });
+
+    await t.step({
+      name: "a feed queue deleted by hand is declared again, and the pages hear results again",
+      ignore: stack.backend.rabbitmqctl === undefined,
+      fn: async () => {
+        const feeds = async () =>
+          (await stack.rabbitmqctl("list_queues", "-q", "--no-table-headers", "name"))
+            .split("\n").map((line) => line.trim()).filter((name) => name.startsWith("amq.gen-"));
+        const before = await feeds();
+        assert.equal(before.length, 2, `one feed queue per replica: ${before.join(", ")}`);
+        await stack.rabbitmqctl("delete_queue", before[0]);
+        await waitFor(async () => {
+          const now = await feeds();
+          return now.length === 2 && !now.includes(before[0]);
+        }, { what: "the replica to declare a new feed queue" });
+        const body = { order_id: "r-2", item: "Tea", qty: 1, student_id: "R1", reason: "none" };
+        const heard = streams.map((stream) =>
+          stream.next("the result of r-2", (e) => {
+            return e.event === "order" && (e.data as { order_id: string }).order_id === "r-2";
+          }, 30_000)
+        );
+        let settled = false;
+        Promise.allSettled(heard).then(() => settled = true);
+        await waitFor(async () => {
+          await stack.publish("inventory.failed", JSON.stringify(body));
+          return settled;
+        }, { intervalMs: 500, timeoutMs: 30_000, what: "both replicas to hear r-2" });
+        for (const result of await Promise.all(heard)) {
+          assert.equal((result.data as { status: string }).status, "FAILED");
+        }
+      },
+    });
+
+    await t.step("a replica stops with its streams open, and ends them", async () => {
+      await Promise.all(replicas.map((replica) => replica.shutdown()));
+      replicas.length = 0;
+      for (const stream of streams) assert.ok(await stream.ended(), "the stream ended");
+    });
+  } finally {
+    for (const stream of streams) await stream.cancel();
+    for (const replica of replicas) await replica.shutdown();
+    await stack.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
