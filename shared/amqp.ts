@@ -21,6 +21,7 @@ import {
   openConnection,
   redact,
 } from "./_connection.ts";
+import { endSpan, startMessageSpan, TRACEPARENT_HEADER, traceparentOf } from "./tracing.ts";
 import {
   BrokerUnavailable,
   type Delivery,
@@ -50,6 +51,8 @@ export interface BrokerOptions {
   name: string;
   /** Backoff bounds for reconnecting and for consuming a queue again. */
   backoff?: BackoffBounds;
+  /** Hears of each message the broker confirmed, by routing key (for metrics). */
+  onPublished?: (routingKey: string) => void;
 }
 
 interface Consumer {
@@ -144,20 +147,46 @@ export class Broker implements MessageBus {
     if (session?.ready) await this.#consume(session, queue, handler);
   }
 
+  /**
+   * Publishes events; with tracing on, each in a `publish` span that continues the trace of the
+   * event's cause and whose context travels on in the `traceparent` header.
+   */
   async publishEvents(events: readonly OutgoingEvent[]): Promise<void> {
     const timestamp = Math.floor(Date.now() / 1000);
-    await this.#publishAll(events.map((event) => ({
-      exchange: EXCHANGE,
-      routingKey: event.routingKey,
-      content: Buffer.from(JSON.stringify(event.body)),
-      properties: {
+    const spans = events.map((event) =>
+      startMessageSpan({
+        operation: "publish",
+        destination: EXCHANGE,
+        routingKey: event.routingKey,
         messageId: event.messageId,
-        type: event.type,
-        correlationId: event.correlationId,
-        timestamp,
-        headers: { "schema-version": SCHEMA_VERSION },
-      },
-    })));
+        orderId: event.correlationId,
+        parent: event.traceparent,
+      })
+    );
+    const messages = events.map((event, i): Outgoing => {
+      const headers: Record<string, unknown> = { "schema-version": SCHEMA_VERSION };
+      const traceparent = traceparentOf(spans[i]);
+      if (traceparent !== undefined) headers[TRACEPARENT_HEADER] = traceparent;
+      return {
+        exchange: EXCHANGE,
+        routingKey: event.routingKey,
+        content: Buffer.from(JSON.stringify(event.body)),
+        properties: {
+          messageId: event.messageId,
+          type: event.type,
+          correlationId: event.correlationId,
+          timestamp,
+          headers,
+        },
+      };
+    });
+    try {
+      await this.#publishAll(messages);
+    } catch (err) {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    }
+    for (const span of spans) endSpan(span);
   }
 
   sendToQueue(queue: string, content: Uint8Array, properties: MessageProperties): Promise<void> {
@@ -192,6 +221,34 @@ export class Broker implements MessageBus {
     await waitAll(this.#inFlight, timeoutMs);
   }
 
+  /**
+   * Ready messages in each of `queues`, read with passive declares on a channel of their own
+   * (for metrics: a handful of round trips). Queues it could not read are left out: all of them
+   * while disconnected, or when the broker does not answer within `timeoutMs`.
+   */
+  async queueDepths(queues: readonly string[], timeoutMs = 2_000): Promise<Map<string, number>> {
+    const depths = new Map<string, number>();
+    const session = this.#session;
+    if (!session?.ready) return depths;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+    const read = (async () => {
+      const channel = await session.consuming.createChannel();
+      // A queue deleted under us closes the channel with an error; it is only not counted.
+      channel.on("error", () => {});
+      try {
+        for (const queue of queues) {
+          depths.set(queue, (await channel.checkQueue(queue)).messageCount);
+        }
+      } finally {
+        await channel.close().catch(() => {});
+      }
+    })().catch(() => {});
+    await Promise.race([read, expired]);
+    clearTimeout(timer);
+    return new Map(depths);
+  }
+
   /** Closes both connections for good; unacknowledged deliveries go back to their queues. */
   async close(): Promise<void> {
     this.#stopping = true;
@@ -210,6 +267,12 @@ export class Broker implements MessageBus {
    * a second return fails the publish.
    */
   async #publishAll(messages: Outgoing[]): Promise<void> {
+    await this.#confirmAll(messages);
+    const { onPublished } = this.options;
+    if (onPublished) { for (const m of messages) onPublished(m.routingKey); }
+  }
+
+  async #confirmAll(messages: Outgoing[]): Promise<void> {
     const returned = await this.#sendAll(messages);
     if (returned.length === 0) return;
     this.options.log.warn("a publish matched no queue; declaring the topology again", {

@@ -46,6 +46,7 @@ export const ENV_DEFAULTS = {
   OUTBOX_STALL_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
+  OTEL_DENO: "false",
   INVENTORY_URL: "http://127.0.0.1:5002",
 } as const;
 
@@ -104,6 +105,9 @@ const EnvSchema = z.object({
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
+  // Read by Deno itself at start-up, which then provides the OpenTelemetry SDK; the service
+  // reads it only to make spans when they go somewhere.
+  OTEL_DENO: z.string().default(ENV_DEFAULTS.OTEL_DENO),
   INVENTORY_URL: z.string().regex(/^https?:\/\/[^/]+\/?$/, "must be http(s)://host:port")
     .default(ENV_DEFAULTS.INVENTORY_URL),
 });
@@ -146,6 +150,11 @@ export interface Config<S extends ServiceName = ServiceName> {
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
   testFaults: boolean;
+  /**
+   * Traces are made and exported (`OTEL_DENO=true`; Deno reads the standard
+   * `OTEL_EXPORTER_OTLP_*` and `OTEL_SERVICE_NAME` variables itself).
+   */
+  tracing: boolean;
   /** Base URL of the inventory service, where the order service reads stock for its pages. */
   inventoryUrl: string;
 }
@@ -185,6 +194,7 @@ export function loadConfig<S extends ServiceName>(
     outboxStallMs: e.OUTBOX_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
+    tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),
     inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
   });
 }

@@ -12,6 +12,14 @@ import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
+import type { QueueMetrics } from "./metrics.ts";
+import {
+  endSpan,
+  startMessageSpan,
+  TRACEPARENT_HEADER,
+  traceparentOf,
+  withSpan,
+} from "./tracing.ts";
 
 export { InvalidMessage };
 export type { DeliveryCounter };
@@ -94,6 +102,23 @@ export interface ConsumerOptions {
   retryDelayMs: number;
   /** Deliveries without an ack (crashes) before a message is dead-lettered unseen. */
   maxDeliveries: number;
+  /** Where the queue's deliveries are counted; nowhere when absent. */
+  metrics?: QueueMetrics;
+}
+
+const UNMEASURED: QueueMetrics = {
+  consumed() {},
+  deadLettered() {},
+  retried() {},
+  handled() {},
+};
+
+/** A delivery being handled, with the span that traces it (with tracing on). */
+interface Handling {
+  delivery: Delivery;
+  span: ReturnType<typeof startMessageSpan>;
+  /** When its handling started (`performance.now()`). */
+  started: number;
 }
 
 /**
@@ -118,6 +143,32 @@ export function createConsumer(
     retryDelayMs,
     maxDeliveries,
   } = options;
+  const metrics = options.metrics ?? UNMEASURED;
+
+  const begin = (delivery: Delivery, started: number): Handling => ({
+    delivery,
+    started,
+    span: startMessageSpan({
+      operation: "process",
+      destination: delivery.queue,
+      routingKey: originalRoutingKey(delivery),
+      messageId: delivery.messageId,
+      orderId: delivery.correlationId,
+      parent: delivery.headers[TRACEPARENT_HEADER],
+    }),
+  });
+
+  /** Ends a delivery's span and records how long it took. */
+  const finish = ({ span, started }: Handling, error?: unknown) => {
+    endSpan(span, error);
+    metrics.handled((performance.now() - started) / 1000);
+  };
+
+  /** Headers that make a copy's next handling a child of this one's span. */
+  const traceHeaders = (handling: Handling): Record<string, unknown> => {
+    const traceparent = traceparentOf(handling.span);
+    return traceparent === undefined ? {} : { [TRACEPARENT_HEADER]: traceparent };
+  };
 
   /** Gives the waiting student an outcome; its failure must not put the message back. */
   const followUp = async (delivery: Delivery, reason: string) => {
@@ -145,13 +196,16 @@ export function createConsumer(
     log.warn("copy not published; rejecting to the queue's dead-letter exchange", {
       queue: delivery.queue,
       message_id: delivery.messageId,
+      order_id: delivery.correlationId,
       error: errorText(err),
     });
     await followUp(delivery, reason);
     delivery.reject();
+    metrics.deadLettered();
   };
 
-  const deadLetter = async (delivery: Delivery, reason: string) => {
+  const deadLetter = async (handling: Handling, reason: string) => {
+    const { delivery } = handling;
     log.warn("dead-lettering message", {
       queue: delivery.queue,
       message_id: delivery.messageId,
@@ -167,6 +221,7 @@ export function createConsumer(
           "x-original-queue": delivery.queue,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-dead-lettered-at": new Date().toISOString(),
+          ...traceHeaders(handling),
         }),
       );
     } catch (err) {
@@ -174,16 +229,20 @@ export function createConsumer(
     }
     await followUp(delivery, reason);
     delivery.ack();
+    metrics.deadLettered();
   };
 
-  const retryOrDeadLetter = async (delivery: Delivery, err: unknown, retries: number) => {
-    if (err instanceof InvalidMessage) return deadLetter(delivery, err.message);
+  const retryOrDeadLetter = async (handling: Handling, err: unknown) => {
+    const { delivery } = handling;
+    const retries = retriesOf(delivery);
+    if (err instanceof InvalidMessage) return deadLetter(handling, err.message);
     if (retries >= maxRetries) {
-      return deadLetter(delivery, `failed after ${retries + 1} attempts: ${errorText(err)}`);
+      return deadLetter(handling, `failed after ${retries + 1} attempts: ${errorText(err)}`);
     }
     log.warn("handler failed, will retry", {
       queue: delivery.queue,
       message_id: delivery.messageId,
+      order_id: delivery.correlationId,
       retry: retries + 1,
       error: errorText(err),
     });
@@ -193,6 +252,7 @@ export function createConsumer(
           [RETRY_HEADER]: retries + 1,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-last-error": errorText(err),
+          ...traceHeaders(handling),
         }),
         expiration: String(retryDelayMs),
       });
@@ -204,6 +264,20 @@ export function createConsumer(
       );
     }
     delivery.ack();
+    metrics.retried();
+  };
+
+  /** Retries or dead-letters a failed delivery in its span, then ends the span. */
+  const fail = async (handling: Handling, error: unknown) => {
+    await withSpan(handling.span, () => retryOrDeadLetter(handling, error));
+    finish(handling, error);
+  };
+
+  /** Acknowledges a delivery whose effects are committed. */
+  const succeed = (handling: Handling) => {
+    handling.delivery.ack();
+    metrics.consumed();
+    finish(handling);
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
@@ -212,62 +286,62 @@ export function createConsumer(
       await handle(message);
     });
 
-  const handleFirstDeliveries = async (batch: Delivery[]) => {
-    let handled: Delivery[] = [];
-    let failed: { delivery: Delivery; error: unknown }[] = [];
+  const handleFirstDeliveries = async (batch: Delivery[], started: number) => {
+    const handlings = batch.map((delivery) => begin(delivery, started));
+    let handled: Handling[] = [];
+    let failed: { handling: Handling; error: unknown }[] = [];
     try {
       await db.transaction(async () => {
         // A transaction that collided with another runs again from here: start over.
         handled = [];
         failed = [];
-        const parsed = batch.map((delivery) => {
+        const parsed = handlings.map((handling) => {
           try {
-            return { delivery, message: incoming(delivery) };
+            return { handling, message: incoming(handling.delivery) };
           } catch (error) {
-            return { delivery, error };
+            return { handling, error };
           }
         });
         await prepareBatch?.(parsed.flatMap((p) => p.message ? [p.message] : []));
-        for (const { delivery, message, error } of parsed) {
+        for (const { handling, message, error } of parsed) {
           if (!message) {
-            failed.push({ delivery, error });
+            failed.push({ handling, error });
             continue;
           }
           try {
-            await run(message);
-            handled.push(delivery);
+            await withSpan(handling.span, () => run(message));
+            handled.push(handling);
           } catch (error) {
             // The whole batch must run again, not this message alone.
             if (error instanceof TransactionConflict) throw error;
-            failed.push({ delivery, error });
+            failed.push({ handling, error });
           }
         }
       });
     } catch (error) {
       // The commit itself failed: none of the batch happened, and every message retries.
       handled = [];
-      failed = batch.map((delivery) => ({ delivery, error }));
+      failed = handlings.map((handling) => ({ handling, error }));
     }
-    for (const delivery of handled) delivery.ack();
-    for (const { delivery, error } of failed) {
-      await retryOrDeadLetter(delivery, error, retriesOf(delivery));
-    }
+    for (const handling of handled) succeed(handling);
+    for (const { handling, error } of failed) await fail(handling, error);
   };
 
-  const handleRedelivery = async (delivery: Delivery) => {
+  const handleRedelivery = async (delivery: Delivery, started: number) => {
+    const handling = begin(delivery, started);
     const key = delivery.messageId ?? await digest(delivery.body);
     const deliveries = await counter.bump(key);
     if (deliveries > maxDeliveries) {
-      await deadLetter(
-        delivery,
-        `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`,
-      );
+      const reason =
+        `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`;
+      await withSpan(handling.span, () => deadLetter(handling, reason));
+      finish(handling, new Error(reason));
       await counter.forget(key);
       return;
     }
     let failure: { error: unknown } | undefined;
     try {
-      await run(incoming(delivery));
+      await withSpan(handling.span, () => run(incoming(delivery)));
     } catch (error) {
       failure = { error };
     }
@@ -275,21 +349,22 @@ export function createConsumer(
     // before the ack, means only a message whose handler never returns climbs towards
     // maxDeliveries; the others redelivered by the same crash start again from zero.
     await counter.forget(key).catch(() => {});
-    if (failure) return retryOrDeadLetter(delivery, failure.error, retriesOf(delivery));
-    delivery.ack();
+    if (failure) return fail(handling, failure.error);
+    succeed(handling);
   };
 
   return async (deliveries) => {
+    const started = performance.now();
     // In delivery order: runs of first deliveries together, redeliveries one at a time.
     let start = 0;
     while (start < deliveries.length) {
       if (deliveries[start].redelivered) {
-        await handleRedelivery(deliveries[start++]);
+        await handleRedelivery(deliveries[start++], started);
         continue;
       }
       let end = start;
       while (end < deliveries.length && !deliveries[end].redelivered) end++;
-      await handleFirstDeliveries(deliveries.slice(start, end));
+      await handleFirstDeliveries(deliveries.slice(start, end), started);
       start = end;
     }
   };

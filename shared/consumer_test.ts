@@ -10,6 +10,7 @@ import { TransactionConflict } from "./database.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./events.ts";
 import { createLogger } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import { SqliteDatabase } from "./sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
@@ -264,4 +265,33 @@ Deno.test("a collision with another transaction undoes the whole batch, not one 
   await consume(batch);
   assert.deepEqual(db.db.prepare("SELECT n FROM seen").all(), [], "nothing of the batch stays");
   assert.deepEqual(bus.sent.map((m) => m.queue), ["order_placed_retry", "order_placed_retry"]);
+});
+
+Deno.test("the queue's metrics count what became of each delivery", async () => {
+  const metrics = new ServiceMetrics();
+  const { bus, consume } = await setup({
+    handle: ({ body }) => {
+      if ((body as { fail?: boolean }).fail) throw new Error("database is locked");
+    },
+    maxRetries: 1,
+    metrics: metrics.forQueue("order_placed"),
+  });
+  await consume([
+    fakeDelivery("{}"),
+    fakeDelivery("{}"),
+    fakeDelivery('{"fail":true}'),
+    fakeDelivery('{"fail":true}', { headers: { [RETRY_HEADER]: 1 } }),
+    fakeDelivery("not json"),
+  ]);
+  const { text } = await metrics.render();
+  const value = (series: string) =>
+    Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.split(" ")[1]);
+  assert.equal(value('campus_messages_consumed_total{queue="order_placed"}'), 2);
+  assert.equal(value('campus_message_retries_total{queue="order_placed"}'), 1);
+  assert.equal(value('campus_messages_dead_lettered_total{queue="order_placed"}'), 2);
+  assert.equal(value('campus_message_handling_duration_seconds_count{queue="order_placed"}'), 5);
+  assert.ok(
+    bus.sent.every((copy) => copy.properties.headers?.traceparent === undefined),
+    "no trace header with tracing off",
+  );
 });

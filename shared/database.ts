@@ -6,6 +6,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { bindToActiveContext } from "./tracing.ts";
 
 /** The engines a service can keep its state in. */
 export type Engine = "sqlite" | "postgres";
@@ -26,7 +27,9 @@ export interface Database {
    * Runs `hook` once the work done so far is committed: at the end of the outermost open
    * transaction, never when it (or the savepoint `hook` was added in) rolls back; at once
    * outside a transaction. For effects that must not outrun the data, such as the log line that
-   * announces it or waking the outbox relay.
+   * announces it or waking the outbox relay. The hook runs in the trace context it was added
+   * in, so a line it logs names the trace of the message that caused it, even when a batch
+   * commits many messages at once.
    */
   afterCommit(hook: () => void): void;
   /**
@@ -114,7 +117,7 @@ export class TransactionScope<C> {
   /** Adds `hook` to the current level, or runs it at once outside a transaction. */
   afterCommit(hook: () => void): void {
     const frame = this.current();
-    if (frame) frame.hooks.push(hook);
+    if (frame) frame.hooks.push(bindToActiveContext(hook));
     else runHooks([hook]);
   }
 }

@@ -202,6 +202,11 @@ export interface OutgoingEvent {
   correlationId: string;
   /** The flat JSON body. */
   body: Record<string, unknown>;
+  /**
+   * W3C trace context of what caused the event (the request or the message handled), kept in
+   * the outbox with it; set only with tracing on.
+   */
+  traceparent?: string;
 }
 
 /**

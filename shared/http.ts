@@ -4,6 +4,8 @@
  * @module
  */
 import type { Logger } from "./log.ts";
+import { type ServiceMetrics, UNMATCHED_ROUTE } from "./metrics.ts";
+import { nameRequestSpan } from "./tracing.ts";
 
 /** Largest request body accepted, in bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -185,11 +187,29 @@ export interface Route {
 /**
  * Builds a request handler from routes. Unknown paths answer 404, known paths with another
  * method 405 with `Allow`, {@linkcode HttpError}s their own status, anything else 500 (logged).
+ * With `metrics`, each request's time is recorded under its route's pattern (`/orders/:id`), or
+ * `unmatched` for a path no route knows.
  */
 export function createRouter(
   routes: readonly Route[],
   log: Logger,
+  metrics?: ServiceMetrics,
 ): (req: Request) => Promise<Response> {
+  const answer = routeRequest(routes, log);
+  if (!metrics) return async (req) => (await answer(req)).response;
+  return async (req) => {
+    const started = performance.now();
+    const { response, route } = await answer(req);
+    metrics.request(req.method, route, response.status, (performance.now() - started) / 1000);
+    return response;
+  };
+}
+
+/** The response to a request, and the pattern of the route that answered it. */
+function routeRequest(
+  routes: readonly Route[],
+  log: Logger,
+): (req: Request) => Promise<{ response: Response; route: string }> {
   const compiled = routes.map((r) => ({ ...r, pattern: new URLPattern({ pathname: r.path }) }));
   // Fixed paths are looked up directly; patterns are tried only for the others (URLPattern
   // matching is the costliest step of a small request).
@@ -199,30 +219,42 @@ export function createRouter(
     const url = new URL(req.url);
     const onPath = fixed.get(url.pathname) ??
       patterned.filter((r) => r.pattern.test({ pathname: url.pathname }));
-    if (onPath.length === 0) return json({ error: `Not found: ${url.pathname}` }, 404);
+    if (onPath.length === 0) {
+      return {
+        response: json({ error: `Not found: ${url.pathname}` }, 404),
+        route: UNMATCHED_ROUTE,
+      };
+    }
     const route = onPath.find((r) => r.method === req.method) ??
       (req.method === "HEAD" ? onPath.find((r) => r.method === "GET") : undefined);
     if (!route) {
       const allow = [...new Set(onPath.map((r) => r.method))].join(", ");
-      return json({ error: `Method ${req.method} not allowed on ${url.pathname}` }, 405, { allow });
+      return {
+        response: json({ error: `Method ${req.method} not allowed on ${url.pathname}` }, 405, {
+          allow,
+        }),
+        route: onPath[0].path,
+      };
     }
+    nameRequestSpan(req.method, route.path);
     const params = fixed.has(route.path)
       ? {}
       : route.pattern.exec({ pathname: url.pathname })?.pathname.groups ?? {};
     try {
-      return await route.handler(req, params, url);
+      return { response: await route.handler(req, params, url), route: route.path };
     } catch (err) {
       if (err instanceof HttpError) {
-        return json(
+        const response = json(
           err.details === undefined ? { error: err.message } : {
             error: err.message,
             details: err.details,
           },
           err.status,
         );
+        return { response, route: route.path };
       }
       log.error("request failed", { method: req.method, path: url.pathname, error: String(err) });
-      return json({ error: "Internal error" }, 500);
+      return { response: json({ error: "Internal error" }, 500), route: route.path };
     }
   };
 }

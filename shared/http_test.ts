@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createRouter, HttpError, json, jsonArray, readJson } from "./http.ts";
 import { createLogger } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 
 const router = createRouter([
   { method: "GET", path: "/things/:id", handler: (_req, { id }) => json({ id }) },
@@ -99,4 +100,28 @@ Deno.test("readJson() answers 408 when the body stops arriving, and 503 when it 
       (err: unknown) => err instanceof HttpError && err.status === 413,
     );
   });
+});
+
+Deno.test("createRouter() with metrics times requests by route pattern, never the raw path", async () => {
+  const metrics = new ServiceMetrics();
+  const timed = createRouter(
+    [
+      { method: "GET", path: "/things/:id", handler: (_req, { id }) => json({ id }) },
+    ],
+    createLogger("test", "error"),
+    metrics,
+  );
+  for (const path of ["/things/1", "/things/2", "/things/2/parts"]) {
+    await (await timed(new Request(`http://x${path}`))).body?.cancel();
+  }
+  await (await timed(new Request("http://x/things/3", { method: "DELETE" }))).body?.cancel();
+  const { text } = await metrics.render();
+  const counts = text.split("\n").filter((l) =>
+    l.startsWith("campus_http_request_duration_seconds_count")
+  );
+  assert.deepEqual(counts.sort(), [
+    'campus_http_request_duration_seconds_count{method="DELETE",route="/things/:id",status="405"} 1',
+    'campus_http_request_duration_seconds_count{method="GET",route="/things/:id",status="200"} 2',
+    'campus_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1',
+  ]);
 });

@@ -3,6 +3,7 @@
  * stdout stays free. The only module that writes to the console.
  * @module
  */
+import { activeTraceId } from "./tracing.ts";
 
 /** Severity of a log line. */
 export type Level = "debug" | "info" | "warn" | "error";
@@ -29,6 +30,7 @@ export type LogSink = (text: string) => void;
  * together once the current turn of the event loop is done (a synchronous write per line cost
  * five times the work of building it); a `warn` or `error` line is written at once, after the
  * lines before it. Nothing buffered is lost when the process exits normally or by `Deno.exit`.
+ * With tracing on, a line written inside a span carries its `trace_id`.
  */
 export function createLogger(
   service: string,
@@ -39,7 +41,10 @@ export function createLogger(
   const buffer = bufferFor(sink);
   const write = (lvl: Level) => (msg: string, fields: Record<string, unknown> = {}) => {
     if (RANK[lvl] < min) return;
-    buffer.add(format({ ts: new Date().toISOString(), level: lvl, service, msg, ...fields }));
+    // With tracing on, a line written while a span is active names its trace.
+    const trace_id = activeTraceId();
+    const record = { ts: new Date().toISOString(), level: lvl, service, msg, ...fields };
+    buffer.add(format(trace_id === undefined ? record : { ...record, trace_id }));
     if (RANK[lvl] >= RANK.warn) buffer.flush();
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };

@@ -9,6 +9,7 @@
 import type { EventType, OutgoingEvent } from "./events.ts";
 import type { OutboxStore, OutboxStoreOptions } from "./outbox_store.ts";
 import type { PostgresDatabase, Row } from "./postgres.ts";
+import { activeTraceparent } from "./tracing.ts";
 
 const SCHEMA = [
   `CREATE TABLE outbox (
@@ -21,6 +22,9 @@ const SCHEMA = [
     body text NOT NULL,
     enqueued_at timestamptz NOT NULL DEFAULT now()
   )`,
+  // W3C trace context of the change that made the row (null with tracing off): the relay,
+  // publishing later, continues that trace.
+  `ALTER TABLE outbox ADD COLUMN traceparent text`,
 ];
 
 /** {@linkcode OutboxStore} in a PostgreSQL database. */
@@ -43,16 +47,18 @@ export class PostgresOutboxStore implements OutboxStore {
 
   async add(...events: OutgoingEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const active = activeTraceparent() ?? null;
     const rows = events.map((event) => ({
       message_id: event.messageId,
       type: event.type,
       routing_key: event.routingKey,
       correlation_id: event.correlationId,
       body: JSON.stringify(event.body),
+      traceparent: event.traceparent ?? active,
     }));
     const sql = this.db.sql;
     await sql`INSERT INTO outbox ${
-      sql(rows, "message_id", "type", "routing_key", "correlation_id", "body")
+      sql(rows, "message_id", "type", "routing_key", "correlation_id", "body", "traceparent")
     }`;
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
@@ -69,8 +75,8 @@ export class PostgresOutboxStore implements OutboxStore {
     // and a collision must not publish the batch twice in a row.
     return await this.db.pool.begin(async (tx) => {
       await tx.unsafe(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
-      const rows = await tx`SELECT seq, message_id, type, routing_key, correlation_id, body
-        FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+      const rows = await tx`SELECT seq, message_id, type, routing_key, correlation_id, body,
+        traceparent FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
       if (rows.length === 0) return 0;
       await publish(rows.map(toEvent));
       await tx`DELETE FROM outbox WHERE seq IN ${tx(rows.map((row) => row.seq))}`;
@@ -90,11 +96,13 @@ export class PostgresOutboxStore implements OutboxStore {
 }
 
 function toEvent(row: Row): OutgoingEvent {
-  return {
+  const event: OutgoingEvent = {
     messageId: row.message_id,
     type: row.type as EventType,
     routingKey: row.routing_key,
     correlationId: row.correlation_id,
     body: JSON.parse(row.body),
   };
+  if (typeof row.traceparent === "string") event.traceparent = row.traceparent;
+  return event;
 }

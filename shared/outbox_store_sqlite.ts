@@ -7,6 +7,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType, OutgoingEvent } from "./events.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
+import { activeTraceparent } from "./tracing.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS outbox (
@@ -27,6 +28,14 @@ const SCHEMA = [
       db.exec(`ALTER TABLE outbox ADD COLUMN enqueued_at INTEGER`);
     }
   },
+  // W3C trace context of the change that made the row (null with tracing off): the relay,
+  // publishing later, continues that trace. Rows made before start traces of their own.
+  (db: DatabaseSync) => {
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('outbox')`).all();
+    if (!columns.some((c) => c.name === "traceparent")) {
+      db.exec(`ALTER TABLE outbox ADD COLUMN traceparent TEXT`);
+    }
+  },
 ];
 
 /** {@linkcode OutboxStore} in a SQLite database. */
@@ -41,8 +50,9 @@ export class SqliteOutboxStore implements OutboxStore {
   private constructor(private readonly db: SqliteDatabase) {
     const sql = db.db;
     this.#insert = sql.prepare(
-      `INSERT INTO outbox (message_id, type, routing_key, correlation_id, body, enqueued_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO outbox
+       (message_id, type, routing_key, correlation_id, body, enqueued_at, traceparent)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#pending = sql.prepare(`SELECT * FROM outbox ORDER BY seq LIMIT ?`);
     this.#delete = sql.prepare(`DELETE FROM outbox WHERE seq <= ?`);
@@ -66,6 +76,7 @@ export class SqliteOutboxStore implements OutboxStore {
    */
   insert(...events: OutgoingEvent[]): void {
     const now = Date.now();
+    const active = activeTraceparent();
     for (const event of events) {
       this.#insert.run(
         event.messageId,
@@ -74,6 +85,7 @@ export class SqliteOutboxStore implements OutboxStore {
         event.correlationId,
         JSON.stringify(event.body),
         now,
+        event.traceparent ?? active ?? null,
       );
     }
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
@@ -108,11 +120,13 @@ export class SqliteOutboxStore implements OutboxStore {
 }
 
 function toEvent(row: Record<string, unknown>): OutgoingEvent {
-  return {
+  const event: OutgoingEvent = {
     messageId: String(row.message_id),
     type: String(row.type) as EventType,
     routingKey: String(row.routing_key),
     correlationId: String(row.correlation_id),
     body: JSON.parse(String(row.body)),
   };
+  if (typeof row.traceparent === "string") event.traceparent = row.traceparent;
+  return event;
 }

@@ -38,6 +38,16 @@ storeContract("add() keeps rows only when their transaction commits", async ({ d
   );
 });
 
+storeContract("an event's trace context comes back with it", async ({ db }) => {
+  const outbox = await openOutboxStore(db);
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  await outbox.add({ ...placed(1), traceparent }, placed(2));
+  const sent: OutgoingEvent[] = [];
+  await outbox.publishOldest(10, into(sent, (events) => events));
+  assert.equal(sent[0].traceparent, traceparent, "the relay continues the stored trace");
+  assert.equal(sent[1].traceparent, undefined, "with tracing off none is stored");
+});
+
 storeContract(
   "publishOldest() sends the oldest first and forgets them once sent",
   async ({ db }) => {

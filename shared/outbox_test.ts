@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { envelopeFor } from "./events.ts";
+import { envelopeFor, type OutgoingEvent } from "./events.ts";
 import { createLogger } from "./log.ts";
 import { OutboxRelay } from "./outbox.ts";
 import { openOutboxStore } from "./outbox_store.ts";
@@ -67,7 +67,7 @@ Deno.test("a committed row wakes the relay, a rolled-back one does not", async (
   await relay.stop();
 });
 
-Deno.test("an outbox made before rows carried their time gains the column", async () => {
+Deno.test("an outbox made before rows carried their time gains the columns", async () => {
   const db = SqliteDatabase.open(":memory:", "t");
   db.db.exec(`CREATE TABLE outbox (seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL,
     type TEXT NOT NULL, routing_key TEXT NOT NULL, correlation_id TEXT NOT NULL,
@@ -77,6 +77,14 @@ Deno.test("an outbox made before rows carried their time gains the column", asyn
   assert.equal(await outbox.oldestPendingSince(), undefined, "an old row's age is unknown");
   await outbox.add(envelopeFor("OrderPlaced", order(2)));
   assert.equal(await outbox.size(), 2);
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  await outbox.add({ ...envelopeFor("OrderPlaced", order(3)), traceparent });
+  const sent: OutgoingEvent[] = [];
+  await outbox.publishOldest(3, (events) => Promise.resolve(void sent.push(...events)));
+  const [old, untraced, traced] = sent;
+  assert.equal(old.traceparent, undefined, "an old row starts a trace of its own");
+  assert.equal(untraced.traceparent, undefined, "with tracing off none is stored");
+  assert.equal(traced.traceparent, traceparent, "kept for the relay to continue");
   const again = SqliteDatabase.open(":memory:", "t");
   again.db.exec(`CREATE TABLE outbox (seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL,
     type TEXT NOT NULL, routing_key TEXT NOT NULL, correlation_id TEXT NOT NULL,

@@ -1,7 +1,8 @@
 /**
  * The runtime every service shares: database (SQLite or PostgreSQL), broker connection, outbox
- * relay, consumers, HTTP server with `/health` and `/ready`, and graceful shutdown on SIGTERM
- * and SIGINT. A service supplies only its routes and message handlers.
+ * relay, consumers, HTTP server with `/health`, `/ready` and `/metrics`, tracing when
+ * `OTEL_DENO=true`, and graceful shutdown on SIGTERM and SIGINT. A service supplies only its
+ * routes and message handlers.
  * @module
  */
 import { Broker } from "./amqp.ts";
@@ -10,12 +11,14 @@ import { createConsumer, type Subscription } from "./consumer.ts";
 import type { Database } from "./database.ts";
 import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
-import type { QueueOf, ServiceName } from "./topology.ts";
+import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import { OutboxRelay } from "./outbox.ts";
 import { openOutboxStore, type OutboxStore } from "./outbox_store.ts";
 import { PostgresDatabase } from "./postgres.ts";
 import { SqliteDatabase } from "./sqlite.ts";
+import { enableTracing } from "./tracing.ts";
 
 /** What a service's factory gets to build its routes and handlers from. */
 export interface ServiceDeps {
@@ -27,6 +30,8 @@ export interface ServiceDeps {
   outbox: OutboxStore;
   /** The service's logger. */
   log: Logger;
+  /** The service's metrics; a service adds its own to `metrics.registry`. */
+  metrics: ServiceMetrics;
 }
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
@@ -98,53 +103,109 @@ export function healthRoutes(
       method: "GET",
       path: "/ready",
       handler: async () => {
-        let outbox_pending: number;
-        let oldest: number | undefined;
-        try {
-          outbox_pending = await outbox.size();
-          oldest = await outbox.oldestPendingSince();
-        } catch (err) {
-          return json({
-            status: "not ready",
-            database: "unavailable",
-            error: `the database does not answer: ${errorText(err)}`,
-          }, 503);
-        }
-        if (!bus.connected) {
-          return json({
-            status: "not ready",
-            broker: "disconnected",
-            outbox_pending,
-            error: bus.lastError || "not connected to the broker yet",
-          }, 503);
-        }
-        const body: Record<string, unknown> = {
-          status: "ready",
-          broker: "connected",
-          outbox_pending,
-        };
-        const problems: string[] = [];
-        if (bus.blocked !== undefined) {
-          body.broker = "blocked";
-          problems.push(
-            `publishing connection ${bus.publisherName} is blocked by the broker: ${bus.blocked}`,
-          );
-        }
-        if (oldest !== undefined) {
-          // Time spent disconnected is not a stall: the relay could not have sent the row.
-          const waited = Date.now() - Math.max(oldest, bus.connectedSince ?? 0);
-          if (waited > stallMs) {
-            body.outbox = "stalled";
-            problems.push(
-              `the oldest outbox row has waited ${waited} ms while connected, longer than ${stallMs} ms`,
-            );
-          }
-        }
-        if (problems.length === 0) return json(body);
-        return json({ ...body, status: "not ready", error: problems.join("; ") }, 503);
+        const { ready, body } = await readiness(bus, outbox, stallMs);
+        return json(body, ready ? 200 : 503);
       },
     },
   ];
+}
+
+/** Whether the service is ready, and the body `/ready` answers with. */
+async function readiness(
+  bus: BrokerState,
+  outbox: OutboxStore,
+  stallMs: number,
+): Promise<{ ready: boolean; body: Record<string, unknown> }> {
+  let outbox_pending: number;
+  let oldest: number | undefined;
+  try {
+    outbox_pending = await outbox.size();
+    oldest = await outbox.oldestPendingSince();
+  } catch (err) {
+    return {
+      ready: false,
+      body: {
+        status: "not ready",
+        database: "unavailable",
+        error: `the database does not answer: ${errorText(err)}`,
+      },
+    };
+  }
+  if (!bus.connected) {
+    return {
+      ready: false,
+      body: {
+        status: "not ready",
+        broker: "disconnected",
+        outbox_pending,
+        error: bus.lastError || "not connected to the broker yet",
+      },
+    };
+  }
+  const body: Record<string, unknown> = {
+    status: "ready",
+    broker: "connected",
+    outbox_pending,
+  };
+  const problems: string[] = [];
+  if (bus.blocked !== undefined) {
+    body.broker = "blocked";
+    problems.push(
+      `publishing connection ${bus.publisherName} is blocked by the broker: ${bus.blocked}`,
+    );
+  }
+  if (oldest !== undefined) {
+    // Time spent disconnected is not a stall: the relay could not have sent the row.
+    const waited = Date.now() - Math.max(oldest, bus.connectedSince ?? 0);
+    if (waited > stallMs) {
+      body.outbox = "stalled";
+      problems.push(
+        `the oldest outbox row has waited ${waited} ms while connected, longer than ${stallMs} ms`,
+      );
+    }
+  }
+  if (problems.length === 0) return { ready: true, body };
+  return { ready: false, body: { ...body, status: "not ready", error: problems.join("; ") } };
+}
+
+/**
+ * `GET /metrics` and the metrics of the runtime itself: `campus_ready` (1 when `/ready` would
+ * answer 200), `campus_outbox_pending`, and `campus_queue_messages{queue}`, the ready messages
+ * in each queue the service consumes and in their retry and dead-letter queues, read from the
+ * broker at each scrape.
+ */
+function metricsRoutes(
+  metrics: ServiceMetrics,
+  bus: BrokerState & { queueDepths(queues: readonly string[]): Promise<Map<string, number>> },
+  outbox: OutboxStore,
+  { stallMs, queues }: { stallMs: number; queues: readonly string[] },
+): Route[] {
+  metrics.gauge(
+    "campus_ready",
+    "1 while the service is ready (GET /ready answers 200), 0 otherwise.",
+    async () => (await readiness(bus, outbox, stallMs)).ready ? 1 : 0,
+  );
+  metrics.gauge(
+    "campus_outbox_pending",
+    "Events stored in the outbox and not yet confirmed by the broker.",
+    // A database that does not answer must not fail the whole scrape: campus_ready says 0.
+    () => outbox.size().catch(() => NaN),
+  );
+  const watched = queues.flatMap((q) => [q, retryQueueOf(q), dlqOf(q)]);
+  metrics.labelledGauge(
+    "campus_queue_messages",
+    "Ready messages in each queue the service consumes, and in its retry and dead-letter queues.",
+    "queue",
+    () => bus.queueDepths(watched),
+  );
+  return [{
+    method: "GET",
+    path: "/metrics",
+    handler: async () => {
+      const { text, contentType } = await metrics.render();
+      return new Response(text, { headers: { "content-type": contentType } });
+    },
+  }];
 }
 
 /** A running service, for tests and the shutdown path. */
@@ -161,15 +222,17 @@ export async function startService<S extends ServiceName>(
   factory: ServiceFactory<S>,
   { signals = true } = {},
 ): Promise<RunningService> {
+  enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel);
   const db = openServiceDatabase(config);
+  const metrics = new ServiceMetrics();
   let outbox: OutboxStore;
   let service: ServiceDefinition<S>;
   let counter: DeliveryCounter;
   try {
     // Opening a store brings its schema up to date: a database that does not answer stops here.
     outbox = await openOutboxStore(db);
-    service = await factory({ config, db, outbox, log });
+    service = await factory({ config, db, outbox, log, metrics });
     counter = await openDeliveryCounter(db);
   } catch (err) {
     await db.close().catch(() => {});
@@ -184,6 +247,7 @@ export async function startService<S extends ServiceName>(
     log,
     prefetch: config.prefetch,
     name: `${config.service}-${Deno.pid}`,
+    onPublished: (routingKey) => metrics.published(routingKey),
   });
   const relay = new OutboxRelay(outbox, broker, log);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
@@ -199,11 +263,15 @@ export async function startService<S extends ServiceName>(
       maxRetries,
       retryDelayMs,
       maxDeliveries,
+      metrics: metrics.forQueue(queue),
     });
     await broker.subscribe(queue, consumer);
   }
-  const health = healthRoutes(broker, outbox, { stallMs: config.outboxStallMs });
-  const router = createRouter([...health, ...service.routes], log);
+  const stallMs = config.outboxStallMs;
+  const health = healthRoutes(broker, outbox, { stallMs });
+  const queues = Object.keys(service.subscriptions);
+  const exposition = metricsRoutes(metrics, broker, outbox, { stallMs, queues });
+  const router = createRouter([...health, ...exposition, ...service.routes], log, metrics);
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },
     router,

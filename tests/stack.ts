@@ -332,6 +332,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
           ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
           RETRY_DELAY_MS: "200",
           SHUTDOWN_TIMEOUT_MS: "10000",
+          // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
+          OTEL_SERVICE_NAME: service,
           INVENTORY_URL: backend.baseUrl("inventory"),
           ...options.env,
         },

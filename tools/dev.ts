@@ -55,10 +55,12 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
 const children = services.map(({ name, port }) => {
   const child = new Deno.Command(Deno.execPath(), {
     args: serviceRunArgs(ROOT, name),
+    // OTEL_SERVICE_NAME names each service in its traces when OTEL_DENO=true.
     env: {
       AMQP_URL: url,
       DATA_DIR: join(dataDir, name),
       PORT: String(port),
+      OTEL_SERVICE_NAME: name,
       INVENTORY_URL: inventoryUrl,
     },
     stdin: "null",

@@ -7,8 +7,10 @@
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
+import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
 import { createLivePages, type LivePagesDeps } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
+import { orderMetrics } from "./order_metrics.ts";
 import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
 import { pageRoutes } from "./pages.ts";
 
@@ -19,11 +21,12 @@ export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
 
 /** Builds the order service from its dependencies. */
 export async function createOrderService(
-  { config, db, outbox, log }: ServiceDeps,
+  { config, db, outbox, log, metrics }: ServiceDeps,
   liveOptions: LiveOptions = {},
 ): Promise<ServiceDefinition<"order">> {
   const orders = await openOrderStore(db, outbox);
-  const intake = new OrderIntake(orders);
+  const counts = orderMetrics(metrics, orders);
+  const intake = new OrderIntake(orders, counts);
   const live = createLivePages({ config, orders, log, ...liveOptions });
   return {
     start: () => live.start(),
@@ -48,9 +51,14 @@ export async function createOrderService(
               details,
             );
           }
-          const placement = await intake.place({ request: parsed.data, idempotencyKey });
+          const placement = await intake.place({
+            request: parsed.data,
+            idempotencyKey,
+            traceparent: activeTraceparent(),
+          });
           if (placement.kind === "conflict") throw keyConflict(placement, parsed.data);
           const { order } = placement;
+          tagActiveSpan(order.order_id);
           const headers: Record<string, string> = { location: `/orders/${order.order_id}` };
           // A retry answers as the first request did, with the order as it stands now.
           if (placement.kind === "replayed") headers["idempotent-replayed"] = "true";
@@ -84,6 +92,7 @@ export async function createOrderService(
           if (await orders.applyResult(result)) {
             const reason = result.outcome === "FAILED" ? { reason: result.event.reason } : {};
             db.afterCommit(() => {
+              counts.completed(result.outcome);
               log.info("order status changed", { order_id, status: result.outcome, ...reason });
               live.ordersChanged();
             });

@@ -3,6 +3,7 @@ import { createRouter } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { loadConfig } from "@campus/shared/config";
+import { ServiceMetrics } from "@campus/shared/metrics";
 import { SqliteDatabase } from "@campus/shared/sqlite";
 import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 
@@ -11,11 +12,13 @@ async function setup() {
   const outbox = await openOutboxStore(db);
   let added = 0;
   outbox.onAdded(() => added++);
+  const metrics = new ServiceMetrics();
   const service = await createOrderService({
     config: loadConfig("order", {}),
     db,
     outbox,
     log: createLogger("test", "error"),
+    metrics,
   });
   const handle = createRouter(service.routes, createLogger("test", "error"));
   const call = (method: string, path: string, body?: unknown, headers: HeadersInit = {}) =>
@@ -26,7 +29,7 @@ async function setup() {
         headers,
       }),
     );
-  return { call, outbox, service, added: () => added };
+  return { call, outbox, service, metrics, added: () => added };
 }
 
 Deno.test("POST /order answers 201 with the order and hands the event to the relay", async () => {
@@ -128,4 +131,21 @@ Deno.test("POST /order refuses a malformed Idempotency-Key naming the header", a
   assert.equal(await outbox.size(), 0);
   const longest = await call("POST", "/order", body, { [IDEMPOTENCY_KEY_HEADER]: "k".repeat(255) });
   assert.equal(longest.status, 201);
+});
+
+Deno.test("campus_orders_placed_total counts committed new orders, not replays", async () => {
+  const { call, metrics } = await setup();
+  const placed = async () =>
+    (await metrics.registry.getSingleMetric("campus_orders_placed_total")!.get()).values[0].value;
+  assert.equal(await placed(), 0);
+  const order = { item: "Coffee", qty: 1, student_id: "S1" };
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () => call("POST", "/order", order)),
+  );
+  assert.deepEqual(answers.map((r) => r.status), [201, 201, 201, 201, 201]);
+  const key = { "idempotency-key": "k-1" };
+  assert.equal((await call("POST", "/order", order, key)).status, 201);
+  assert.equal((await call("POST", "/order", order, key)).status, 201, "a replay");
+  assert.equal((await call("POST", "/order", { item: "Coffee" })).status, 400);
+  assert.equal(await placed(), 6, "5 orders, 1 with a key, its replay and a refusal not counted");
 });

@@ -4,6 +4,7 @@
  * after its commit.
  * @module
  */
+import type { OrderMetrics } from "./order_metrics.ts";
 import type { NewOrder, OrderStore, Placement } from "./order_store.ts";
 
 interface Waiting {
@@ -17,8 +18,14 @@ export class OrderIntake {
   #waiting: Waiting[] = [];
   #committing = false;
 
-  /** @param orders where orders are stored (their events wake the outbox relay) */
-  constructor(private readonly orders: OrderStore) {}
+  /**
+   * @param orders where orders are stored (their events wake the outbox relay)
+   * @param counts hears how many new orders each commit stored
+   */
+  constructor(
+    private readonly orders: OrderStore,
+    private readonly counts?: Pick<OrderMetrics, "placed">,
+  ) {}
 
   /**
    * Stores an order (or finds the one its idempotency key made); resolves once it is committed.
@@ -40,6 +47,8 @@ export class OrderIntake {
     this.#committing = true;
     try {
       const placed = await this.orders.placeAll(group.map((w) => w.order));
+      const fresh = placed.filter((p) => p.kind === "placed").length;
+      if (fresh > 0) this.counts?.placed(fresh);
       group.forEach((w, i) => w.resolve(placed[i]));
     } catch (err) {
       for (const w of group) w.reject(err);

@@ -48,6 +48,11 @@ export interface NewOrder {
   request: PlaceOrderRequest;
   /** The client's `Idempotency-Key`, when it sent one. */
   idempotencyKey?: string;
+  /**
+   * W3C trace context of the request (with tracing on): orders committed together each keep
+   * their own request's trace in the outbox.
+   */
+  traceparent?: string;
 }
 
 /**
@@ -68,6 +73,8 @@ export interface OrderStore {
    * request gets the order it made, a different request a conflict.
    */
   placeAll(orders: readonly NewOrder[]): Promise<Placement[]>;
+  /** When the oldest order still `PLACED` was placed (ms since the epoch); undefined if none. */
+  oldestPlacedAt(): Promise<number | undefined>;
   /** The order with `orderId`, or undefined. */
   get(orderId: string): Promise<Order | undefined>;
   /** Orders in the order they were recorded, optionally filtered, a page at a time. */

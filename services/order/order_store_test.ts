@@ -175,3 +175,29 @@ storeContract("one key sent to two replicas at once makes one order", async ({ d
   }
   assert.equal((await listOf(stores[0])).length, 5);
 });
+
+storeContract("oldestPlacedAt() is the oldest order still waiting", async ({ db }) => {
+  const { orders, place } = await openOrders(db);
+  assert.equal(await orders.oldestPlacedAt(), undefined, "none waits");
+  const first = await place();
+  const second = await place();
+  assert.equal(await orders.oldestPlacedAt(), Date.parse(first.created_at));
+  await orders.applyResult({
+    outcome: "RESERVED",
+    event: { order_id: first.order_id, ...request },
+  });
+  assert.equal(await orders.oldestPlacedAt(), Date.parse(second.created_at), "a final one left");
+  await orders.applyResult({
+    outcome: "RESERVED",
+    event: { order_id: second.order_id, ...request },
+  });
+  assert.equal(await orders.oldestPlacedAt(), undefined);
+});
+
+storeContract("each order placed together keeps its own request's trace", async ({ db }) => {
+  const { orders, outbox } = await openOrders(db);
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  await orders.placeAll([{ request, traceparent }, { request }]);
+  const events = await drainOutbox(outbox);
+  assert.deepEqual(events.map((e) => e.traceparent), [traceparent, undefined]);
+});
