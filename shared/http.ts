@@ -95,7 +95,7 @@ export async function readJson(
   { timeoutMs, maxBytes = MAX_BODY_BYTES }: ReadJsonOptions,
 ): Promise<unknown> {
   if (Number(req.headers.get("content-length")) > maxBytes) throw tooLarge(maxBytes);
-  const text = new TextDecoder().decode(await readBody(req, maxBytes, timeoutMs));
+  const text = UTF8.decode(await readBody(req, maxBytes, timeoutMs));
   if (text.trim() === "") {
     throw new HttpError(400, "Request body is empty; send a JSON object", [
       { field: "(body)", message: "expected a JSON object" },
@@ -110,14 +110,53 @@ export async function readJson(
   }
 }
 
-/** The body, counted as it arrives (a chunked body declares no length), within the deadline. */
+const UTF8 = new TextDecoder();
+
+/**
+ * The body within the deadline. A body of declared length is read whole, the fast way (no
+ * JavaScript stream); a chunked one is counted as it arrives, so it cannot outgrow `maxBytes`.
+ */
 async function readBody(req: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
-  if (!req.body) return new Uint8Array();
-  const reader = req.body.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<"expired">((resolve) => {
     timer = setTimeout(() => resolve("expired"), timeoutMs);
   });
+  try {
+    if (req.headers.has("content-length")) return await readDeclared(req, expired, timeoutMs);
+    return await readChunked(req, maxBytes, expired, timeoutMs);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readDeclared(
+  req: Request,
+  expired: Promise<"expired">,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  const reading = req.bytes();
+  let body: Uint8Array | "expired";
+  try {
+    body = await Promise.race([reading, expired]);
+  } catch (err) {
+    throw bodyLost(err);
+  }
+  if (body === "expired") {
+    // The read fails once the connection goes; nobody waits for it any more.
+    reading.catch(() => {});
+    throw bodyLate(timeoutMs, "part of the body arrived");
+  }
+  return body;
+}
+
+async function readChunked(
+  req: Request,
+  maxBytes: number,
+  expired: Promise<"expired">,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -126,27 +165,15 @@ async function readBody(req: Request, maxBytes: number, timeoutMs: number): Prom
       try {
         next = await Promise.race([reader.read(), expired]);
       } catch (err) {
-        // Deno ends a body still unread when the server shuts down; a client may also hang up.
-        throw new HttpError(
-          503,
-          "The request body could not be read: the connection closed or the service is " +
-            "stopping; send the request again",
-          undefined,
-          { cause: err },
-        );
+        throw bodyLost(err);
       }
-      if (next === "expired") {
-        throw new HttpError(408, `Request body not received within ${timeoutMs} ms`, [
-          { field: "(body)", message: `${size} bytes arrived before the time limit` },
-        ]);
-      }
+      if (next === "expired") throw bodyLate(timeoutMs, `${size} bytes arrived`);
       if (next.done) break;
       size += next.value.byteLength;
       if (size > maxBytes) throw tooLarge(maxBytes);
       chunks.push(next.value);
     }
   } finally {
-    clearTimeout(timer);
     // Released, not cancelled: cancelling an unfinished body leaves its connection open and the
     // server's graceful shutdown waiting on it. A read still pending fails, and is ignored.
     reader.releaseLock();
@@ -154,11 +181,29 @@ async function readBody(req: Request, maxBytes: number, timeoutMs: number): Prom
   return concat(chunks, size);
 }
 
+/** Deno ends a body still unread when the server shuts down; a client may also hang up. */
+function bodyLost(cause: unknown): HttpError {
+  return new HttpError(
+    503,
+    "The request body could not be read: the connection closed or the service is " +
+      "stopping; send the request again",
+    undefined,
+    { cause },
+  );
+}
+
+function bodyLate(timeoutMs: number, arrived: string): HttpError {
+  return new HttpError(408, `Request body not received within ${timeoutMs} ms`, [
+    { field: "(body)", message: `${arrived} before the time limit` },
+  ]);
+}
+
 function tooLarge(maxBytes: number): HttpError {
   return new HttpError(413, `Request body is larger than ${maxBytes} bytes`);
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(size);
   let offset = 0;
   for (const c of chunks) {

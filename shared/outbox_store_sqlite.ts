@@ -101,6 +101,8 @@ export class SqliteOutboxStore implements OutboxStore {
   ): Promise<number> {
     const rows = await this.db.read(() => this.#pending.all(limit));
     if (rows.length === 0) return 0;
+    // Never announce what a power loss could still take back.
+    await this.db.durable();
     await publish(rows.map(toEvent));
     const last = Number(rows[rows.length - 1].seq);
     await this.db.write(() => this.#delete.run(last));

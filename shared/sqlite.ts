@@ -5,14 +5,18 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { type Database, TransactionScope } from "./database.ts";
+import { type Database, type TransactionFrame, TransactionScope } from "./database.ts";
+import { WalFlush } from "./_wal_flush.ts";
+
+/** What a transaction's work gave, and the frame of its commit hooks. */
+type Level<T> = { result: T; frame: TransactionFrame<number> };
 
 /**
  * Opens `<dataDir>/<name>.db` (creating the folder), in WAL mode with `synchronous=FULL`: a
- * commit is on disk before it returns, so an order answered 201 and a message acknowledged after
- * its commit survive a power loss, not only a crash of the process. Consumers and `POST /order`
- * commit in batches, which spreads that flush over many messages. The file is locked for this process alone (each service owns its database), which spares
- * every transaction the shared-memory locking. `dataDir` ":memory:" gives a throwaway
+ * commit is on disk before it returns, so it survives a power loss, not only a crash of the
+ * process. {@linkcode SqliteDatabase} keeps that guarantee with the flush moved off the event
+ * loop. The file is locked for this process alone (each service owns its database), which
+ * spares every transaction the shared-memory locking. `dataDir` ":memory:" gives a throwaway
  * database for unit tests.
  */
 export function openDatabase(dataDir: string, name: string): DatabaseSync {
@@ -101,13 +105,21 @@ export class SqliteDatabase implements Database {
   #scope = new TransactionScope<number>();
   #locked = false;
   #waiting: (() => void)[] = [];
+  #wal: WalFlush | undefined;
 
   /**
    * A database on the open connection `db`.
    * @param db the connection, opened with {@linkcode openDatabase}
    * @param location the file, for logs
    */
-  constructor(readonly db: DatabaseSync, readonly location: string) {}
+  constructor(readonly db: DatabaseSync, readonly location: string) {
+    if (location === ":memory:") return;
+    // Commits go to the log without SQLite's own flush, which would block the event loop; each
+    // transaction awaits the group flush of the log instead, so a resolved commit is on disk
+    // exactly as with synchronous=FULL.
+    db.exec("PRAGMA synchronous = NORMAL");
+    this.#wal = new WalFlush(`${location}-wal`);
+  }
 
   /** Opens `<dataDir>/<name>.db` as {@linkcode openDatabase} does. */
   static open(dataDir: string, name: string): SqliteDatabase {
@@ -130,21 +142,7 @@ export class SqliteDatabase implements Database {
         throw err;
       }
     }
-    await this.#lock();
-    try {
-      this.db.exec("BEGIN IMMEDIATE");
-      try {
-        const { result, frame } = await this.#scope.run(0, work);
-        this.db.exec("COMMIT");
-        this.#scope.committed(frame, undefined);
-        return result;
-      } catch (err) {
-        if (this.db.isTransaction) this.db.exec("ROLLBACK");
-        throw err;
-      }
-    } finally {
-      this.#unlock();
-    }
+    return await this.#outermost(() => this.#scope.run(0, work));
   }
 
   /**
@@ -166,22 +164,16 @@ export class SqliteDatabase implements Database {
         throw err;
       }
     }
-    if (this.#locked) await this.#lock();
-    else this.#locked = true;
-    try {
-      this.db.exec("BEGIN IMMEDIATE");
-      try {
-        const { result, frame } = this.#scope.runSync(0, work);
-        this.db.exec("COMMIT");
-        this.#scope.committed(frame, undefined);
-        return result;
-      } catch (err) {
-        if (this.db.isTransaction) this.db.exec("ROLLBACK");
-        throw err;
-      }
-    } finally {
-      this.#unlock();
-    }
+    return await this.#outermost(() => this.#scope.runSync(0, work));
+  }
+
+  /**
+   * Resolves once every commit made so far is on disk. A transaction already waits for this
+   * before it resolves; a reader that hands committed rows to the outside world (the outbox
+   * relay) calls it between reading and publishing.
+   */
+  durable(): Promise<void> {
+    return this.#wal?.flush() ?? Promise.resolve();
   }
 
   /**
@@ -230,10 +222,41 @@ export class SqliteDatabase implements Database {
     });
   }
 
-  /** Closes the file. */
-  close(): Promise<void> {
+  /** Waits for the flush under way, then closes the file. */
+  async close(): Promise<void> {
+    await this.#wal?.close();
     this.db.close();
-    return Promise.resolve();
+  }
+
+  /**
+   * The outermost transaction: holds the connection while `level` runs between `BEGIN` and
+   * `COMMIT`, lets it go, and resolves once the commit is on disk. Only then do the commit hooks
+   * run (and the caller answer or acknowledge): what they announce survives a power loss. A
+   * flush that fails rejects although the commit stands; callers treat it as failed work, which
+   * redelivery or an `Idempotency-Key` retry finds already done.
+   */
+  async #outermost<T>(
+    level: () => Level<T> | Promise<Level<T>>,
+  ): Promise<T> {
+    if (this.#locked) await this.#lock();
+    else this.#locked = true;
+    let done: Level<T>;
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const running = level();
+        done = running instanceof Promise ? await running : running;
+        this.db.exec("COMMIT");
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    } finally {
+      this.#unlock();
+    }
+    await this.#wal?.flush();
+    this.#scope.committed(done.frame, undefined);
+    return done.result;
   }
 
   /** Waits until no transaction holds the connection, then holds it. */

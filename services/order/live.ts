@@ -83,6 +83,9 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     if (update.kind !== "board") board.refreshSoon();
   });
   const heard = ({ routingKey, body }: FeedEvent) => {
+    // With no page open nobody hears it: under load, decoding every result and reading stock
+    // for nobody cost the order service a tenth of its allocations.
+    if (streams.size === 0) return;
     let order;
     try {
       order = viewOfResult(decodeInventoryResult(routingKey, body));
@@ -169,6 +172,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     routes,
     heard,
     orderPlaced(order) {
+      if (streams.size === 0) return;
       hub.publish({ kind: "order", order: viewOfOrder(order) });
     },
     ordersChanged() {
