@@ -44,16 +44,21 @@ export type AuthFailure = "missing" | "malformed" | "expired" | "bad_signature" 
  * `error="invalid_token"` and a description unless the token is simply missing.
  */
 export class AuthError extends HttpError {
+  /** What was wrong with the credentials. */
+  readonly failure: AuthFailure;
+
   /**
+   * A 401 for `failure`, explained by `message`.
    * @param failure what was wrong with the credentials
    * @param message what the client reads in the body's `error` and the challenge's description
    */
-  constructor(readonly failure: AuthFailure, message: string, options?: ErrorOptions) {
+  constructor(failure: AuthFailure, message: string, options?: ErrorOptions) {
     super(401, message, [{ field: "Authorization", message }], {
       ...options,
       headers: { "www-authenticate": challenge(failure, message) },
     });
     this.name = "AuthError";
+    this.failure = failure;
   }
 }
 
