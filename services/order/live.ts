@@ -146,7 +146,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
               send("order", update.order);
             }
           });
-        });
+        }, { endsAt: caller?.expiresAt });
       },
     },
     {
@@ -154,7 +154,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       path: "/board/events",
       // Every student's orders, and the queue depths of the dead-letter queues: staff only.
       access: "staff",
-      handler: () =>
+      handler: (_req, _params, _url, caller) =>
         streams.open((send) => {
           const unsubscribe = hub.subscribe((update) => {
             if (update.kind === "board") send("board", update.board);
@@ -166,7 +166,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
             unsubscribe();
             release();
           };
-        }),
+        }, { endsAt: caller?.expiresAt }),
     },
   ];
 

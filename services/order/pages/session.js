@@ -34,6 +34,8 @@ export async function signedIn({ roles }) {
       form.hidden = false;
       $("session-user").hidden = true;
       showError(refused || (view.error ?? ""));
+      $("connection").textContent = "Not signed in";
+      $("connection").dataset.state = "offline";
     };
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
