@@ -333,6 +333,13 @@ Deno.test({
           const page = await context.newPage();
           const violations = await watchViolations(page);
           await page.goto(order("/board"));
+          await waitFor(
+            async () => (await page.locator("#connection").innerText()) === "Not signed in",
+            {
+              what: "the board to say no one is signed in",
+            },
+          );
+          assert.ok(await page.getByLabel("Access token").isVisible(), "the sign-in form is shown");
           await page.getByLabel("Access token").fill(alice);
           await page.getByRole("button", { name: "Sign in" }).click();
           await waitFor(
