@@ -77,7 +77,13 @@ export async function createOrderService(
             idempotencyKey,
             traceparent: activeTraceparent(),
           });
-          if (placement.kind === "conflict") throw keyConflict(placement, parsed.data);
+          if (placement.kind === "conflict") {
+            // A key another student used says nothing of their order to a student.
+            if (caller?.role === "student" && placement.previous.student_id !== caller.sub) {
+              throw keyTaken();
+            }
+            throw keyConflict(placement, parsed.data);
+          }
           const { order } = placement;
           tagActiveSpan(order.order_id);
           const headers: Record<string, string> = { location: `/orders/${order.order_id}` };
@@ -148,6 +154,14 @@ function idempotencyKeyOf(req: Request): string | undefined {
     ]);
   }
   return key;
+}
+
+/** 422 for a key already used, naming nothing of the order it made. */
+function keyTaken(): HttpError {
+  const message = "already used with a different request; use a new key for a new order";
+  return new HttpError(422, `${IDEMPOTENCY_KEY_HEADER} ${message}`, [
+    { field: IDEMPOTENCY_KEY_HEADER, message },
+  ]);
 }
 
 /** 422 naming the key, the order it made, and each field the new request changed. */

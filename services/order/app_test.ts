@@ -238,3 +238,19 @@ Deno.test("a student token orders for its own student; staff for anyone", async 
   assert.equal(nobody.status, 400);
   assert.match((await nobody.json()).error, /student_id is required/);
 });
+
+Deno.test("a student reusing another student's Idempotency-Key learns nothing of that order", async () => {
+  const { call } = await setup({ AUTH_SECRET: SECRET });
+  const as = async (sub: string) => ({
+    authorization: `Bearer ${await signToken(SECRET, { sub, role: "student", ttlSeconds: 600 })}`,
+    [IDEMPOTENCY_KEY_HEADER]: "shared-key",
+  });
+  const first = await call("POST", "/order", { item: "Tea", qty: 1 }, await as("S1"));
+  assert.equal(first.status, 201);
+  const { order_id } = await first.json();
+  const second = await call("POST", "/order", { item: "Tea", qty: 1 }, await as("S2"));
+  assert.equal(second.status, 422);
+  const text = await second.text();
+  assert.doesNotMatch(text, new RegExp(`${order_id}|S1`));
+  assert.match(text, /Idempotency-Key already used/);
+});
