@@ -48,7 +48,19 @@ export const ENV_DEFAULTS = {
   TEST_FAULTS: "off",
   OTEL_DENO: "false",
   INVENTORY_URL: "http://127.0.0.1:5002",
+  // Empty: authentication off, every route open (the classic lab). See shared/auth.ts.
+  AUTH_SECRET: "",
+  ORDER_RATE_LIMIT: "60",
 } as const;
+
+/** Shortest `AUTH_SECRET` accepted: an HS256 key needs 256 bits to resist guessing. */
+export const MIN_AUTH_SECRET_LENGTH = 32;
+
+// The message never repeats the value: it is a secret.
+const authSecret = z.string().min(
+  MIN_AUTH_SECRET_LENGTH,
+  `must be at least ${MIN_AUTH_SECRET_LENGTH} characters (e.g. openssl rand -base64 32)`,
+);
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -110,6 +122,8 @@ const EnvSchema = z.object({
   OTEL_DENO: z.string().default(ENV_DEFAULTS.OTEL_DENO),
   INVENTORY_URL: z.string().regex(/^https?:\/\/[^/]+\/?$/, "must be http(s)://host:port")
     .default(ENV_DEFAULTS.INVENTORY_URL),
+  AUTH_SECRET: authSecret.optional(),
+  ORDER_RATE_LIMIT: int(1, 1_000_000).default(60),
 });
 
 /** Validated configuration of one service, `S`. */
@@ -157,6 +171,13 @@ export interface Config<S extends ServiceName = ServiceName> {
   tracing: boolean;
   /** Base URL of the inventory service, where the order service reads stock for its pages. */
   inventoryUrl: string;
+  /**
+   * Key of the HS256 tokens every service verifies (`AUTH_SECRET`); undefined means
+   * authentication is off and every route is open, as in the classic lab.
+   */
+  authSecret?: string;
+  /** Orders one student may place per minute while authentication is on (`ORDER_RATE_LIMIT`). */
+  orderRateLimit: number;
 }
 
 /**
@@ -196,6 +217,8 @@ export function loadConfig<S extends ServiceName>(
     testFaults: e.TEST_FAULTS === "on",
     tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),
     inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
+    authSecret: e.AUTH_SECRET,
+    orderRateLimit: e.ORDER_RATE_LIMIT,
   });
 }
 
@@ -211,4 +234,20 @@ export function topologyOptions(
     MAX_DELIVERIES: env.MAX_DELIVERIES,
   });
   return { queueType, maxDeliveries };
+}
+
+/**
+ * `AUTH_SECRET` alone, validated as the services validate it, for `deno task token`, which may
+ * read no other variable; undefined when it is unset or empty.
+ */
+export function loadAuthSecret(
+  env: Record<string, string | undefined> = { AUTH_SECRET: Deno.env.get("AUTH_SECRET") },
+): string | undefined {
+  const text = env.AUTH_SECRET;
+  if (text === undefined || text === "") return undefined;
+  const parsed = authSecret.safeParse(text);
+  if (!parsed.success) {
+    throw new TypeError(`Invalid configuration: AUTH_SECRET ${parsed.error.issues[0].message}`);
+  }
+  return parsed.data;
 }

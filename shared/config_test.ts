@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_MENU, loadConfig } from "./config.ts";
+import { DEFAULT_MENU, loadAuthSecret, loadConfig } from "./config.ts";
 
 Deno.test("loadConfig() fills every default", () => {
   const config = loadConfig("inventory", {});
@@ -69,4 +69,39 @@ Deno.test("loadConfig() names each bad variable", () => {
     () => loadConfig("inventory", { MENU: "Coffee=1,coffee =2" }),
     /MENU.*"coffee" and "Coffee" are the same item/,
   );
+});
+
+Deno.test("AUTH_SECRET unset or empty leaves authentication off; ORDER_RATE_LIMIT is 60", () => {
+  for (const env of [{}, { AUTH_SECRET: "" }]) {
+    const config = loadConfig("order", env);
+    assert.equal(config.authSecret, undefined);
+    assert.equal(config.orderRateLimit, 60);
+  }
+  assert.equal(loadAuthSecret({}), undefined);
+  assert.equal(loadAuthSecret({ AUTH_SECRET: "" }), undefined);
+});
+
+Deno.test("AUTH_SECRET and ORDER_RATE_LIMIT are read and checked", () => {
+  const secret = "s".repeat(32);
+  const config = loadConfig("notification", { AUTH_SECRET: secret, ORDER_RATE_LIMIT: "5" });
+  assert.equal(config.authSecret, secret);
+  assert.equal(config.orderRateLimit, 5);
+  assert.equal(loadAuthSecret({ AUTH_SECRET: secret }), secret);
+  assert.throws(() => loadConfig("order", { ORDER_RATE_LIMIT: "0" }), /ORDER_RATE_LIMIT/);
+  assert.throws(() => loadConfig("order", { ORDER_RATE_LIMIT: "many" }), /ORDER_RATE_LIMIT/);
+});
+
+Deno.test("a short AUTH_SECRET is refused without repeating it", () => {
+  for (
+    const load of [
+      () => loadConfig("order", { AUTH_SECRET: "hunter2" }),
+      () => loadAuthSecret({ AUTH_SECRET: "hunter2" }),
+    ]
+  ) {
+    assert.throws(load, (err) => {
+      assert.match(String(err), /AUTH_SECRET.*at least 32 characters/);
+      assert.doesNotMatch(String(err), /hunter2/);
+      return true;
+    });
+  }
 });

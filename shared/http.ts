@@ -3,6 +3,7 @@
  * that answers 404 and 405 itself and never lets a client mistake become a 500.
  * @module
  */
+import type { Access, Caller } from "./auth.ts";
 import type { Logger } from "./log.ts";
 import { type ServiceMetrics, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nameRequestSpan } from "./tracing.ts";
@@ -10,8 +11,17 @@ import { nameRequestSpan } from "./tracing.ts";
 /** Largest request body accepted, in bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
 
+/** Options of an {@linkcode HttpError}: its cause, and headers its response carries. */
+export interface HttpErrorOptions extends ErrorOptions {
+  /** Headers of the response, e.g. `WWW-Authenticate` or `Retry-After`. */
+  headers?: Record<string, string>;
+}
+
 /** An error that becomes an HTTP response with `status` and a JSON body. */
 export class HttpError extends Error {
+  /** Headers the response carries besides its content type. */
+  readonly headers?: Record<string, string>;
+
   /**
    * An error answered with `status` and `{error: message, details}`.
    * @param status HTTP status to answer with
@@ -22,10 +32,11 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly details?: unknown,
-    options?: ErrorOptions,
+    options?: HttpErrorOptions,
   ) {
     super(message, options);
     this.name = "HttpError";
+    this.headers = options?.headers;
   }
 }
 
@@ -216,8 +227,16 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 /** Path parameters matched by a route, e.g. `{ id: "..." }`. */
 export type Params = Record<string, string | undefined>;
 
-/** Handles one matched request. */
-export type RouteHandler = (req: Request, params: Params, url: URL) => Response | Promise<Response>;
+/**
+ * Handles one matched request; `caller` is who sent it, when authentication is on and the
+ * route is not public.
+ */
+export type RouteHandler = (
+  req: Request,
+  params: Params,
+  url: URL,
+  caller?: Caller,
+) => Response | Promise<Response>;
 
 /** A method, a `URLPattern` pathname and its handler. */
 export interface Route {
@@ -227,20 +246,30 @@ export interface Route {
   path: string;
   /** What answers a matching request. */
   handler: RouteHandler;
+  /** Who may call it when authentication is on; `signed_in` unless given. */
+  access?: Access;
 }
+
+/**
+ * Admits a request to a route of `access`, or throws the {@linkcode HttpError} that refuses it
+ * (401, 403); returns the caller, if it is known. `Authenticator.admit` in `auth.ts` is one.
+ */
+export type RouteGuard = (req: Request, access: Access) => Promise<Caller | undefined>;
 
 /**
  * Builds a request handler from routes. Unknown paths answer 404, known paths with another
  * method 405 with `Allow`, {@linkcode HttpError}s their own status, anything else 500 (logged).
  * With `metrics`, each request's time is recorded under its route's pattern (`/orders/:id`), or
- * `unmatched` for a path no route knows.
+ * `unmatched` for a path no route knows. With `guard` (authentication on), each request must
+ * pass it for its route's `access` before the handler runs.
  */
 export function createRouter(
   routes: readonly Route[],
   log: Logger,
   metrics?: ServiceMetrics,
+  guard?: RouteGuard,
 ): (req: Request) => Promise<Response> {
-  const answer = routeRequest(routes, log);
+  const answer = routeRequest(routes, log, guard);
   if (!metrics) return async (req) => (await answer(req)).response;
   return async (req) => {
     const started = performance.now();
@@ -254,6 +283,7 @@ export function createRouter(
 function routeRequest(
   routes: readonly Route[],
   log: Logger,
+  guard: RouteGuard | undefined,
 ): (req: Request) => Promise<{ response: Response; route: string }> {
   const compiled = routes.map((r) => ({ ...r, pattern: new URLPattern({ pathname: r.path }) }));
   // Fixed paths are looked up directly; patterns are tried only for the others (URLPattern
@@ -286,7 +316,8 @@ function routeRequest(
       ? {}
       : route.pattern.exec({ pathname: url.pathname })?.pathname.groups ?? {};
     try {
-      return { response: await route.handler(req, params, url), route: route.path };
+      const caller = guard ? await guard(req, route.access ?? "signed_in") : undefined;
+      return { response: await route.handler(req, params, url, caller), route: route.path };
     } catch (err) {
       if (err instanceof HttpError) {
         const response = json(
@@ -295,6 +326,7 @@ function routeRequest(
             details: err.details,
           },
           err.status,
+          err.headers,
         );
         return { response, route: route.path };
       }

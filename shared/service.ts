@@ -6,6 +6,7 @@
  * @module
  */
 import { Broker } from "./amqp.ts";
+import { Authenticator } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { createConsumer, type Subscription } from "./consumer.ts";
 import type { Database } from "./database.ts";
@@ -32,6 +33,8 @@ export interface ServiceDeps {
   log: Logger;
   /** The service's metrics; a service adds its own to `metrics.registry`. */
   metrics: ServiceMetrics;
+  /** Verifies callers while authentication is on (`AUTH_SECRET` set); undefined when off. */
+  auth?: Authenticator;
 }
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
@@ -98,10 +101,13 @@ export function healthRoutes(
   { stallMs }: { stallMs: number },
 ): Route[] {
   return [
-    { method: "GET", path: "/health", handler: () => json({ status: "ok" }) },
+    // Open even with authentication on: orchestrators call them without credentials. They say
+    // nothing personal, and are meant for the internal network.
+    { method: "GET", path: "/health", access: "public", handler: () => json({ status: "ok" }) },
     {
       method: "GET",
       path: "/ready",
+      access: "public",
       handler: async () => {
         const { ready, body } = await readiness(bus, outbox, stallMs);
         return json(body, ready ? 200 : 503);
@@ -201,6 +207,8 @@ function metricsRoutes(
   return [{
     method: "GET",
     path: "/metrics",
+    // Prometheus scrapes without credentials; counts and queue depths only, no student ids.
+    access: "public",
     handler: async () => {
       const { text, contentType } = await metrics.render();
       return new Response(text, { headers: { "content-type": contentType } });
@@ -226,13 +234,14 @@ export async function startService<S extends ServiceName>(
   const log = createLogger(config.service, config.logLevel);
   const db = openServiceDatabase(config);
   const metrics = new ServiceMetrics();
+  const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
   let outbox: OutboxStore;
   let service: ServiceDefinition<S>;
   let counter: DeliveryCounter;
   try {
     // Opening a store brings its schema up to date: a database that does not answer stops here.
     outbox = await openOutboxStore(db);
-    service = await factory({ config, db, outbox, log, metrics });
+    service = await factory({ config, db, outbox, log, metrics, auth });
     counter = await openDeliveryCounter(db);
   } catch (err) {
     await db.close().catch(() => {});
@@ -271,13 +280,22 @@ export async function startService<S extends ServiceName>(
   const health = healthRoutes(broker, outbox, { stallMs });
   const queues = Object.keys(service.subscriptions);
   const exposition = metricsRoutes(metrics, broker, outbox, { stallMs, queues });
-  const router = createRouter([...health, ...exposition, ...service.routes], log, metrics);
+  const router = createRouter(
+    [...health, ...exposition, ...service.routes],
+    log,
+    metrics,
+    auth && ((req, access) => auth.admit(req, access)),
+  );
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },
     router,
   );
   const port = server.addr.port;
-  log.info("listening", { port, database: db.location });
+  log.info("listening", {
+    port,
+    database: db.location,
+    authentication: auth ? "on" : "off (AUTH_SECRET unset: every route is open)",
+  });
   relay.start();
   broker.start();
   service.start?.();

@@ -335,6 +335,9 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
           // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
           OTEL_SERVICE_NAME: service,
           INVENTORY_URL: backend.baseUrl("inventory"),
+          // Off unless the suite turns it on: a secret exported in the shell must not lock the
+          // other suites out.
+          AUTH_SECRET: "",
           ...options.env,
         },
         stdin: "null",

@@ -1,6 +1,7 @@
 /**
  * The inventory service: reserves stock for each `OrderPlaced` and announces the result;
- * `GET /inventory` lists stock levels.
+ * `GET /inventory` lists stock levels (to any valid token while authentication is on: they are
+ * not personal, but not for the open internet either).
  * @module
  */
 import { decodeEvent, fitReason, MAX_REASON_LENGTH, OrderPlaced } from "@campus/shared/events";

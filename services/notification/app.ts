@@ -1,8 +1,10 @@
 /**
  * The notification service: records a confirmation or an apology for each inventory result;
- * `GET /notifications` lists them (`?order_id=`, `?student_id=`).
+ * `GET /notifications` lists them (`?order_id=`, `?student_id=`); a student's token lists only
+ * that student's.
  * @module
  */
+import { type Caller, forbidden } from "@campus/shared/auth";
 import { decodeInventoryResult } from "@campus/shared/events";
 import { jsonArray } from "@campus/shared/http";
 import type { MessageHandler } from "@campus/shared/consumer";
@@ -27,10 +29,10 @@ export async function createNotificationService(
     routes: [{
       method: "GET",
       path: "/notifications",
-      handler: (_req, _params, url) =>
+      handler: (_req, _params, url, caller) =>
         jsonArray(notifications.pages({
           order_id: url.searchParams.get("order_id") ?? undefined,
-          student_id: url.searchParams.get("student_id") ?? undefined,
+          student_id: studentOf(url.searchParams, caller),
         })),
     }],
     subscriptions: {
@@ -38,4 +40,18 @@ export async function createNotificationService(
       inventory_failed: { handle: notify },
     },
   };
+}
+
+/** The `student_id` to list; a student token may name only its own, and gets it by default. */
+function studentOf(params: URLSearchParams, caller?: Caller): string | undefined {
+  const student = params.get("student_id") ?? undefined;
+  if (caller?.role !== "student") return student;
+  if (student !== undefined && student !== caller.sub) {
+    throw forbidden(
+      "student_id",
+      `student_id must be your own (${caller.sub}): a student token sees only its own ` +
+        "notifications",
+    );
+  }
+  return caller.sub;
 }

@@ -4,15 +4,18 @@
  * student page at `/`, the kitchen board at `/board`).
  * @module
  */
+import { type Caller, forbidden } from "@campus/shared/auth";
 import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
-import { createLivePages, type LivePagesDeps } from "./live.ts";
+import { createLivePages, type LivePagesDeps, notYours } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
 import { orderMetrics } from "./order_metrics.ts";
 import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
+import { OrderRateLimit } from "./order_rate_limit.ts";
 import { pageRoutes } from "./pages.ts";
+import { sessionRoutes } from "./session.ts";
 
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
@@ -21,26 +24,31 @@ export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
 
 /** Builds the order service from its dependencies. */
 export async function createOrderService(
-  { config, db, outbox, log, metrics }: ServiceDeps,
+  { config, db, outbox, log, metrics, auth }: ServiceDeps,
   liveOptions: LiveOptions = {},
 ): Promise<ServiceDefinition<"order">> {
   const orders = await openOrderStore(db, outbox);
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
   const live = createLivePages({ config, orders, log, ...liveOptions });
+  // Only while authentication is on: the classic lab's clients and the benchmark place many
+  // orders for one student id, and must keep working as they always did.
+  const rateLimit = auth ? new OrderRateLimit({ limit: config.orderRateLimit }) : undefined;
   return {
     start: () => live.start(),
     stop: () => live.stop(),
     routes: [
       ...pageRoutes(),
+      ...sessionRoutes(auth),
       ...live.routes,
       {
         method: "POST",
         path: "/order",
-        handler: async (req) => {
+        handler: async (req, _params, _url, caller) => {
           const idempotencyKey = idempotencyKeyOf(req);
+          const body = await readJson(req, { timeoutMs: config.requestTimeoutMs });
           const parsed = PlaceOrderRequest.safeParse(
-            await readJson(req, { timeoutMs: config.requestTimeoutMs }),
+            caller?.role === "student" ? withStudent(body, caller) : body,
           );
           if (!parsed.success) {
             const details = describeIssues(parsed.error);
@@ -51,12 +59,31 @@ export async function createOrderService(
               details,
             );
           }
+          if (caller?.role === "student" && parsed.data.student_id !== caller.sub) {
+            throw forbidden(
+              "student_id",
+              `student_id must be your own (${caller.sub}): a student token orders only for ` +
+                "its student",
+            );
+          }
+          if (rateLimit) {
+            const decision = rateLimit.take(parsed.data.student_id);
+            if (!decision.allowed) {
+              throw tooManyOrders(config.orderRateLimit, decision.retryAfterMs);
+            }
+          }
           const placement = await intake.place({
             request: parsed.data,
             idempotencyKey,
             traceparent: activeTraceparent(),
           });
-          if (placement.kind === "conflict") throw keyConflict(placement, parsed.data);
+          if (placement.kind === "conflict") {
+            // A key another student used says nothing of their order to a student.
+            if (caller?.role === "student" && placement.previous.student_id !== caller.sub) {
+              throw keyTaken();
+            }
+            throw keyConflict(placement, parsed.data);
+          }
           const { order } = placement;
           tagActiveSpan(order.order_id);
           const headers: Record<string, string> = { location: `/orders/${order.order_id}` };
@@ -73,14 +100,17 @@ export async function createOrderService(
       {
         method: "GET",
         path: "/orders",
-        handler: (_req, _params, url) => jsonArray(orders.pages(orderQuery(url.searchParams))),
+        handler: (_req, _params, url, caller) =>
+          jsonArray(orders.pages(orderQuery(url.searchParams, caller))),
       },
       {
         method: "GET",
         path: "/orders/:id",
-        handler: async (_req, { id }) => {
+        handler: async (_req, { id }, _url, caller) => {
           const order = await orders.get(id ?? "");
-          return order ? json(order) : json({ error: `Order "${id}" not found` }, 404);
+          // Another student's order answers as an unknown one: ids cannot be probed.
+          const visible = order && (caller?.role !== "student" || order.student_id === caller.sub);
+          return visible ? json(order) : json({ error: `Order "${id}" not found` }, 404);
         },
       },
     ],
@@ -126,6 +156,14 @@ function idempotencyKeyOf(req: Request): string | undefined {
   return key;
 }
 
+/** 422 for a key already used, naming nothing of the order it made. */
+function keyTaken(): HttpError {
+  const message = "already used with a different request; use a new key for a new order";
+  return new HttpError(422, `${IDEMPOTENCY_KEY_HEADER} ${message}`, [
+    { field: IDEMPOTENCY_KEY_HEADER, message },
+  ]);
+}
+
 /** 422 naming the key, the order it made, and each field the new request changed. */
 function keyConflict(
   conflict: Extract<Placement, { kind: "conflict" }>,
@@ -152,7 +190,27 @@ function keyConflict(
   );
 }
 
-function orderQuery(params: URLSearchParams) {
+/**
+ * The body with the student token's `sub` as its `student_id` when it names none: a student
+ * orders for themselves without repeating who they are.
+ */
+function withStudent(body: unknown, caller: Caller): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return body;
+  return "student_id" in body ? body : { ...body, student_id: caller.sub };
+}
+
+/** 429 with `Retry-After`, in whole seconds, for a student over the limit. */
+function tooManyOrders(limit: number, retryAfterMs: number): HttpError {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  const message = `Too many orders: at most ${limit} per student per minute; ` +
+    `try again in ${seconds} s`;
+  return new HttpError(429, message, [{ field: "student_id", message }], {
+    headers: { "retry-after": String(seconds) },
+  });
+}
+
+/** The query of `GET /orders`; a student token lists only that student's orders. */
+function orderQuery(params: URLSearchParams, caller?: Caller) {
   const status = params.get("status") ?? undefined;
   if (status && !STATUSES.includes(status as OrderStatus)) {
     throw new HttpError(400, `Invalid status "${status}"; use one of ${STATUSES.join(", ")}`, [
@@ -166,8 +224,13 @@ function orderQuery(params: URLSearchParams) {
       { field: "limit", message: "must be a positive whole number" },
     ]);
   }
+  let student_id = params.get("student_id") ?? undefined;
+  if (caller?.role === "student") {
+    if (student_id !== undefined && student_id !== caller.sub) throw notYours(caller);
+    student_id = caller.sub;
+  }
   return {
-    student_id: params.get("student_id") ?? undefined,
+    student_id,
     status: status as OrderStatus | undefined,
     limit,
   };

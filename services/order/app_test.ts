@@ -5,22 +5,33 @@ import { openOutboxStore } from "@campus/shared/outbox_store";
 import { loadConfig } from "@campus/shared/config";
 import { ServiceMetrics } from "@campus/shared/metrics";
 import { SqliteDatabase } from "@campus/shared/sqlite";
+import { Authenticator, SESSION_COOKIE, signToken } from "@campus/shared/auth";
 import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 
-async function setup() {
+const SECRET = "order-app-test-secret-0123456789abcdef";
+
+async function setup(env: Record<string, string> = {}) {
   const db = SqliteDatabase.open(":memory:", "order");
   const outbox = await openOutboxStore(db);
   let added = 0;
   outbox.onAdded(() => added++);
   const metrics = new ServiceMetrics();
+  const config = loadConfig("order", env);
+  const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
   const service = await createOrderService({
-    config: loadConfig("order", {}),
+    config,
     db,
     outbox,
     log: createLogger("test", "error"),
     metrics,
-  });
-  const handle = createRouter(service.routes, createLogger("test", "error"));
+    auth,
+  }, { feed: false, fetch: () => Promise.reject(new Error("no inventory in this test")) });
+  const handle = createRouter(
+    service.routes,
+    createLogger("test", "error"),
+    undefined,
+    auth && ((req, access) => auth.admit(req, access)),
+  );
   const call = (method: string, path: string, body?: unknown, headers: HeadersInit = {}) =>
     handle(
       new Request(`http://order${path}`, {
@@ -148,4 +159,98 @@ Deno.test("campus_orders_placed_total counts committed new orders, not replays",
   assert.equal((await call("POST", "/order", order, key)).status, 201, "a replay");
   assert.equal((await call("POST", "/order", { item: "Coffee" })).status, 400);
   assert.equal(await placed(), 6, "5 orders, 1 with a key, its replay and a refusal not counted");
+});
+
+Deno.test("with authentication off, GET /session says so and the routes stay open", async () => {
+  const { call } = await setup();
+  assert.deepEqual(await (await call("GET", "/session")).json(), { auth: "off" });
+  const res = await call("POST", "/order", { item: "Coffee", qty: 1, student_id: "S1" });
+  assert.equal(res.status, 201);
+  await res.body?.cancel();
+});
+
+Deno.test("POST /session turns a bearer token into the page's session cookie", async () => {
+  const { call } = await setup({ AUTH_SECRET: SECRET });
+  const token = await signToken(SECRET, { sub: "S1", role: "student", ttlSeconds: 600 });
+  const anonymous = await (await call("GET", "/session")).json();
+  assert.deepEqual(anonymous.signed_in, false);
+  assert.match(anonymous.error, /Authentication required/);
+
+  const started = await call("POST", "/session", undefined, { authorization: `Bearer ${token}` });
+  assert.equal(started.status, 200);
+  const cookie = started.headers.get("set-cookie") ?? "";
+  assert.match(
+    cookie,
+    new RegExp(`^${SESSION_COOKIE}=[^;]+; Max-Age=\\d+; Path=/; HttpOnly; SameSite=Strict$`),
+  );
+  const view = await started.json();
+  assert.equal(view.sub, "S1");
+  assert.equal(view.role, "student");
+  assert.equal("token" in view, false, "the token is not echoed");
+
+  const session = `${SESSION_COOKIE}=${token}`;
+  assert.equal(
+    (await (await call("GET", "/session", undefined, { cookie: session })).json()).sub,
+    "S1",
+  );
+  const orders = await call("GET", "/orders", undefined, { cookie: session });
+  assert.equal(orders.status, 200);
+  await orders.body?.cancel();
+
+  const refused = await call("POST", "/session");
+  assert.equal(refused.status, 401);
+  assert.ok(refused.headers.get("www-authenticate")?.startsWith("Bearer"));
+  await refused.body?.cancel();
+
+  const ended = await call("DELETE", "/session");
+  assert.equal(ended.status, 204);
+  assert.match(ended.headers.get("set-cookie") ?? "", /Max-Age=0/);
+});
+
+Deno.test("a student token orders for its own student; staff for anyone", async () => {
+  const { call } = await setup({ AUTH_SECRET: SECRET });
+  const student = await signToken(SECRET, { sub: "S1", role: "student", ttlSeconds: 600 });
+  const staff = await signToken(SECRET, { sub: "chef", role: "staff", ttlSeconds: 600 });
+  const as = (token: string) => ({ authorization: `Bearer ${token}` });
+  const own = await call("POST", "/order", { item: "Tea", qty: 1 }, as(student));
+  assert.equal(own.status, 201);
+  assert.equal((await own.json()).student_id, "S1");
+  const other = await call(
+    "POST",
+    "/order",
+    { item: "Tea", qty: 1, student_id: "S2" },
+    as(student),
+  );
+  assert.equal(other.status, 403);
+  assert.deepEqual((await other.json()).details.map((d: { field: string }) => d.field), [
+    "student_id",
+  ]);
+  const counter = await call(
+    "POST",
+    "/order",
+    { item: "Tea", qty: 1, student_id: "S2" },
+    as(staff),
+  );
+  assert.equal(counter.status, 201);
+  await counter.body?.cancel();
+  // Staff must still say for whom.
+  const nobody = await call("POST", "/order", { item: "Tea", qty: 1 }, as(staff));
+  assert.equal(nobody.status, 400);
+  assert.match((await nobody.json()).error, /student_id is required/);
+});
+
+Deno.test("a student reusing another student's Idempotency-Key learns nothing of that order", async () => {
+  const { call } = await setup({ AUTH_SECRET: SECRET });
+  const as = async (sub: string) => ({
+    authorization: `Bearer ${await signToken(SECRET, { sub, role: "student", ttlSeconds: 600 })}`,
+    [IDEMPOTENCY_KEY_HEADER]: "shared-key",
+  });
+  const first = await call("POST", "/order", { item: "Tea", qty: 1 }, await as("S1"));
+  assert.equal(first.status, 201);
+  const { order_id } = await first.json();
+  const second = await call("POST", "/order", { item: "Tea", qty: 1 }, await as("S2"));
+  assert.equal(second.status, 422);
+  const text = await second.text();
+  assert.doesNotMatch(text, new RegExp(`${order_id}|S1`));
+  assert.match(text, /Idempotency-Key already used/);
 });

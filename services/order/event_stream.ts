@@ -41,8 +41,12 @@ export class EventStreams {
     return this.#open.size;
   }
 
-  /** A `text/event-stream` response whose events `setup` sends. */
-  open(setup: StreamSetup): Response {
+  /**
+   * A `text/event-stream` response whose events `setup` sends. With `endsAt` (ms since the
+   * epoch: when the caller's token expires) the stream ends then, and the browser's reconnect
+   * must show a token that is still valid.
+   */
+  open(setup: StreamSetup, { endsAt }: { endsAt?: number } = {}): Response {
     if (this.#closed) {
       return new Response("stopping\n", { status: 503, headers: { "retry-after": "2" } });
     }
@@ -55,11 +59,16 @@ export class EventStreams {
           if (!ended) controller.enqueue(encoder.encode(text));
         };
         const heartbeat = setInterval(() => write(": keep-alive\n\n"), this.#heartbeatMs);
+        // A timer cannot wait longer than 2^31 - 1 ms; the stream then ends early, not never.
+        const expiry = endsAt === undefined
+          ? undefined
+          : setTimeout(() => close(), Math.min(Math.max(0, endsAt - Date.now()), 2 ** 31 - 1));
         let teardown = () => {};
         end = () => {
           if (ended) return;
           ended = true;
           clearInterval(heartbeat);
+          clearTimeout(expiry);
           this.#open.delete(close);
           teardown();
         };

@@ -43,3 +43,18 @@ Deno.test("a client that hangs up ends its stream's subscription", async () => {
   assert.equal(streams.size, 0);
   streams.closeAll();
 });
+
+Deno.test("a stream opened with a token ends when the token expires", async () => {
+  const streams = new EventStreams();
+  let tornDown = false;
+  const res = streams.open((send) => {
+    send("hello", {});
+    return () => tornDown = true;
+  }, { endsAt: Date.now() + 50 });
+  const reader = new EventStreamReader(res);
+  await reader.next("the first event");
+  assert.ok(await reader.ended(), "the stream ended by itself");
+  assert.ok(tornDown);
+  assert.equal(streams.size, 0);
+  streams.closeAll();
+});

@@ -7,6 +7,7 @@
  */
 import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { type FeedEvent, FeedListener } from "@campus/shared/amqp_feed";
+import { type Caller, forbidden, serviceCredential } from "@campus/shared/auth";
 import type { Config } from "@campus/shared/config";
 import { decodeInventoryResult } from "@campus/shared/events";
 import { HttpError, json, type Route } from "@campus/shared/http";
@@ -65,6 +66,8 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     menu: config.menu,
     log,
     fetch: deps.fetch,
+    // Inventory checks tokens too while authentication is on: the service signs its own.
+    authorization: config.authSecret ? serviceCredential(config.authSecret, "order") : undefined,
     onChange: (menu) => hub.publish({ kind: "menu", menu }),
   });
   let admin: QueueAdmin | undefined;
@@ -126,8 +129,8 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     {
       method: "GET",
       path: "/events",
-      handler: (_req, _params, url) => {
-        const student = studentOf(url.searchParams);
+      handler: (_req, _params, url, caller) => {
+        const student = studentOf(url.searchParams, caller);
         return streams.open((send) => {
           const sendOrders = () => {
             if (!student) return;
@@ -146,13 +149,15 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
               send("order", update.order);
             }
           });
-        });
+        }, { endsAt: caller?.expiresAt });
       },
     },
     {
       method: "GET",
       path: "/board/events",
-      handler: () =>
+      // Every student's orders, and the queue depths of the dead-letter queues: staff only.
+      access: "staff",
+      handler: (_req, _params, _url, caller) =>
         streams.open((send) => {
           const unsubscribe = hub.subscribe((update) => {
             if (update.kind === "board") send("board", update.board);
@@ -164,7 +169,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
             unsubscribe();
             release();
           };
-        }),
+        }, { endsAt: caller?.expiresAt }),
     },
   ];
 
@@ -192,13 +197,28 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
   };
 }
 
-/** The `student_id` a stream is for, or undefined for the menu alone. */
-function studentOf(params: URLSearchParams): string | undefined {
+/**
+ * The `student_id` a stream is for, or undefined for the menu alone. A student's token allows
+ * only their own stream, the default when the query names none; staff may follow anyone's.
+ */
+function studentOf(params: URLSearchParams, caller?: Caller): string | undefined {
   const student = params.get("student_id")?.trim();
+  if (caller?.role === "student") {
+    if (student && student !== caller.sub) throw notYours(caller);
+    return caller.sub;
+  }
   if (!student) return undefined;
   if (student.length > 100) {
     const message = "student_id must be at most 100 characters";
     throw new HttpError(400, `Invalid student_id: ${message}`, [{ field: "student_id", message }]);
   }
   return student;
+}
+
+/** 403 for a student asking for another student's orders. */
+export function notYours(caller: Caller): Error {
+  return forbidden(
+    "student_id",
+    `student_id must be your own (${caller.sub}): a student token sees only its own orders`,
+  );
 }

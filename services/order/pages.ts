@@ -10,6 +10,7 @@ import studentJs from "./pages/student.js" with { type: "text" };
 import boardHtml from "./pages/board.html" with { type: "text" };
 import boardJs from "./pages/board.js" with { type: "text" };
 import liveJs from "./pages/live.js" with { type: "text" };
+import sessionJs from "./pages/session.js" with { type: "text" };
 import styleCss from "./pages/style.css" with { type: "text" };
 
 const HTML = "text/html; charset=utf-8";
@@ -21,17 +22,39 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "student.js": { body: studentJs, type: JS },
   "board.js": { body: boardJs, type: JS },
   "live.js": { body: liveJs, type: JS },
+  "session.js": { body: sessionJs, type: JS },
   "style.css": { body: styleCss, type: CSS },
 };
 
-/** The routes that serve the pages and their files. */
+/**
+ * The pages' Content-Security-Policy: their own scripts, styles and streams only, no inline
+ * script or style, no plugins, and no framing by another site (clickjacking).
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "object-src 'none'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/**
+ * The routes that serve the pages and their files. They are open even with authentication on:
+ * they hold no data (everything shown comes through routes that check the token), and a page
+ * must load to let its user sign in.
+ */
 export function pageRoutes(): Route[] {
   return [
-    { method: "GET", path: "/", handler: () => file(studentHtml, HTML) },
-    { method: "GET", path: "/board", handler: () => file(boardHtml, HTML) },
+    { method: "GET", path: "/", access: "public", handler: () => file(studentHtml, HTML) },
+    { method: "GET", path: "/board", access: "public", handler: () => file(boardHtml, HTML) },
     {
       method: "GET",
       path: "/pages/:name",
+      access: "public",
       handler: (_req, { name }) => {
         const asset = ASSETS[name ?? ""];
         if (!asset) {
@@ -53,6 +76,11 @@ function file(body: string, type: string): Response {
       // Small files that change with each release: the browser asks again, cheaply.
       "cache-control": "no-cache",
       "x-content-type-options": "nosniff",
+      "content-security-policy": CONTENT_SECURITY_POLICY,
+      // For browsers that predate frame-ancestors.
+      "x-frame-options": "DENY",
+      // A page's URL (and the student id in its stream's query) never leaves in a Referer.
+      "referrer-policy": "no-referrer",
     },
   });
 }

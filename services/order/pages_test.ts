@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRouter } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
-import { pageRoutes } from "./pages.ts";
+import { CONTENT_SECURITY_POLICY, pageRoutes } from "./pages.ts";
 
 const handle = createRouter(pageRoutes(), createLogger("test", "error"));
 const get = (path: string) => handle(new Request(`http://order${path}`));
@@ -14,6 +14,7 @@ Deno.test("the pages are served with their types, and an unknown file is a 404",
       ["/pages/student.js", "text/javascript"],
       ["/pages/board.js", "text/javascript"],
       ["/pages/live.js", "text/javascript"],
+      ["/pages/session.js", "text/javascript"],
       ["/pages/style.css", "text/css"],
     ]
   ) {
@@ -47,4 +48,25 @@ Deno.test("the student page labels its controls as the browser suite finds them"
     assert.match(html, new RegExp(`id="${id}-error"`), `${label} has its error beside it`);
   }
   assert.match(html, /<button type="submit">Place order<\/button>/);
+});
+
+Deno.test("every page file carries the Content-Security-Policy and nosniff", async () => {
+  assert.match(CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
+  assert.match(CONTENT_SECURITY_POLICY, /style-src 'self'(;|$)/);
+  assert.match(CONTENT_SECURITY_POLICY, /frame-ancestors 'none'/);
+  assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-inline|unsafe-eval/);
+  for (const path of ["/", "/board", "/pages/student.js", "/pages/style.css"]) {
+    const res = await get(path);
+    await res.body?.cancel();
+    assert.equal(res.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY, path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+    assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+  }
+});
+
+Deno.test("the scripts set no inline style either", async () => {
+  for (const name of ["student.js", "board.js", "live.js", "session.js"]) {
+    const js = await (await get(`/pages/${name}`)).text();
+    assert.doesNotMatch(js, /\.style\b|setAttribute\("style"|innerHTML|eval\(/, name);
+  }
 });

@@ -32,6 +32,8 @@ export interface StockViewOptions {
   onChange: (menu: Menu) => void;
   /** Time limit of one read. */
   timeoutMs?: number;
+  /** The `Authorization` header to send, while authentication is on. */
+  authorization?: () => Promise<string>;
   fetch?: typeof fetch;
 }
 
@@ -95,10 +97,11 @@ export class StockView {
   }
 
   async #read(): Promise<Menu> {
-    const { inventoryUrl, timeoutMs = 2_000, fetch: get = fetch } = this.options;
+    const { inventoryUrl, timeoutMs = 2_000, fetch: get = fetch, authorization } = this.options;
     try {
       const res = await get(`${inventoryUrl}/inventory`, {
         signal: AbortSignal.timeout(timeoutMs),
+        headers: authorization ? { authorization: await authorization() } : {},
       });
       if (!res.ok) {
         await res.body?.cancel();

@@ -1,9 +1,12 @@
 // The kitchen board: counts by status, stock, queue depths and the latest orders, redrawn from
 // each board the order service sends on its event stream.
 import { listen, STATUS_MARK, timeOf } from "./live.js";
+import { signedIn } from "./session.js";
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
+// With authentication on, the board waits for a staff token: it shows every student's orders.
+await signedIn({ roles: ["staff"] });
 listen("/board/events", { board: show }, $("connection"));
 
 function show(board) {

@@ -1,6 +1,7 @@
 // The student page: places orders through POST /order and shows each of the student's orders
 // with its status and message, kept current by the order service's event stream.
 import { listen, STATUS_MARK, timeOf } from "./live.js";
+import { signedIn } from "./session.js";
 
 const STORAGE_KEY = "campus-food.student_id";
 /** Statuses only move forward: an update that arrives late never turns RESERVED back into PLACED. */
@@ -24,13 +25,20 @@ let student = readStoredStudent();
 let close = () => {};
 
 studentInput.value = student;
-connect();
-
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   placeOrder();
 });
 studentInput.addEventListener("change", () => follow(studentInput.value.trim()));
+
+// With authentication on, the page waits for a token; a student's fixes whose orders these are.
+const session = await signedIn({ roles: ["student", "staff"] });
+if (session.auth === "on" && session.role === "student") {
+  student = session.sub;
+  studentInput.value = student;
+  studentInput.readOnly = true;
+}
+connect();
 
 /** (Re)opens the event stream, for the current student's orders when one is known. */
 function connect() {
