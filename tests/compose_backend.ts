@@ -80,7 +80,9 @@ export function isComposeBackend(backend: StackBackend): backend is ComposeBacke
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVICES = Object.keys(DEFAULT_PORTS) as ServiceName[];
 /** Settings the local backend gives every service too, so suites behave alike on both. */
-const TEST_ENV = { RETRY_DELAY_MS: "200" };
+// AUTH_SECRET is cleared, as the local stack does: a secret exported in the shell would lock the
+// suites' unauthenticated clients out. A suite that wants auth sets it in its own env.
+const TEST_ENV = { RETRY_DELAY_MS: "200", AUTH_SECRET: "" };
 
 /** One container as `docker compose ps --format json` lists it. */
 interface ContainerState {
