@@ -321,22 +321,24 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     async start(service, replica = 0) {
       const key = keyOf(service, replica);
       if (children.has(key)) return;
+      const env = {
+        AMQP_URL: amqpUrl,
+        HOST: "127.0.0.1",
+        PORT: String(ports[service][replica]),
+        DATA_DIR: join(dir, key),
+        ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
+        RETRY_DELAY_MS: "200",
+        SHUTDOWN_TIMEOUT_MS: "10000",
+        // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
+        OTEL_SERVICE_NAME: service,
+        INVENTORY_URL: backend.baseUrl("inventory"),
+        ...options.env,
+      };
+      // The permissions of tools/service_runtime.ts, so the suites run the services as deployed.
       const child = new Deno.Command(Deno.execPath(), {
-        args: serviceRunArgs(ROOT, service),
+        args: serviceRunArgs(ROOT, service, env),
         cwd: ROOT,
-        env: {
-          AMQP_URL: amqpUrl,
-          HOST: "127.0.0.1",
-          PORT: String(ports[service][replica]),
-          DATA_DIR: join(dir, key),
-          ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
-          RETRY_DELAY_MS: "200",
-          SHUTDOWN_TIMEOUT_MS: "10000",
-          // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
-          OTEL_SERVICE_NAME: service,
-          INVENTORY_URL: backend.baseUrl("inventory"),
-          ...options.env,
-        },
+        env,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
