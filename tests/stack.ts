@@ -67,6 +67,12 @@ export interface StackOptions {
   store?: "sqlite" | "postgres";
   /** RabbitMQ nodes: 1 (default), or a private cluster of that many (local backend). */
   brokerNodes?: number;
+  /**
+   * Passwords the services connect with (local backend), for suites that check they never
+   * show: `broker` makes a user `campus` with it on the stack's own node, `database` goes into
+   * each service's `DATABASE_URL` (store `postgres`; the test server trusts any password).
+   */
+  passwords?: { broker?: string; database?: string };
 }
 
 /**
@@ -257,6 +263,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   }
   const nodeCount = options.brokerNodes ?? 1;
   if (shared && nodeCount > 1) throw new TypeError("A cluster cannot run on TEST_AMQP_URL");
+  const passwords = options.passwords ?? {};
+  if (shared && passwords.broker) throw new TypeError("No broker user can be made on TEST_AMQP_URL");
 
   let cluster: BrokerCluster | undefined;
   let node: BrokerNode | undefined;
@@ -288,6 +296,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   };
 
   let amqpUrl: string;
+  /** What the services connect with: `amqpUrl`, or the user of `passwords.broker`. */
+  let serviceAmqpUrl: string;
   const databaseUrls = {} as Record<ServiceName, string>;
   const ports = {} as Record<ServiceName, number[]>;
   try {
@@ -300,12 +310,26 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     }
     amqpUrl = shared ?? cluster?.amqpUrl ?? node!.url;
     if (shared) await purgeAll(amqpUrl, topologyOptions(options.env));
+    serviceAmqpUrl = amqpUrl;
+    if (passwords.broker) {
+      // Users are shared by a cluster's nodes: one node makes it for all.
+      await node!.ctl("add_user", "campus", passwords.broker);
+      await node!.ctl("set_permissions", "-p", "/", "campus", ".*", ".*", ".*");
+      serviceAmqpUrl = amqpUrl.split(",").map((url) => {
+        const withUser = new URL(url);
+        withUser.username = "campus";
+        withUser.password = passwords.broker!;
+        return withUser.toString();
+      }).join(",");
+    }
     for (const service of SERVICE_NAMES) {
       ports[service] = Array.from({ length: replicas[service] }, () => freePort());
       if (store === "postgres") {
         const database = await createPostgresDatabase();
         databases.push(database);
-        databaseUrls[service] = database.url;
+        const url = new URL(database.url);
+        if (passwords.database) url.password = passwords.database;
+        databaseUrls[service] = url.toString();
       }
     }
   } catch (err) {
@@ -322,7 +346,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
       const key = keyOf(service, replica);
       if (children.has(key)) return;
       const env = {
-        AMQP_URL: amqpUrl,
+        AMQP_URL: serviceAmqpUrl,
         HOST: "127.0.0.1",
         PORT: String(ports[service][replica]),
         DATA_DIR: join(dir, key),
