@@ -264,7 +264,9 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   const nodeCount = options.brokerNodes ?? 1;
   if (shared && nodeCount > 1) throw new TypeError("A cluster cannot run on TEST_AMQP_URL");
   const passwords = options.passwords ?? {};
-  if (shared && passwords.broker) throw new TypeError("No broker user can be made on TEST_AMQP_URL");
+  if (shared && passwords.broker) {
+    throw new TypeError("No broker user can be made on TEST_AMQP_URL");
+  }
 
   let cluster: BrokerCluster | undefined;
   let node: BrokerNode | undefined;
