@@ -78,7 +78,9 @@ export function serviceNetwork(config: Readonly<Config>): string[] | undefined {
     // Several hosts in one URL (`h1:5432,h2:5432`) do not parse: the network stays open.
     const parsed = URL.parse(config.databaseUrl);
     if (!parsed?.hostname || parsed.searchParams.has("host")) return undefined;
-    add(parsed.hostname, parsed.port || 5432);
+    // Without a port in the URL the driver takes PGPORT, or 5432: any port of that host.
+    if (parsed.port) add(parsed.hostname, parsed.port);
+    else pairs.add(bracketed(parsed.hostname));
   }
   if (config.service === "order") {
     const parsed = URL.parse(config.inventoryUrl);
