@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { redactUrl } from "@campus/shared/redact";
 import { topologyOptions } from "@campus/shared/config";
 import { createPostgresDatabase } from "@campus/shared/store_testing";
 import {
@@ -439,7 +440,7 @@ async function tail(path: string): Promise<string> {
 async function purgeAll(url: string, topology: TopologyOptions): Promise<void> {
   const broker = new QueueAdmin({ url, name: "purge", topology });
   await broker.connect().catch((err) => {
-    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${err.message}`);
+    throw new Error(`Cannot connect to TEST_AMQP_URL ${redactUrl(url)}: ${err.message}`);
   });
   for (const q of WORK_QUEUES) {
     for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);
