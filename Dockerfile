@@ -46,7 +46,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 ENTRYPOINT ["/usr/local/bin/campus-service"]
 
 # The entry program of the source target: it execs `deno run --cached-only` with the permissions
-# of tools/service_runtime.ts (network, environment, files under /data only).
+# of tools/service_runtime.ts (network, the configuration's variables, files under /data only).
 FROM deps AS source-entry
 ARG SERVICE
 RUN mkdir /out \

@@ -2,6 +2,7 @@
 import { Broker } from "@campus/shared/amqp";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { createLogger } from "@campus/shared/log";
+import { redactUrl } from "@campus/shared/redact";
 import { dlqOf } from "@campus/shared/topology";
 import { perSecond, round } from "./stats.ts";
 
@@ -52,7 +53,9 @@ export async function measureBrokerCeiling(
     await publisher.start();
     await consumer.start();
     if (!publisher.connected || !consumer.connected) {
-      throw new Error(`Cannot connect to ${amqpUrl}: ${publisher.lastError || consumer.lastError}`);
+      throw new Error(
+        `Cannot connect to ${redactUrl(amqpUrl)}: ${publisher.lastError || consumer.lastError}`,
+      );
     }
     const admin = new QueueAdmin({ url: amqpUrl, name: "bench-admin" });
     const left = await admin.queueDepth(QUEUE).finally(() => admin.close());

@@ -121,11 +121,6 @@ export async function closeConnection(connection: ChannelModel, timeoutMs = 2000
   socket.destroy(new Error(`No answer to the close within ${timeoutMs} ms`));
 }
 
-/** `url` with its password hidden, for logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
-}
-
 /**
  * Asks for 10 s heartbeats unless the URL sets its own: with the broker's 60 s default a peer
  * that vanished without closing the socket would go unnoticed for two minutes.

@@ -14,13 +14,8 @@ import { errorText, type Logger } from "./log.ts";
 import { AckWindow, type Settlement } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "./backoff.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import {
-  BrokerNodes,
-  closeConnection,
-  declareTopology,
-  openConnection,
-  redact,
-} from "./_connection.ts";
+import { BrokerNodes, closeConnection, declareTopology, openConnection } from "./_connection.ts";
+import { redactUrl } from "./redact.ts";
 import { endSpan, startMessageSpan, TRACEPARENT_HEADER, traceparentOf } from "./tracing.ts";
 import {
   BrokerUnavailable,
@@ -410,7 +405,7 @@ export class Broker implements MessageBus {
       current.since = Date.now();
       this.#backoff.reset();
       this.#lastError = "";
-      log.info("broker connected", { url: redact(url) });
+      log.info("broker connected", { url: redactUrl(url) });
       this.#notifyWritable();
     } catch (err) {
       if (session) {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { summarizeIssues } from "./events.ts";
 import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
 import { menuKey } from "./menu.ts";
+import { secretsOf } from "./redact.ts";
 
 export type { QueueType, ServiceName };
 
@@ -178,6 +179,22 @@ export interface Config<S extends ServiceName = ServiceName> {
   authSecret?: string;
   /** Orders one student may place per minute while authentication is on (`ORDER_RATE_LIMIT`). */
   orderRateLimit: number;
+  /**
+   * Values never to be shown (the passwords in `AMQP_URL` and `DATABASE_URL`, `AUTH_SECRET`), in
+   * the shapes a text may hold them; the logger and `/ready` mask them.
+   */
+  secrets: readonly string[];
+}
+
+/**
+ * The environment variables `names` (every configuration variable by default), read one by one:
+ * a process allowed only those (`--allow-env=AMQP_URL,HOST,...`) can read them, where
+ * `Deno.env.toObject()` would need them all.
+ */
+export function readEnv(
+  names: readonly string[] = Object.keys(ENV_DEFAULTS),
+): Record<string, string | undefined> {
+  return Object.fromEntries(names.map((name) => [name, Deno.env.get(name)]));
 }
 
 /**
@@ -186,7 +203,7 @@ export interface Config<S extends ServiceName = ServiceName> {
  */
 export function loadConfig<S extends ServiceName>(
   service: S,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = readEnv(),
 ): Readonly<Config<S>> {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
@@ -219,6 +236,7 @@ export function loadConfig<S extends ServiceName>(
     inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
     authSecret: e.AUTH_SECRET,
     orderRateLimit: e.ORDER_RATE_LIMIT,
+    secrets: Object.freeze(secretsOf([...e.AMQP_URL, e.DATABASE_URL], [present.AUTH_SECRET])),
   });
 }
 
@@ -227,7 +245,7 @@ export function loadConfig<S extends ServiceName>(
  * that declare them too: the broker refuses a declaration that differs.
  */
 export function topologyOptions(
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = readEnv(["QUEUE_TYPE", "MAX_DELIVERIES"]),
 ): TopologyOptions {
   const { queueType, maxDeliveries } = loadConfig("order", {
     QUEUE_TYPE: env.QUEUE_TYPE,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_MENU, loadAuthSecret, loadConfig } from "./config.ts";
+import { DEFAULT_MENU, ENV_DEFAULTS, loadAuthSecret, loadConfig, readEnv } from "./config.ts";
 
 Deno.test("loadConfig() fills every default", () => {
   const config = loadConfig("inventory", {});
@@ -104,4 +104,47 @@ Deno.test("a short AUTH_SECRET is refused without repeating it", () => {
       return true;
     });
   }
+});
+
+Deno.test("loadConfig() lists the secrets to mask, and never echoes a bad value", async (t) => {
+  await t.step("the passwords of AMQP_URL and DATABASE_URL, and AUTH_SECRET", () => {
+    const config = loadConfig("order", {
+      AMQP_URL: "amqp://app:Broker-Pw-1@n1:5672,amqp://app:Broker-Pw-2@n2:5672",
+      DATABASE_URL: "postgres://campus:Db-Pw-123@db:5432/order",
+      AUTH_SECRET: "a-signing-key-of-some-length-0123456789",
+    });
+    for (
+      const secret of [
+        "Broker-Pw-1",
+        "Broker-Pw-2",
+        "Db-Pw-123",
+        "a-signing-key-of-some-length-0123456789",
+      ]
+    ) {
+      assert.ok(config.secrets.includes(secret), `${secret} is masked`);
+    }
+    assert.ok(Object.isFrozen(config.secrets));
+  });
+  await t.step("a bad URL is named, its password is not repeated", () => {
+    for (
+      const env of [
+        { AMQP_URL: "http://app:Sekret-Pw@rabbit:5672" },
+        { DATABASE_URL: "mysql://app:Sekret-Pw@db/order" },
+      ]
+    ) {
+      assert.throws(
+        () => loadConfig("order", env),
+        (err: Error) =>
+          err instanceof TypeError && err.message.includes(Object.keys(env)[0]) &&
+          !err.message.includes("Sekret-Pw"),
+      );
+    }
+  });
+});
+
+Deno.test("readEnv() reads only the variables it names", () => {
+  const names = ["AMQP_URL", "HOST"];
+  const env = readEnv(names);
+  assert.deepEqual(Object.keys(env), names);
+  assert.deepEqual(Object.keys(readEnv()).sort(), Object.keys(ENV_DEFAULTS).sort());
 });

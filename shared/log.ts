@@ -3,6 +3,7 @@
  * stdout stays free. The only module that writes to the console.
  * @module
  */
+import { redactSecrets, redactText } from "./redact.ts";
 import { activeTraceId } from "./tracing.ts";
 
 /** Severity of a log line. */
@@ -31,11 +32,16 @@ export type LogSink = (text: string) => void;
  * five times the work of building it); a `warn` or `error` line is written at once, after the
  * lines before it. Nothing buffered is lost when the process exits normally or by `Deno.exit`.
  * With tracing on, a line written inside a span carries its `trace_id`.
+ *
+ * Every line passes {@linkcode redactSecrets} on its way out, the last line of defence for a
+ * secret some message quotes: passwords in URLs, tokens, and each of `secrets` (the
+ * configuration's, from `Config.secrets`) are masked.
  */
 export function createLogger(
   service: string,
   level: Level = "info",
   sink: LogSink = writeStderr,
+  secrets: readonly string[] = [],
 ): Logger {
   const min = RANK[level];
   const buffer = bufferFor(sink);
@@ -44,15 +50,19 @@ export function createLogger(
     // With tracing on, a line written while a span is active names its trace.
     const trace_id = activeTraceId();
     const record = { ts: new Date().toISOString(), level: lvl, service, msg, ...fields };
-    buffer.add(format(trace_id === undefined ? record : { ...record, trace_id }));
+    const line = format(trace_id === undefined ? record : { ...record, trace_id });
+    buffer.add(redactSecrets(line, secrets));
     if (RANK[lvl] >= RANK.warn) buffer.flush();
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
 }
 
-/** Text of an unknown thrown value. */
+/**
+ * Text of an unknown thrown value, for logs and error bodies, with any password in a URL and
+ * any token it quotes masked (see {@linkcode redactText}).
+ */
 export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 /** Lines waiting for the end of the turn, one buffer per sink so that they stay in order. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger } from "./log.ts";
+import { createLogger, errorText } from "./log.ts";
 
 function recorder() {
   const writes: string[] = [];
@@ -75,4 +75,33 @@ Deno.test("buffered lines are written when the process exits", async (t) => {
       assert.equal(JSON.parse(lines[999]).order_id, "o999");
     });
   }
+});
+
+Deno.test("createLogger() masks passwords, tokens and the configured secrets in every line", async () => {
+  const { sink, lines } = recorder();
+  const log = createLogger("order", "info", sink, ["signing-key-123", "Db-Pw-9"]);
+  log.warn("cannot connect", {
+    url: "amqp://app:Broker-Pw-1@rabbit:5672",
+    error: 'password "Db-Pw-9" refused',
+    header: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTMSJ9.c2ln",
+    key: "signing-key-123",
+  });
+  await null;
+  const [line] = lines();
+  assert.deepEqual(
+    { url: line.url, error: line.error, header: line.header, key: line.key },
+    {
+      url: "amqp://app:***@rabbit:5672",
+      error: 'password "***" refused',
+      header: "Bearer ***",
+      key: "***",
+    },
+  );
+});
+
+Deno.test("errorText() masks a URL's password in an error message", () => {
+  assert.equal(
+    errorText(new Error("cannot reach postgres://app:Pw-1234@db:5432/x")),
+    "cannot reach postgres://app:***@db:5432/x",
+  );
 });

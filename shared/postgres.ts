@@ -11,6 +11,7 @@ import {
   type TransactionFrame,
   TransactionScope,
 } from "./database.ts";
+import { redactUrl } from "./redact.ts";
 
 /** The driver's query function: the pool, or one transaction's connection. */
 export type Sql = postgres.ISql;
@@ -198,18 +199,4 @@ function asConflict(err: unknown): TransactionConflict {
   return new TransactionConflict(`Transaction collided with another: ${String(err)}`, {
     cause: err,
   });
-}
-
-/**
- * `url` without its password, for logs and errors: `postgres://campus:***@db:5432/order`.
- * Anything that does not parse is left out whole rather than risk showing a secret.
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unreadable URL)";
-  }
 }

@@ -14,6 +14,7 @@ import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts
 import { createRouter, json, type Route } from "./http.ts";
 import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
 import { createLogger, errorText, type Logger } from "./log.ts";
+import { redactSecrets } from "./redact.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { OutboxRelay } from "./outbox.ts";
 import { openOutboxStore, type OutboxStore } from "./outbox_store.ts";
@@ -94,11 +95,12 @@ export interface BrokerState {
  *
  * and `error` says why, e.g.
  * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
+ * The error never shows a password, token, or one of `secrets` (see {@linkcode redactSecrets}).
  */
 export function healthRoutes(
   bus: BrokerState,
   outbox: OutboxStore,
-  { stallMs }: { stallMs: number },
+  { stallMs, secrets = [] }: { stallMs: number; secrets?: readonly string[] },
 ): Route[] {
   return [
     // Open even with authentication on: orchestrators call them without credentials. They say
@@ -110,6 +112,7 @@ export function healthRoutes(
       access: "public",
       handler: async () => {
         const { ready, body } = await readiness(bus, outbox, stallMs);
+        if (typeof body.error === "string") body.error = redactSecrets(body.error, secrets);
         return json(body, ready ? 200 : 503);
       },
     },
@@ -231,7 +234,7 @@ export async function startService<S extends ServiceName>(
   { signals = true } = {},
 ): Promise<RunningService> {
   enableTracing(config.tracing);
-  const log = createLogger(config.service, config.logLevel);
+  const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
   const db = openServiceDatabase(config);
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
@@ -245,9 +248,13 @@ export async function startService<S extends ServiceName>(
     counter = await openDeliveryCounter(db);
   } catch (err) {
     await db.close().catch(() => {});
-    throw new Error(`Cannot open the database at ${db.location}: ${errorText(err)}`, {
-      cause: err,
-    });
+    // No `cause`: the driver's error would be printed whole, past the logger's masking.
+    throw new Error(
+      redactSecrets(
+        `Cannot open the database at ${db.location}: ${errorText(err)}`,
+        config.secrets,
+      ),
+    );
   }
   const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
   const broker = new Broker({
@@ -277,7 +284,7 @@ export async function startService<S extends ServiceName>(
     await broker.subscribe(queue, consumer);
   }
   const stallMs = config.outboxStallMs;
-  const health = healthRoutes(broker, outbox, { stallMs });
+  const health = healthRoutes(broker, outbox, { stallMs, secrets: config.secrets });
   const queues = Object.keys(service.subscriptions);
   const exposition = metricsRoutes(metrics, broker, outbox, { stallMs, queues });
   const router = createRouter(

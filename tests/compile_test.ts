@@ -13,6 +13,7 @@ import {
   compileServices,
 } from "../tools/compile.ts";
 import { freePort } from "../tools/broker_node.ts";
+import { SERVICE_ENV } from "../tools/service_runtime.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -55,16 +56,20 @@ const options = (dir: string): CompileOptions => ({
   dataDir: "/data",
 });
 
-Deno.test("the binaries may use the network, the environment and only the data folder", () => {
+Deno.test("the binaries may use the network, their variables and only the data folder", () => {
   const args = compileArgs("inventory", "/out/inventory", { dataDir: "/data" });
   const permissions = args.filter((a) => /^-(A|-allow|-deny|-no-prompt)/.test(a)).sort();
   assert.deepEqual(permissions, [
-    "--allow-env",
+    `--allow-env=${SERVICE_ENV.join(",")}`,
+    // The broker, database and listening address are named at run time, by the environment.
     "--allow-net",
     "--allow-read=/data",
     "--allow-write=/data",
     "--no-prompt",
   ]);
+  for (const name of ["AMQP_URL", "DATABASE_URL", "DATA_DIR", "AUTH_SECRET", "ORDER_RATE_LIMIT"]) {
+    assert.ok(SERVICE_ENV.includes(name), `${name} may be read`);
+  }
   assert.equal(args[0], "compile");
   assert.equal(args.at(-1), join(ROOT, "services", "inventory", "main.ts"));
   assert.deepEqual(args.slice(args.indexOf("--output"), args.indexOf("--output") + 2), [

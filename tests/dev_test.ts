@@ -1,7 +1,8 @@
 /**
  * `deno task dev` as a developer runs it, on a machine where no broker answers at AMQP_URL: it
  * starts its own RabbitMQ node with the management UI (guest/guest) and prints its address; when
- * the UI's port is taken it says so and runs without the UI.
+ * the UI's port is taken it says so and runs without the UI. Everything it starts listens on
+ * 127.0.0.1 only.
  */
 import assert from "node:assert/strict";
 import { SERVICES } from "@campus/shared/topology";
@@ -16,6 +17,8 @@ const GUEST = `Basic ${btoa("guest:guest")}`;
 /** A running `deno task dev`, with everything it printed so far. */
 interface Dev {
   ports: Record<string, number>;
+  /** The AMQP port of dev's own node. */
+  amqpPort: number;
   output(): string;
   stop(): Promise<Deno.CommandStatus>;
 }
@@ -27,12 +30,13 @@ async function startDev(env: Record<string, string>): Promise<Dev> {
   }
   const dataDir = await Deno.makeTempDir({ prefix: "campus-dev-" });
   const ports = Object.fromEntries(SERVICES.map((s) => [s.name, freePort()]));
+  const amqpPort = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "dev"],
     cwd: ROOT,
     env: {
       // Nothing listens on this port, so dev starts a node of its own there.
-      AMQP_URL: `amqp://guest:guest@127.0.0.1:${freePort()}`,
+      AMQP_URL: `amqp://guest:guest@127.0.0.1:${amqpPort}`,
       DATA_DIR: dataDir,
       ...Object.fromEntries(
         SERVICES.map((s) => [`${s.name.toUpperCase()}_PORT`, `${ports[s.name]}`]),
@@ -52,6 +56,7 @@ async function startDev(env: Record<string, string>): Promise<Dev> {
   child.status.then((s) => status = s);
   return {
     ports,
+    amqpPort,
     output: () => printed,
     async stop() {
       if (!status) child.kill("SIGTERM");
@@ -110,7 +115,7 @@ Deno.test("deno task dev serves RabbitMQ's management UI", INTEGRATION, async (t
   });
 
   await t.step("with the UI's port taken it says so and runs without the UI", async () => {
-    using taken = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const uiPort = (taken.addr as Deno.NetAddr).port;
     const dev = await startDev({ RABBITMQ_UI_PORT: String(uiPort) });
     try {
@@ -122,4 +127,75 @@ Deno.test("deno task dev serves RabbitMQ's management UI", INTEGRATION, async (t
       assert.equal(status.code, 0, `Ctrl-C stops dev cleanly; it printed:\n${dev.output()}`);
     }
   });
+
+  await t.step("the services, the broker and its UI listen on 127.0.0.1 only", async () => {
+    const uiPort = freePort();
+    const dev = await startDev({ RABBITMQ_UI_PORT: String(uiPort) });
+    try {
+      await waitForServices(dev);
+      const ports = [...Object.values(dev.ports), dev.amqpPort, uiPort];
+      await waitFor(() => answers(`http://127.0.0.1:${uiPort}/`), {
+        timeoutMs: 60_000,
+        what: `the management UI to answer on 127.0.0.1:${uiPort}`,
+      });
+      const listening = await listeningSockets();
+      for (const port of ports) {
+        const sockets = listening.filter((s) => s.port === port);
+        assert.ok(
+          sockets.length > 0,
+          `something listens on :${port}: ${JSON.stringify(listening)}`,
+        );
+        for (const socket of sockets) {
+          assert.ok(socket.loopback, `:${port} listens on ${socket.address}, not loopback only`);
+        }
+        using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        assert.ok(conn, `127.0.0.1:${port} answers`);
+      }
+      // The same, seen from outside: another address of this machine is refused.
+      const outside = Deno.networkInterfaces().find((i) =>
+        i.family === "IPv4" && !i.address.startsWith("127.")
+      );
+      if (outside) {
+        for (const port of ports) {
+          await assert.rejects(
+            Deno.connect({ hostname: outside.address, port }),
+            Deno.errors.ConnectionRefused,
+            `${outside.address}:${port} must refuse`,
+          );
+        }
+      }
+    } finally {
+      const status = await dev.stop();
+      assert.equal(status.code, 0, `Ctrl-C stops dev cleanly; it printed:\n${dev.output()}`);
+    }
+  });
 });
+
+/** A listening TCP socket of this machine, from /proc/net/tcp and tcp6. */
+interface ListeningSocket {
+  address: string;
+  port: number;
+  loopback: boolean;
+}
+
+/** Every listening TCP socket of this machine (Linux: /proc/net/tcp and /proc/net/tcp6). */
+async function listeningSockets(): Promise<ListeningSocket[]> {
+  const LISTEN = "0A";
+  // 127.0.0.1, ::1 and 127.0.0.1 mapped into IPv6, as the kernel writes them (host byte order).
+  const LOOPBACK = new Set([
+    "0100007F",
+    "00000000000000000000000001000000",
+    "0000000000000000FFFF00000100007F",
+  ]);
+  const sockets: ListeningSocket[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const lines = (await Deno.readTextFile(table)).trim().split("\n").slice(1);
+    for (const line of lines) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== LISTEN) continue;
+      const [address, port] = local.split(":");
+      sockets.push({ address, port: parseInt(port, 16), loopback: LOOPBACK.has(address) });
+    }
+  }
+  return sockets;
+}

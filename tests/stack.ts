@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { redactUrl } from "@campus/shared/redact";
 import { topologyOptions } from "@campus/shared/config";
 import { createPostgresDatabase } from "@campus/shared/store_testing";
 import {
@@ -67,6 +68,12 @@ export interface StackOptions {
   store?: "sqlite" | "postgres";
   /** RabbitMQ nodes: 1 (default), or a private cluster of that many (local backend). */
   brokerNodes?: number;
+  /**
+   * Passwords the services connect with (local backend), for suites that check they never
+   * show: `broker` makes a user `campus` with it on the stack's own node, `database` goes into
+   * each service's `DATABASE_URL` (store `postgres`; the test server trusts any password).
+   */
+  passwords?: { broker?: string; database?: string };
 }
 
 /**
@@ -257,6 +264,10 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   }
   const nodeCount = options.brokerNodes ?? 1;
   if (shared && nodeCount > 1) throw new TypeError("A cluster cannot run on TEST_AMQP_URL");
+  const passwords = options.passwords ?? {};
+  if (shared && passwords.broker) {
+    throw new TypeError("No broker user can be made on TEST_AMQP_URL");
+  }
 
   let cluster: BrokerCluster | undefined;
   let node: BrokerNode | undefined;
@@ -288,6 +299,8 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
   };
 
   let amqpUrl: string;
+  /** What the services connect with: `amqpUrl`, or the user of `passwords.broker`. */
+  let serviceAmqpUrl: string;
   const databaseUrls = {} as Record<ServiceName, string>;
   const ports = {} as Record<ServiceName, number[]>;
   try {
@@ -300,12 +313,26 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     }
     amqpUrl = shared ?? cluster?.amqpUrl ?? node!.url;
     if (shared) await purgeAll(amqpUrl, topologyOptions(options.env));
+    serviceAmqpUrl = amqpUrl;
+    if (passwords.broker) {
+      // Users are shared by a cluster's nodes: one node makes it for all.
+      await node!.ctl("add_user", "campus", passwords.broker);
+      await node!.ctl("set_permissions", "-p", "/", "campus", ".*", ".*", ".*");
+      serviceAmqpUrl = amqpUrl.split(",").map((url) => {
+        const withUser = new URL(url);
+        withUser.username = "campus";
+        withUser.password = passwords.broker!;
+        return withUser.toString();
+      }).join(",");
+    }
     for (const service of SERVICE_NAMES) {
       ports[service] = Array.from({ length: replicas[service] }, () => freePort());
       if (store === "postgres") {
         const database = await createPostgresDatabase();
         databases.push(database);
-        databaseUrls[service] = database.url;
+        const url = new URL(database.url);
+        if (passwords.database) url.password = passwords.database;
+        databaseUrls[service] = url.toString();
       }
     }
   } catch (err) {
@@ -321,25 +348,27 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     async start(service, replica = 0) {
       const key = keyOf(service, replica);
       if (children.has(key)) return;
+      const env = {
+        AMQP_URL: serviceAmqpUrl,
+        HOST: "127.0.0.1",
+        PORT: String(ports[service][replica]),
+        DATA_DIR: join(dir, key),
+        ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
+        RETRY_DELAY_MS: "200",
+        SHUTDOWN_TIMEOUT_MS: "10000",
+        // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
+        OTEL_SERVICE_NAME: service,
+        INVENTORY_URL: backend.baseUrl("inventory"),
+        // Off unless the suite turns it on: a secret exported in the shell must not lock the
+        // other suites out.
+        AUTH_SECRET: "",
+        ...options.env,
+      };
+      // The permissions of tools/service_runtime.ts, so the suites run the services as deployed.
       const child = new Deno.Command(Deno.execPath(), {
-        args: serviceRunArgs(ROOT, service),
+        args: serviceRunArgs(ROOT, service, env),
         cwd: ROOT,
-        env: {
-          AMQP_URL: amqpUrl,
-          HOST: "127.0.0.1",
-          PORT: String(ports[service][replica]),
-          DATA_DIR: join(dir, key),
-          ...(databaseUrls[service] ? { DATABASE_URL: databaseUrls[service] } : {}),
-          RETRY_DELAY_MS: "200",
-          SHUTDOWN_TIMEOUT_MS: "10000",
-          // Names the service in its traces when a suite turns tracing on (OTEL_DENO=true).
-          OTEL_SERVICE_NAME: service,
-          INVENTORY_URL: backend.baseUrl("inventory"),
-          // Off unless the suite turns it on: a secret exported in the shell must not lock the
-          // other suites out.
-          AUTH_SECRET: "",
-          ...options.env,
-        },
+        env,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -414,7 +443,7 @@ async function tail(path: string): Promise<string> {
 async function purgeAll(url: string, topology: TopologyOptions): Promise<void> {
   const broker = new QueueAdmin({ url, name: "purge", topology });
   await broker.connect().catch((err) => {
-    throw new Error(`Cannot connect to TEST_AMQP_URL ${url}: ${err.message}`);
+    throw new Error(`Cannot connect to TEST_AMQP_URL ${redactUrl(url)}: ${err.message}`);
   });
   for (const q of WORK_QUEUES) {
     for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);

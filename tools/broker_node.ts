@@ -1,6 +1,7 @@
 /**
  * A private RabbitMQ node in a temporary folder, for tests, the benchmark and `deno task dev`
- * on machines where `rabbitmq-server` is installed but no broker answers.
+ * on machines where `rabbitmq-server` is installed but no broker answers. It listens on
+ * 127.0.0.1 only: AMQP, the management UI and the Erlang distribution port.
  * @module
  */
 import { join } from "node:path";
@@ -66,7 +67,9 @@ export async function createBrokerNode(
   await Deno.writeTextFile(
     join(dir, "rabbitmq.conf"),
     `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n` +
-      (management ? `management.tcp.port = ${managementPort}\n` : ""),
+      (management
+        ? `management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = ${managementPort}\n`
+        : ""),
   );
   // rabbitmq-server drops root for the rabbitmq user, which must own the folder.
   if (Deno.uid() === 0) await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
@@ -79,6 +82,10 @@ export async function createBrokerNode(
     RABBITMQ_LOG_BASE: join(dir, "log"),
     RABBITMQ_FEATURE_FLAGS_FILE: join(dir, "feature_flags"),
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
+    // Erlang distribution (how rabbitmqctl and cluster peers reach the node) on loopback too,
+    // and the port mapper when this node is the one that starts it.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
+    ERL_EPMD_ADDRESS: "127.0.0.1",
   };
   let child: Deno.ChildProcess | undefined;
 

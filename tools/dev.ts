@@ -1,12 +1,15 @@
 /**
  * `deno task dev`: runs the whole system on one machine. Uses the broker at AMQP_URL; when
  * none answers there and rabbitmq-server is installed, starts a private node for the session,
- * with the management UI on RABBITMQ_UI_PORT (15672). Ctrl-C stops everything it started.
+ * with the management UI on RABBITMQ_UI_PORT (15672). Everything listens on 127.0.0.1 only
+ * (the services unless HOST says otherwise), and each service runs with the least permissions
+ * its configuration allows (tools/service_runtime.ts). Ctrl-C stops everything it started.
  * @module
  */
 // deno-lint-ignore-file no-console -- a terminal program: talking to the user is its job
 import { join } from "node:path";
 import { ENV_DEFAULTS } from "@campus/shared/config";
+import { redactUrl } from "@campus/shared/redact";
 import { SERVICES } from "@campus/shared/topology";
 import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "./broker_node.ts";
 import { serviceRunArgs } from "./service_runtime.ts";
@@ -16,6 +19,8 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const UI_PORT = 15672;
 
 const amqpUrl = Deno.env.get("AMQP_URL") || ENV_DEFAULTS.AMQP_URL;
+// A developer's machine serves only itself; containers say HOST=0.0.0.0 in their environment.
+const host = Deno.env.get("HOST") || "127.0.0.1";
 const dataDir = Deno.env.get("DATA_DIR") || join(ROOT, "data");
 const uiPort = portFrom("RABBITMQ_UI_PORT", UI_PORT);
 // Each service's port: <NAME>_PORT (e.g. ORDER_PORT) or the table's; one PORT cannot serve three.
@@ -30,7 +35,7 @@ let url = amqpUrl;
 
 if (!(await answers(amqpUrl))) {
   if (!canStartBrokerNode()) {
-    console.error(`No RabbitMQ answers at ${amqpUrl.replace(/:[^:@/]+@/, ":***@")}. Start one:
+    console.error(`No RabbitMQ answers at ${redactUrl(amqpUrl)}. Start one:
   docker compose up -d rabbitmq          (Docker)
   sudo apt-get install rabbitmq-server   (Debian/Ubuntu; it starts on 5672)
 or point AMQP_URL at a running broker, then run deno task dev again.`);
@@ -49,20 +54,22 @@ or point AMQP_URL at a running broker, then run deno task dev again.`);
   node = await createBrokerNode({ port, managementPort: uiFree ? uiPort : undefined });
   await node.start();
   url = node.url;
-  console.log(`Private broker listening at ${url} (data in ${node.dir})`);
+  console.log(`Private broker listening at ${redactUrl(url)} (data in ${node.dir})`);
 }
 
 const children = services.map(({ name, port }) => {
+  // OTEL_SERVICE_NAME names each service in its traces when OTEL_DENO=true.
+  const env = {
+    AMQP_URL: url,
+    HOST: host,
+    DATA_DIR: join(dataDir, name),
+    PORT: String(port),
+    OTEL_SERVICE_NAME: name,
+    INVENTORY_URL: inventoryUrl,
+  };
   const child = new Deno.Command(Deno.execPath(), {
-    args: serviceRunArgs(ROOT, name),
-    // OTEL_SERVICE_NAME names each service in its traces when OTEL_DENO=true.
-    env: {
-      AMQP_URL: url,
-      DATA_DIR: join(dataDir, name),
-      PORT: String(port),
-      OTEL_SERVICE_NAME: name,
-      INVENTORY_URL: inventoryUrl,
-    },
+    args: serviceRunArgs(ROOT, name, env),
+    env,
     stdin: "null",
   }).spawn();
   child.status.then((status) => {
@@ -124,10 +131,10 @@ function portFrom(name: string, fallback: number): number {
   Deno.exit(1);
 }
 
-/** True when nothing listens on `port`, on any interface. */
+/** True when `port` is free on 127.0.0.1, where the management UI would listen. */
 function portIsFree(port: number): boolean {
   try {
-    Deno.listen({ hostname: "0.0.0.0", port }).close();
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) return false;

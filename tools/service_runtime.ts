@@ -1,9 +1,11 @@
 /**
- * How a service process runs, in one place for `deno task dev`, the test stack, the benchmark,
- * the compiled binaries and the `source` container images: the permissions it needs and the V8
- * heap settings.
+ * How a service process runs, in one place for `deno task dev`, `deno task order` (and the other
+ * two), the test stack, the benchmark, the compiled binaries and the `source` container images:
+ * the permissions it needs and the V8 heap settings.
  * @module
  */
+import { type Config, ENV_DEFAULTS, loadConfig, readEnv } from "@campus/shared/config";
+import type { ServiceName } from "@campus/shared/topology";
 
 /**
  * V8 heap settings of a service. Small young-generation semispaces and a bounded old space
@@ -12,33 +14,102 @@
  */
 export const SERVICE_V8_FLAGS = "--max-semi-space-size=1,--max-old-space-size=64";
 
-/** `deno run` arguments that start `services/<service>/main.ts` below `root`. */
-export function serviceRunArgs(root: string, service: string): string[] {
-  return [
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    `--v8-flags=${SERVICE_V8_FLAGS}`,
-    serviceMain(root, service),
-  ];
-}
+/**
+ * The environment variables a service may read, by name: its configuration (`ENV_DEFAULTS`),
+ * libpq's `PG*` variables, which the PostgreSQL
+ * driver reads itself when it connects (`PGPASSWORD` among them), and the user names it falls
+ * back on when `DATABASE_URL` names no user. `OTEL_*` need no permission: Deno reads them
+ * before any code runs.
+ */
+export const SERVICE_ENV: readonly string[] = Object.freeze([
+  ...new Set([
+    ...Object.keys(ENV_DEFAULTS),
+    "PG*",
+    "USER",
+    "USERNAME",
+    "LOGNAME",
+  ]),
+]);
 
 /**
- * The least-privilege permissions (and V8 heap settings) of a deployed service: network (broker,
- * HTTP), environment (configuration) and files only under `dataDir` (the SQLite database).
- * Nothing else: no `-A`, no subprocesses. The compiled binaries and the `source` images share them.
+ * The least-privilege permissions (and V8 heap settings) of a service: files only under
+ * `dataDir` (the SQLite database; the pages are bundled into the code), the environment
+ * variables of {@linkcode SERVICE_ENV}, no subprocesses, no system information, and the network:
+ * only the `host:port` pairs of `net` when given (see {@linkcode serviceNetwork}; none for an
+ * empty list), or any host when not, as for a binary whose broker and database are named at run
+ * time.
  */
-export function servicePermissions(dataDir: string): string[] {
+export function servicePermissions(dataDir: string, net?: readonly string[]): string[] {
   return [
-    "--allow-net",
-    "--allow-env",
+    // An empty list means no network: `--allow-net=` itself would be refused.
+    ...(net === undefined
+      ? ["--allow-net"]
+      : net.length > 0
+      ? [`--allow-net=${net.join(",")}`]
+      : []),
+    `--allow-env=${SERVICE_ENV.join(",")}`,
     `--allow-read=${dataDir}`,
     `--allow-write=${dataDir}`,
     "--no-prompt",
     `--v8-flags=${SERVICE_V8_FLAGS}`,
   ];
+}
+
+/**
+ * The `host:port` pairs a service with `config` uses: where it listens, each broker node, its
+ * PostgreSQL server, and for the order service the inventory service. Undefined when one of them
+ * cannot be told from the configuration (a database reached over a Unix socket or by `PGHOST`),
+ * which leaves the network open.
+ */
+export function serviceNetwork(config: Readonly<Config>): string[] | undefined {
+  const pairs = new Set<string>();
+  const add = (host: string, port: number | string) => pairs.add(`${bracketed(host)}:${port}`);
+  // Port 0 asks the system for a free port, which no permission can name in advance.
+  if (config.port === 0) return undefined;
+  add(config.host, config.port);
+  for (const url of config.amqpUrls) {
+    const parsed = URL.parse(url);
+    if (!parsed?.hostname) return undefined;
+    add(parsed.hostname, parsed.port || (parsed.protocol === "amqps:" ? 5671 : 5672));
+  }
+  if (config.databaseUrl) {
+    // Several hosts in one URL (`h1:5432,h2:5432`) do not parse: the network stays open.
+    const parsed = URL.parse(config.databaseUrl);
+    if (!parsed?.hostname || parsed.searchParams.has("host")) return undefined;
+    // Without a port in the URL the driver takes PGPORT, or 5432: any port of that host.
+    if (parsed.port) add(parsed.hostname, parsed.port);
+    else pairs.add(bracketed(parsed.hostname));
+  }
+  if (config.service === "order") {
+    const parsed = URL.parse(config.inventoryUrl);
+    if (!parsed?.hostname) return undefined;
+    add(parsed.hostname, parsed.port || (parsed.protocol === "https:" ? 443 : 80));
+  }
+  return [...pairs];
+}
+
+/**
+ * `deno run` arguments that start `services/<service>/main.ts` below `root` in a child process
+ * given `env` on top of this process's environment, with the permissions of
+ * {@linkcode servicePermissions}: its `DATA_DIR` and the hosts its configuration names. A
+ * configuration that does not load gets the data folder alone, and the service then stops
+ * saying what is wrong.
+ */
+export function serviceRunArgs(
+  root: string,
+  service: ServiceName,
+  env: Record<string, string | undefined> = {},
+): string[] {
+  const seen = { ...readEnv(), ...env };
+  let config: Readonly<Config> | undefined;
+  try {
+    config = loadConfig(service, seen);
+  } catch {
+    // The service reports the bad variable itself.
+  }
+  const dataDir = config?.dataDir ?? (seen.DATA_DIR || ENV_DEFAULTS.DATA_DIR);
+  const net = config ? serviceNetwork(config) : [];
+  return ["run", ...servicePermissions(dataDir, net), serviceMain(root, service)];
 }
 
 /**
@@ -71,4 +142,9 @@ export function sourceEntryScript(
 
 function serviceMain(root: string, service: string): string {
   return `${root.replace(/\/$/, "")}/services/${service}/main.ts`;
+}
+
+/** An IPv6 address in the brackets a permission's `host:port` needs. */
+function bracketed(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

@@ -1,0 +1,91 @@
+/**
+ * `deno task inventory` as a developer runs it: the service listens on 127.0.0.1, runs with
+ * exactly the permissions its configuration calls for (its data folder, its variables, its own
+ * address and broker), and stops cleanly on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { canStartBrokerNode, createBrokerNode, freePort } from "../tools/broker_node.ts";
+import { SERVICE_ENV } from "../tools/service_runtime.ts";
+import { answers } from "./client.ts";
+import { waitFor } from "./poll.ts";
+import { INTEGRATION } from "./stack.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+Deno.test("deno task inventory runs the service with least privilege", INTEGRATION, async () => {
+  if (!canStartBrokerNode()) throw new Error("This test needs rabbitmq-server");
+  const node = await createBrokerNode();
+  const dir = await Deno.makeTempDir({ prefix: "campus-task-" });
+  const dataDir = join(dir, "inventory");
+  const port = freePort();
+  let printed = "";
+  try {
+    await node.start();
+    const task = new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "inventory"],
+      cwd: ROOT,
+      // No HOST: the task chooses 127.0.0.1.
+      env: { AMQP_URL: node.url, DATA_DIR: dataDir, PORT: String(port), HOST: "" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) printed += text;
+    };
+    const reading = Promise.all([collect(task.stdout), collect(task.stderr)]);
+    let status: Deno.CommandStatus | undefined;
+    task.status.then((s) => status = s);
+    try {
+      await waitFor(() => answers(`http://127.0.0.1:${port}/ready`), {
+        timeoutMs: 60_000,
+        what: `deno task inventory to answer /ready on :${port}; it printed:\n${printed}`,
+      });
+      const flags = await waitFor(() => commandLineBelow(task.pid, "services/inventory/main.ts"), {
+        what: "the service's process below the task",
+      });
+      const permissions = flags.filter((f) => /^-(A$|-allow|-deny)/.test(f)).sort();
+      assert.deepEqual(permissions, [
+        `--allow-env=${SERVICE_ENV.join(",")}`,
+        `--allow-net=127.0.0.1:${port},127.0.0.1:${node.port}`,
+        `--allow-read=${dataDir}`,
+        `--allow-write=${dataDir}`,
+      ]);
+      assert.ok(flags.includes("--no-prompt"), flags.join(" "));
+    } finally {
+      if (!status) task.kill("SIGTERM");
+      const ended = await waitFor(() => status, {
+        timeoutMs: 30_000,
+        what: `deno task inventory to stop after SIGTERM; it printed:\n${printed.slice(-2000)}`,
+      });
+      await reading;
+      assert.equal(ended.code, 0, `a graceful stop; it printed:\n${printed.slice(-2000)}`);
+    }
+    assert.match(printed, /"msg":"stopped"/);
+  } finally {
+    await node.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** The arguments of the process below `ancestor` (Linux /proc) whose command line has `part`. */
+async function commandLineBelow(ancestor: number, part: string): Promise<string[] | undefined> {
+  const parents = new Map<number, number>();
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
+    // "pid (command) state ppid ...": the command may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid) parents.set(Number(entry.name), ppid);
+  }
+  for (const pid of parents.keys()) {
+    let up = parents.get(pid);
+    while (up !== undefined && up !== ancestor) up = parents.get(up);
+    if (up !== ancestor) continue;
+    const args = (await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => ""))
+      .split("\0").filter(Boolean);
+    if (args.some((a) => a.includes(part))) return args;
+  }
+  return undefined;
+}
