@@ -310,7 +310,7 @@ const REPLICAS: Comparison<ReplicaRound> = {
 const OBSERVABILITY: Comparison<ObserveRound> = {
   intro: (options) =>
     `bench: observability cost; ${num(options.orders)} orders at concurrency ` +
-    `${Math.max(...options.concurrency)}, plain, scraped every second, traced`,
+    `${Math.max(...options.concurrency)}: plain, scraped every second, traced, plain again`,
   suffix: "-observe",
   heading: OBSERVE_HEADING,
   run: (options, running) => runObserveRounds(options, ITEMS, STOCK, running),

@@ -1,9 +1,9 @@
 /**
- * `deno task bench --observe`: what watching the pipeline costs. The same round runs three
- * times, each on a fresh stack: plain (tracing off, nothing scraping, the default), scraped
- * (every service's `GET /metrics` fetched each second) and traced (`OTEL_DENO=true`, spans
- * exported to a receiver inside the benchmark); each measured for completed orders/s, `POST`
- * latency, CPU per order and peak memory, next to the plain round.
+ * `deno task bench --observe`: what watching the pipeline costs. The same round runs on a
+ * fresh stack each time: plain (tracing off, nothing scraping, the default), scraped (every
+ * service's `GET /metrics` fetched each second), traced (`OTEL_DENO=true`, spans exported to a
+ * receiver inside the benchmark) and plain again; each measured for completed orders/s, `POST`
+ * latency, CPU per order and peak memory, next to the mean of the two plain rounds.
  * @module
  */
 import { SERVICE_NAMES } from "@campus/shared/topology";
@@ -26,11 +26,15 @@ import { round } from "./stats.ts";
 /** How the pipeline is watched in a round. */
 export type Variant = "plain" | "scraped" | "traced";
 
-/** The rounds in order; plain first, the others are compared with it. */
-export const VARIANTS: readonly Variant[] = ["plain", "scraped", "traced"];
+/**
+ * The rounds in order. Plain runs first and last: the others are compared with the mean of the
+ * two, and the two against each other show how much the machine alone moved the figures (the
+ * first round of a run tends to be the slowest, whatever it measures).
+ */
+export const VARIANTS: readonly Variant[] = ["plain", "scraped", "traced", "plain"];
 
 /** Orders placed on each fresh stack before the measured round, so V8 has compiled its hot code. */
-export const WARM_UP_ORDERS = 500;
+export const WARM_UP_ORDERS = 1000;
 
 /** What the span receiver got over a traced stack's life, warm-up included. */
 export interface SpanCount {
@@ -90,8 +94,8 @@ export async function runObserveRounds(
   running: (stack: Stack | undefined) => void = () => {},
 ): Promise<ObserveRound[]> {
   const rounds: ObserveRound[] = [];
-  for (const variant of VARIANTS) {
-    const progress = new Progress(variant);
+  for (const [index, variant] of VARIANTS.entries()) {
+    const progress = new Progress(labelOf(VARIANTS, index));
     progress.update("starting a private broker and the services");
     const collector = variant === "traced" ? startSpanCollector() : undefined;
     try {
@@ -172,14 +176,14 @@ async function measure(stack: Stack, settings: RoundSettings): Promise<ObserveRo
     scraper?.start();
     const run = await load(options.orders, `observe-${variant}`);
     scrapes = (await scraper?.stop()) ?? null;
+    const placed = [...warmed.placement.accepted, ...run.placement.accepted];
+    // A traced service exports the round's last spans after it: that CPU belongs to the round.
+    if (collector) progress.update("waiting for the last spans");
+    const spans = collector
+      ? countSpans(await settledSpans(collector, placed.length), placed.length, collector.bytes())
+      : null;
     const footprint = await sampler.stop();
     const figures = summarizeRound(run, await ordersOf(orderUrl, run.studentId));
-    const placed = [...warmed.placement.accepted, ...run.placement.accepted];
-    let spans: SpanCount | null = null;
-    if (collector) {
-      progress.update("waiting for the last spans");
-      spans = countSpans(await settledSpans(collector), placed.length, collector.bytes());
-    }
     progress.update("comparing the ledgers");
     const ledger = await checkLedger(stack, {
       stockBefore,
@@ -216,21 +220,37 @@ async function measure(stack: Stack, settings: RoundSettings): Promise<ObserveRo
 }
 
 /**
- * The spans once no export has arrived for longer than the exporter's batch delay (5 s by
- * default): the services export in batches, the last ones after the round ended.
+ * The spans once every order's trace is complete (each span name of the orders' traces seen
+ * once per order), or once no export has arrived for `quietMs`: the services export in
+ * batches, and on a busy machine the last ones come several seconds after the round ended.
  */
-async function settledSpans(collector: SpanCollector, quietMs = 6000): Promise<CollectedSpan[]> {
-  const deadline = performance.now() + 60_000;
-  let count = collector.spans().length;
+async function settledSpans(
+  collector: SpanCollector,
+  orders: number,
+  quietMs = 15_000,
+): Promise<CollectedSpan[]> {
+  const deadline = performance.now() + 120_000;
+  let count = -1;
   let changedAt = performance.now();
   while (performance.now() - changedAt < quietMs && performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
     if (collector.spans().length !== count) {
       count = collector.spans().length;
       changedAt = performance.now();
+      if (complete(collector.spans(), orders)) break;
     }
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return collector.spans();
+}
+
+/** Whether each span name of the orders' traces has been seen once per order. */
+export function complete(spans: readonly CollectedSpan[], orders: number): boolean {
+  const ordered = new Set(spans.filter((s) => s.attributes.order_id).map((s) => s.traceId));
+  const byName = new Map<string, number>();
+  for (const s of spans) {
+    if (ordered.has(s.traceId)) byName.set(s.name, (byName.get(s.name) ?? 0) + 1);
+  }
+  return byName.size > 0 && [...byName.values()].every((n) => n >= orders);
 }
 
 /** Spans of traces that carry an order id (the orders' own) against the rest, per name. */
@@ -254,7 +274,47 @@ export function countSpans(
   };
 }
 
-/** `value` next to the plain round's: `+3.1 %`, `−12.0 %`. */
+/** `plain`, or `plain again` when an earlier round measured the same variant. */
+function labelOf(variants: readonly Variant[], index: number): string {
+  const variant = variants[index];
+  return variants.slice(0, index).includes(variant) ? `${variant} again` : variant;
+}
+
+/** The figures each row is compared on. */
+interface Compared {
+  completed_per_s: number;
+  post_p50_ms: number;
+  post_p99_ms: number;
+  pipeline_ms: number;
+  /** Peak RSS of the three services together. */
+  services_rss_mb: number;
+}
+
+function comparedOf(r: ObserveRound): Compared {
+  return {
+    completed_per_s: r.completed_per_s,
+    post_p50_ms: r.post_p50_ms,
+    post_p99_ms: r.post_p99_ms,
+    pipeline_ms: r.cpu_per_order_ms.pipeline,
+    services_rss_mb: SERVICE_NAMES.reduce((sum, s) => sum + (r.footprint[s]?.peak_rss_mb ?? 0), 0),
+  };
+}
+
+/** The mean of the plain rounds' figures; undefined without a plain round. */
+export function plainMean(rounds: readonly ObserveRound[]): Compared | undefined {
+  const plain = rounds.filter((r) => r.variant === "plain").map(comparedOf);
+  if (plain.length === 0) return undefined;
+  const mean = (key: keyof Compared) => plain.reduce((t, c) => t + c[key], 0) / plain.length;
+  return {
+    completed_per_s: mean("completed_per_s"),
+    post_p50_ms: mean("post_p50_ms"),
+    post_p99_ms: mean("post_p99_ms"),
+    pipeline_ms: mean("pipeline_ms"),
+    services_rss_mb: mean("services_rss_mb"),
+  };
+}
+
+/** `value` next to the plain rounds' mean: ` (+3.1 %)`, ` (−12.0 %)`. */
 export function change(value: number, plain: number | undefined): string {
   if (plain === undefined || !(plain > 0) || !Number.isFinite(value)) return "";
   const pct = (100 * (value - plain)) / plain;
@@ -267,7 +327,7 @@ export const OBSERVE_HEADING = "## Observability cost";
 /** The comparison as the `## Observability cost` section of a report. */
 export function observeMarkdown(result: ObserveResult): string {
   const m = result.machine;
-  const plain = result.rounds.find((r) => r.variant === "plain");
+  const plain = plainMean(result.rounds);
   const first = result.rounds[0];
   const lines = [
     OBSERVE_HEADING,
@@ -286,23 +346,22 @@ export function observeMarkdown(result: ObserveResult): string {
   );
   const ms = (v: number | undefined, digits: number) =>
     v === undefined ? "–" : `${num(v, digits)} ms`;
-  const rssOf = (r: ObserveRound) =>
-    SERVICE_NAMES.reduce((sum, s) => sum + (r.footprint[s]?.peak_rss_mb ?? 0), 0);
-  for (const r of result.rounds) {
-    const base = r === plain ? undefined : plain;
+  for (const [index, r] of result.rounds.entries()) {
+    const c = comparedOf(r);
     const cpu = r.cpu_per_order_ms;
     const rss = SERVICE_NAMES.map((s) => num(r.footprint[s]?.peak_rss_mb ?? NaN)).join(" / ");
+    const label = labelOf(result.rounds.map((round) => round.variant), index);
     lines.push(
-      `| ${r.variant} | ${num(r.completed_per_s)}${
-        change(r.completed_per_s, base?.completed_per_s)
+      `| ${label} | ${num(c.completed_per_s)}${
+        change(c.completed_per_s, plain?.completed_per_s)
       } | ` +
-        `${ms(r.post_p50_ms, 1)}${change(r.post_p50_ms, base?.post_p50_ms)} | ` +
-        `${ms(r.post_p99_ms, 1)}${change(r.post_p99_ms, base?.post_p99_ms)} | ` +
+        `${ms(c.post_p50_ms, 1)}${change(c.post_p50_ms, plain?.post_p50_ms)} | ` +
+        `${ms(c.post_p99_ms, 1)}${change(c.post_p99_ms, plain?.post_p99_ms)} | ` +
         `${ms(cpu.order, 3)} | ${ms(cpu.inventory, 3)} | ${ms(cpu.notification, 3)} | ` +
-        `${ms(cpu.broker, 3)} | ${ms(cpu.pipeline, 3)}${
-          change(cpu.pipeline, base?.cpu_per_order_ms.pipeline)
+        `${ms(cpu.broker, 3)} | ${ms(c.pipeline_ms, 3)}${
+          change(c.pipeline_ms, plain?.pipeline_ms)
         } | ` +
-        `${rss} MB${change(rssOf(r), base && rssOf(base))} | ${observedCell(r)} | ` +
+        `${rss} MB${change(c.services_rss_mb, plain?.services_rss_mb)} | ${observedCell(r)} | ` +
         `${r.ok ? "ok" : `**${r.problems.join("; ")}**`} |`,
     );
   }
@@ -313,10 +372,12 @@ export function observeMarkdown(result: ObserveResult): string {
       "as Prometheus would. _traced_: `OTEL_DENO=true`, every span exported over OTLP/HTTP " +
       "(JSON) to a receiver in the benchmark process, which counts them; its spans per order " +
       "count the traces that carry an order id (warm-up included), the rest are health checks " +
-      "and the benchmark's own polling. In brackets: the change against _plain_ (peak RSS: of " +
-      "the three services together). CPU per order counts each process over the measured " +
-      "round; the load generator, scraper and receiver run in the benchmark process and are " +
-      "left out, but share the same 2 cores.",
+      "and the benchmark's own polling. In brackets: the change against the mean of the two " +
+      "_plain_ rounds, the first and the last of the run (peak RSS: of the three services " +
+      "together); the two _plain_ rows show how far the machine alone moved the figures, and " +
+      "a change no larger than theirs is noise. CPU per order counts each process over the measured " +
+      "round (for _traced_ until its last spans arrived); the load generator, scraper and " +
+      "receiver run in the benchmark process and are left out, but share the same 2 cores.",
     "",
   );
   return lines.join("\n");

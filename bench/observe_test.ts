@@ -5,10 +5,12 @@ import type { Footprint } from "./footprint.ts";
 import type { MachineInfo } from "./report.ts";
 import {
   change,
+  complete,
   countSpans,
   OBSERVE_HEADING,
   observeMarkdown,
   type ObserveRound,
+  plainMean,
   type Variant,
 } from "./observe.ts";
 
@@ -44,6 +46,14 @@ Deno.test("countSpans() counts the orders' traces apart from the rest", () => {
     "order publish order.placed": 1,
   });
   assert.equal(countSpans([], 0, 0).per_order, 0);
+});
+
+Deno.test("complete() waits for every span name of the orders' traces once per order", () => {
+  const first = [span("t1", "POST /order", "o1"), span("t1", "process order_placed")];
+  const second = [span("t2", "POST /order", "o2"), span("t3", "GET /orders")];
+  assert.equal(complete([...first, ...second], 2), false, "o2 is not processed yet");
+  assert.equal(complete([...first, ...second, span("t2", "process order_placed")], 2), true);
+  assert.equal(complete([], 0), false, "no span, no trace");
 });
 
 Deno.test("change() gives the difference from plain in percent, or nothing for plain", () => {
@@ -98,29 +108,43 @@ function round(variant: Variant, completed: number, pipeline: number): ObserveRo
   };
 }
 
-Deno.test("observeMarkdown() writes one row per variant against plain", () => {
+Deno.test("plainMean() averages the plain rounds, first and last", () => {
+  const mean = plainMean([round("plain", 480, 2), round("traced", 400, 3), round("plain", 520, 3)]);
+  assert.equal(mean?.completed_per_s, 500);
+  assert.equal(mean?.pipeline_ms, 2.5);
+  assert.equal(mean?.services_rss_mb, 240);
+  assert.equal(plainMean([round("traced", 400, 3)]), undefined);
+});
+
+Deno.test("observeMarkdown() writes one row per round against the plain rounds' mean", () => {
   const section = observeMarkdown({
     date: "2026-11-26T10:00:00.000Z",
     quick: false,
     note: "",
     machine: MACHINE,
     seconds: 60,
-    rounds: [round("plain", 500, 2), round("scraped", 490, 2.02), round("traced", 400, 3)],
+    rounds: [
+      round("plain", 490, 2),
+      round("scraped", 490, 2.02),
+      round("traced", 400, 3),
+      round("plain", 510, 2),
+    ],
   });
   assert.ok(section.startsWith(`${OBSERVE_HEADING}\n`));
   assert.match(section, /500 orders to warm up, then 1,000 orders at concurrency 64/);
   const rows = section.split("\n").filter((l) => /^\| (plain|scraped|traced) /.test(l));
-  assert.equal(rows.length, 3);
+  assert.equal(rows.length, 4);
   assert.match(
     rows[0],
-    /^\| plain \| 500 \| 50\.0 ms \|.* 2\.000 ms \| 80 \/ 80 \/ 80 MB \| – \| ok \|$/,
+    /^\| plain \| 490 \(−2\.0 %\) \| 50\.0 ms \(\+0\.0 %\) \|.* 2\.000 ms \(\+0\.0 %\) \| 80 \/ 80 \/ 80 MB \(\+0\.0 %\) \| – \| ok \|$/,
   );
-  assert.match(rows[1], /490 \(−2\.0 %\)/);
+  assert.match(rows[1], /^\| scraped \| 490 \(−2\.0 %\)/);
   assert.match(rows[1], /2\.020 ms \(\+1\.0 %\)/);
   assert.match(rows[1], /30 scrapes, all 200/);
-  assert.match(rows[2], /400 \(−20\.0 %\)/);
+  assert.match(rows[2], /^\| traced \| 400 \(−20\.0 %\)/);
   assert.match(rows[2], /100 \/ 100 \/ 100 MB \(\+25\.0 %\)/);
   assert.match(rows[2], /9,012 spans, 6\.0 per order, 1\.0 MB/);
+  assert.match(rows[3], /^\| plain again \| 510 \(\+2\.0 %\) \|/);
 });
 
 Deno.test("observeMarkdown() names a failed ledger in its row", () => {

@@ -28,7 +28,8 @@ export interface BenchOptions {
   replicas: number[];
   /**
    * The observability comparison instead of the full run: `orders` orders at the highest
-   * concurrency, plain, with `/metrics` scraped every second, and traced, each on a fresh stack.
+   * concurrency, plain, with `/metrics` scraped every second, traced, and plain again, each on
+   * a fresh stack.
    */
   observe: boolean;
 }
@@ -50,9 +51,9 @@ export const USAGE = `deno task bench [options]
   --replicas A,B      inventory replicas of the PostgreSQL rounds (default 1,2,3)
   --observe           measure what observing costs instead: --orders orders at the highest
                       --concurrency on a fresh stack each, plain (tracing off, no scrapes),
-                      scraped (GET /metrics of every service each second) and traced
-                      (OTEL_DENO=true, spans exported to a receiver in the benchmark); with
-                      --baseline it writes its section of bench/BASELINE.md
+                      scraped (GET /metrics of every service each second), traced
+                      (OTEL_DENO=true, spans exported to a receiver in the benchmark) and
+                      plain again; with --baseline it writes its section of bench/BASELINE.md
   --help              this text
 `;
 
