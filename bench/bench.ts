@@ -28,12 +28,18 @@ import {
 } from "./report.ts";
 import { perSecond, round, summarize } from "./stats.ts";
 import {
-  type ReplicaResult,
-  replicaSectionOf,
+  type ReplicaRound,
+  REPLICAS_HEADING,
   replicasMarkdown,
   runReplicaRounds,
-  withReplicaSection,
 } from "./replicas.ts";
+import {
+  OBSERVE_HEADING,
+  observeMarkdown,
+  type ObserveRound,
+  runObserveRounds,
+} from "./observe.ts";
+import { keepSections, withSection } from "./sections.ts";
 
 /** Menu items ordered round-robin, each stocked so that every order can be reserved. */
 const ITEMS = ["Pizza", "Burger", "Sushi", "Salad", "Taco", "Sandwich", "Pasta", "Coffee"];
@@ -56,7 +62,8 @@ async function main(): Promise<number> {
   const machine = await machineInfo();
   const date = new Date();
   const started = performance.now();
-  if (options.store === "postgres") return await compareReplicas(options, machine, date);
+  if (options.store === "postgres") return await compare(options, machine, date, REPLICAS);
+  if (options.observe) return await compare(options, machine, date, OBSERVABILITY);
   const load = machine.load_at_start.toFixed(2);
   say(
     `bench: ${machine.cores} cores, Deno ${machine.deno}, load ${load}; ` +
@@ -241,9 +248,9 @@ async function main(): Promise<number> {
     const written = [files.json, files.markdown];
     const report = toMarkdown(result);
     if (options.baseline) {
-      // The replica comparison keeps its own section, rewritten only by its own runs.
-      const kept = replicaSectionOf(await Deno.readTextFile(BASELINE).catch(() => ""));
-      await Deno.writeTextFile(BASELINE, kept ? withReplicaSection(report, kept) : report);
+      // The comparisons keep their own sections, rewritten only by their own runs.
+      const previous = await Deno.readTextFile(BASELINE).catch(() => "");
+      await Deno.writeTextFile(BASELINE, keepSections(report, previous, SECTIONS));
       // The baseline is committed, so it must pass `deno fmt --check` like every other file.
       await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", BASELINE] }).output();
       written.push(BASELINE);
@@ -268,17 +275,60 @@ async function main(): Promise<number> {
   }
 }
 
-/** `--store postgres`: the replica comparison, reported on its own. */
-async function compareReplicas(
+/** A comparison of rounds, each on a fresh stack, reported in its own section. */
+interface Comparison<R extends { ok: boolean }> {
+  /** The first line printed, saying what is compared. */
+  intro(options: BenchOptions): string;
+  /** Appended to the results' file names. */
+  suffix: string;
+  /** The section's heading in `bench/BASELINE.md`. */
+  heading: string;
+  run(options: BenchOptions, running: (stack: Stack | undefined) => void): Promise<R[]>;
+  markdown(result: ComparisonResult<R>): string;
+}
+
+/** What a comparison produced; its JSON file holds exactly this. */
+interface ComparisonResult<R> {
+  date: string;
+  quick: boolean;
+  note: string;
+  machine: MachineInfo;
+  seconds: number;
+  rounds: R[];
+}
+
+const REPLICAS: Comparison<ReplicaRound> = {
+  intro: (options) =>
+    `bench: replicas on PostgreSQL against SQLite; ${num(options.orders)} orders at concurrency ` +
+    `${Math.max(...options.concurrency)}; inventory replicas ${options.replicas.join(", ")}`,
+  suffix: "-replicas",
+  heading: REPLICAS_HEADING,
+  run: (options, running) => runReplicaRounds(options, ITEMS, STOCK, running),
+  markdown: replicasMarkdown,
+};
+
+const OBSERVABILITY: Comparison<ObserveRound> = {
+  intro: (options) =>
+    `bench: observability cost; ${num(options.orders)} orders at concurrency ` +
+    `${Math.max(...options.concurrency)}: plain, scraped every second, traced, plain again`,
+  suffix: "-observe",
+  heading: OBSERVE_HEADING,
+  run: (options, running) => runObserveRounds(options, ITEMS, STOCK, running),
+  markdown: observeMarkdown,
+};
+
+/** The sections of `bench/BASELINE.md` that the comparisons write and the full run keeps. */
+const SECTIONS = [REPLICAS.heading, OBSERVABILITY.heading];
+
+/** `--store postgres` or `--observe`: a comparison, reported on its own. */
+async function compare<R extends { ok: boolean }>(
   options: BenchOptions,
   machine: MachineInfo,
   date: Date,
+  comparison: Comparison<R>,
 ): Promise<number> {
   const started = performance.now();
-  say(
-    `bench: replicas on PostgreSQL against SQLite; ${num(options.orders)} orders at concurrency ` +
-      `${Math.max(...options.concurrency)}; inventory replicas ${options.replicas.join(", ")}`,
-  );
+  say(comparison.intro(options));
   let current: Stack | undefined;
   const interrupted = () => {
     say("\ninterrupted: stopping the stack");
@@ -287,9 +337,9 @@ async function compareReplicas(
   Deno.addSignalListener("SIGINT", interrupted);
   Deno.addSignalListener("SIGTERM", interrupted);
   try {
-    const rounds = await runReplicaRounds(options, ITEMS, STOCK, (stack) => current = stack);
+    const rounds = await comparison.run(options, (stack) => current = stack);
     machine.load_at_end = round(Deno.loadavg()[0], 2);
-    const result: ReplicaResult = {
+    const result: ComparisonResult<R> = {
       date: date.toISOString(),
       quick: options.quick,
       note: options.note,
@@ -297,8 +347,8 @@ async function compareReplicas(
       seconds: round((performance.now() - started) / 1000, 1),
       rounds,
     };
-    const section = replicasMarkdown(result);
-    const stem = date.toISOString().slice(0, 19).replaceAll(":", "-") + "-replicas" +
+    const section = comparison.markdown(result);
+    const stem = date.toISOString().slice(0, 19).replaceAll(":", "-") + comparison.suffix +
       (options.quick ? "-quick" : "");
     await Deno.mkdir(options.out, { recursive: true });
     const written = [`${options.out}/${stem}.json`, `${options.out}/${stem}.md`];
@@ -306,7 +356,7 @@ async function compareReplicas(
     await Deno.writeTextFile(written[1], section);
     if (options.baseline) {
       const baseline = await Deno.readTextFile(BASELINE).catch(() => "# Benchmark\n");
-      await Deno.writeTextFile(BASELINE, withReplicaSection(baseline, section));
+      await Deno.writeTextFile(BASELINE, withSection(baseline, comparison.heading, section));
       await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", BASELINE] }).output();
       written.push(BASELINE);
     }

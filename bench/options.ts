@@ -26,6 +26,12 @@ export interface BenchOptions {
   store: "sqlite" | "postgres";
   /** Inventory replicas of each PostgreSQL round. */
   replicas: number[];
+  /**
+   * The observability comparison instead of the full run: `orders` orders at the highest
+   * concurrency, plain, with `/metrics` scraped every second, traced, and plain again, each on
+   * a fresh stack.
+   */
+  observe: boolean;
 }
 
 /** Usage text for `--help`. */
@@ -43,6 +49,11 @@ export const USAGE = `deno task bench [options]
                       each count of --replicas, --orders orders at the highest --concurrency;
                       with --baseline it writes its section of bench/BASELINE.md
   --replicas A,B      inventory replicas of the PostgreSQL rounds (default 1,2,3)
+  --observe           measure what observing costs instead: --orders orders at the highest
+                      --concurrency on a fresh stack each, plain (tracing off, no scrapes),
+                      scraped (GET /metrics of every service each second), traced
+                      (OTEL_DENO=true, spans exported to a receiver in the benchmark) and
+                      plain again; with --baseline it writes its section of bench/BASELINE.md
   --help              this text
 `;
 
@@ -74,6 +85,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       quick: { type: "boolean", default: false },
       store: { type: "string", default: "sqlite" },
       replicas: { type: "string" },
+      observe: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -84,6 +96,9 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
   }
   if (values.replicas !== undefined && values.store !== "postgres") {
     throw new TypeError("--replicas needs --store postgres: replicas share a database");
+  }
+  if (values.observe && values.store !== "sqlite") {
+    throw new TypeError("--observe runs on SQLite: leave out --store postgres");
   }
   return {
     orders: count("--orders", values.orders, base.orders, 1),
@@ -100,6 +115,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     replicas: values.replicas === undefined
       ? [1, 2, 3]
       : values.replicas.split(",").map((n) => count("--replicas", n.trim(), 0, 1, 16)),
+    observe: values.observe,
   };
 }
 

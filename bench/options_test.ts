@@ -50,3 +50,22 @@ Deno.test("parseOptions() reads the replica comparison", async (t) => {
 Deno.test("parseOptions() returns undefined for --help", () => {
   assert.equal(parseOptions(["--help"]), undefined);
 });
+
+Deno.test("parseOptions() reads the observability comparison", async (t) => {
+  await t.step("off unless asked", () => {
+    assert.equal(parseOptions([])?.observe, false);
+  });
+  await t.step("--observe at the default orders and concurrency", () => {
+    const options = parseOptions(["--observe"]);
+    assert.equal(options?.observe, true);
+    assert.equal(options?.orders, 5000);
+    assert.equal(Math.max(...options!.concurrency), 64);
+    assert.equal(parseOptions(["--observe", "--orders", "1000"])?.orders, 1000);
+  });
+  await t.step("refused on PostgreSQL", () => {
+    assert.throws(
+      () => parseOptions(["--observe", "--store", "postgres"]),
+      /--observe runs on SQLite/,
+    );
+  });
+});

@@ -255,23 +255,3 @@ export function replicasMarkdown(result: ReplicaResult): string {
 
 /** The heading that starts the replica section of `bench/BASELINE.md`. */
 export const REPLICAS_HEADING = "## Replicas on PostgreSQL";
-
-/**
- * `report` with its replica section replaced by `section` (or added at the end): the full run
- * and the replica comparison each rewrite only their own part of the baseline.
- */
-export function withReplicaSection(report: string, section: string): string {
-  const start = report.indexOf(REPLICAS_HEADING);
-  if (start < 0) return `${report.trimEnd()}\n\n${section.trim()}\n`;
-  const next = report.indexOf("\n## ", start + REPLICAS_HEADING.length);
-  const after = next < 0 ? "" : report.slice(next);
-  return `${report.slice(0, start)}${section.trim()}\n${after}`;
-}
-
-/** The replica section of a report, or "" when it has none. */
-export function replicaSectionOf(report: string): string {
-  const start = report.indexOf(REPLICAS_HEADING);
-  if (start < 0) return "";
-  const next = report.indexOf("\n## ", start + REPLICAS_HEADING.length);
-  return report.slice(start, next < 0 ? undefined : next);
-}

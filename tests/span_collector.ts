@@ -1,6 +1,7 @@
 /**
- * A small OTLP/HTTP receiver for the suites (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`): it keeps
- * every span the services export and accepts, and drops, their logs and metrics.
+ * A small OTLP/HTTP receiver for the suites and `deno task bench --observe`
+ * (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`): it keeps every span the services export and
+ * accepts, and drops, their logs and metrics.
  * @module
  */
 
@@ -24,6 +25,8 @@ export interface SpanCollector {
   endpoint: string;
   /** Every span received so far. */
   spans(): CollectedSpan[];
+  /** Bytes of the trace exports received so far (request bodies, as sent). */
+  bytes(): number;
   close(): Promise<void>;
 }
 
@@ -58,17 +61,31 @@ interface OtlpTraces {
 /** Starts a receiver on a free local port. */
 export function startSpanCollector(): SpanCollector {
   const spans: CollectedSpan[] = [];
+  let bytes = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
-    const body = await req.json().catch(() => undefined);
-    if (path === "/v1/traces" && body) spans.push(...spansOf(body as OtlpTraces));
+    const body = await req.arrayBuffer().catch(() => undefined);
+    if (path === "/v1/traces" && body) {
+      bytes += body.byteLength;
+      const traces = parse(body);
+      if (traces) spans.push(...spansOf(traces));
+    }
     return Response.json({});
   });
   return {
     endpoint: `http://127.0.0.1:${server.addr.port}`,
     spans: () => spans,
+    bytes: () => bytes,
     close: () => server.shutdown(),
   };
+}
+
+function parse(body: ArrayBuffer): OtlpTraces | undefined {
+  try {
+    return JSON.parse(new TextDecoder().decode(body)) as OtlpTraces;
+  } catch {
+    return undefined;
+  }
 }
 
 function spansOf(request: OtlpTraces): CollectedSpan[] {
