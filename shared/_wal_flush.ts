@@ -5,14 +5,20 @@
  * `synchronous=NORMAL` (to the page cache, in order) and this flushes the log file with
  * `fdatasync` on Deno's blocking-task pool while the event loop goes on. Whoever must not act
  * before the data is on disk (answer 201, acknowledge a message, publish an outbox row) awaits
- * {@linkcode WalFlush.flush}; the commits made while one flush runs share the next.
+ * {@linkcode WalFlush.flush}; the commits made while one flush runs share the next, and a caller
+ * whose commits are already on disk does not wait at all.
  * @module
  */
 
-/** Flushes one WAL file; commits that ask while a flush runs share the next one. */
+/**
+ * Flushes one WAL file. Commits are numbered as they are written; a flush covers every commit
+ * numbered before it started, and commits that ask while one runs share the next.
+ */
 export class WalFlush {
   #file: Deno.FsFile | undefined;
-  #running: Promise<void> | undefined;
+  #written = 0;
+  #flushed = 0;
+  #running: { covers: number; done: Promise<void> } | undefined;
   #queued: Promise<void> | undefined;
   #closed = false;
 
@@ -25,16 +31,22 @@ export class WalFlush {
     private readonly syncData: (file: Deno.FsFile) => Promise<void> = (file) => file.syncData(),
   ) {}
 
+  /** Counts a commit just written that must reach the disk; returns its number. */
+  committed(): number {
+    return ++this.#written;
+  }
+
   /**
-   * Resolves once everything written to the log before this call is on disk. A flush already
-   * running may have started before that write, so the caller waits for the next one, which
-   * every caller that arrives meanwhile shares.
+   * Resolves once commit `upTo` (by default every commit counted so far) is on disk: at once
+   * when a finished flush covered it, with the running flush when that one started after it,
+   * or with the next flush, which every caller that arrives meanwhile shares.
    */
-  flush(): Promise<void> {
-    if (this.#queued) return this.#queued;
+  flush(upTo: number = this.#written): Promise<void> {
+    if (upTo <= this.#flushed) return Promise.resolve();
     const running = this.#running;
     if (!running) return this.#start();
-    this.#queued = running.then(noop, noop).then(() => {
+    if (upTo <= running.covers) return running.done;
+    this.#queued ??= running.done.then(noop, noop).then(() => {
       this.#queued = undefined;
       return this.#start();
     });
@@ -43,18 +55,21 @@ export class WalFlush {
 
   /** Waits for the flushes under way, then closes the file. */
   async close(): Promise<void> {
-    await (this.#queued ?? this.#running)?.catch(noop);
+    await (this.#queued ?? this.#running?.done)?.catch(noop);
     this.#closed = true;
     this.#file?.close();
     this.#file = undefined;
   }
 
   #start(): Promise<void> {
-    const run = this.#flushOnce().finally(() => {
-      if (this.#running === run) this.#running = undefined;
+    const covers = this.#written;
+    const done: Promise<void> = this.#flushOnce().then(() => {
+      this.#flushed = Math.max(this.#flushed, covers);
+    }).finally(() => {
+      if (this.#running?.done === done) this.#running = undefined;
     });
-    this.#running = run;
-    return run;
+    this.#running = { covers, done };
+    return done;
   }
 
   async #flushOnce(): Promise<void> {

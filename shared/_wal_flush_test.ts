@@ -29,10 +29,10 @@ async function setup() {
 Deno.test("flush() waits for a flush that starts after the call, shared by later callers", async () => {
   await using t = await setup();
   const order: string[] = [];
-  const first = t.flush.flush().then(() => order.push("first"));
-  // These arrive while the first flush runs: it may have started before their writes.
-  const second = t.flush.flush().then(() => order.push("second"));
-  const third = t.flush.flush().then(() => order.push("third"));
+  const first = t.flush.flush(t.flush.committed()).then(() => order.push("first"));
+  // These commit while the first flush runs, which started before their writes.
+  const second = t.flush.flush(t.flush.committed()).then(() => order.push("second"));
+  const third = t.flush.flush(t.flush.committed()).then(() => order.push("third"));
   await t.finishNext();
   await first;
   assert.deepEqual(order, ["first"], "the later callers wait for the next flush");
@@ -40,15 +40,27 @@ Deno.test("flush() waits for a flush that starts after the call, shared by later
   await Promise.all([second, third]);
   assert.deepEqual(order, ["first", "second", "third"]);
   assert.equal(t.started.length, 0, "two flushes served three callers");
+  await t.flush.flush();
+  assert.equal(t.started.length, 0, "nothing new to flush: no flush at all");
+});
+
+Deno.test("flush() of a commit the running flush covers shares that flush", async () => {
+  await using t = await setup();
+  const commit = t.flush.committed();
+  const running = t.flush.flush(commit);
+  const again = t.flush.flush(commit);
+  await t.finishNext();
+  await Promise.all([running, again]);
+  assert.equal(t.started.length, 0, "one flush for both");
 });
 
 Deno.test("a failed flush rejects its callers and the next one runs again", async () => {
   const dir = await Deno.makeTempDir({ prefix: "campus-wal-" });
   const flush = new WalFlush(`${dir}/missing.db-wal`);
-  await assert.rejects(flush.flush(), Deno.errors.NotFound);
+  await assert.rejects(flush.flush(flush.committed()), Deno.errors.NotFound);
   await Deno.writeTextFile(`${dir}/missing.db-wal`, "log");
   await flush.flush();
   await flush.close();
-  await assert.rejects(flush.flush(), /database is closed/);
+  await assert.rejects(flush.flush(flush.committed()), /database is closed/);
   await Deno.remove(dir, { recursive: true });
 });

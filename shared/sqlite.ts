@@ -148,8 +148,10 @@ export class SqliteDatabase implements Database {
   /**
    * Runs synchronous `work` atomically: as a savepoint of the current transaction, or as a
    * transaction of its own once no other is open. Its commit hooks follow the same rule.
+   * `durable: false` is for bookkeeping that may be lost with a power loss (an outbox row
+   * marked sent is only sent again): its own commit then resolves without waiting for a flush.
    */
-  async write<T>(work: () => T): Promise<T> {
+  async write<T>(work: () => T, { durable = true }: { durable?: boolean } = {}): Promise<T> {
     const outer = this.#scope.current();
     if (outer) {
       const name = `level${outer.handle + 1}`;
@@ -164,7 +166,7 @@ export class SqliteDatabase implements Database {
         throw err;
       }
     }
-    return await this.#outermost(() => this.#scope.runSync(0, work));
+    return await this.#outermost(() => this.#scope.runSync(0, work), durable);
   }
 
   /**
@@ -237,16 +239,19 @@ export class SqliteDatabase implements Database {
    */
   async #outermost<T>(
     level: () => Level<T> | Promise<Level<T>>,
+    durable = true,
   ): Promise<T> {
     if (this.#locked) await this.#lock();
     else this.#locked = true;
     let done: Level<T>;
+    let commit: number | undefined;
     try {
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const running = level();
         done = running instanceof Promise ? await running : running;
         this.db.exec("COMMIT");
+        if (durable) commit = this.#wal?.committed();
       } catch (err) {
         if (this.db.isTransaction) this.db.exec("ROLLBACK");
         throw err;
@@ -254,7 +259,7 @@ export class SqliteDatabase implements Database {
     } finally {
       this.#unlock();
     }
-    await this.#wal?.flush();
+    if (commit !== undefined) await this.#wal?.flush(commit);
     this.#scope.committed(done.frame, undefined);
     return done.result;
   }
