@@ -15,6 +15,15 @@ const log = createLogger("test", "error");
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 
+/** A handler that acknowledges every delivery and notes its body in `seen`. */
+const ackInto = (seen: string[]) => (deliveries: Delivery[]) => {
+  for (const d of deliveries) {
+    seen.push(text(d.body));
+    d.ack();
+  }
+  return Promise.resolve();
+};
+
 Deno.test("the broker session on a real node", integration, async (t) => {
   const node: BrokerNode = await createBrokerNode();
   await node.start();
@@ -43,13 +52,7 @@ Deno.test("the broker session on a real node", integration, async (t) => {
     await t.step("publishing and consuming go over connections of their own", async () => {
       const session = await broker("split");
       const seen: string[] = [];
-      await session.subscribe("order_placed", (deliveries) => {
-        for (const d of deliveries) {
-          seen.push(text(d.body));
-          d.ack();
-        }
-        return Promise.resolve();
-      });
+      await session.subscribe("order_placed", ackInto(seen));
       for (let i = 0; i < 5; i++) await session.sendToQueue("order_placed", bytes(`m${i}`), {});
       await waitFor(() => seen.length === 5, { what: "5 messages consumed" });
       assert.deepEqual(seen, ["m0", "m1", "m2", "m3", "m4"]);
@@ -173,13 +176,7 @@ Deno.test("the broker session on a real node", integration, async (t) => {
           "later publishes fail at once",
         );
         const seen: string[] = [];
-        await session.subscribe("order_placed", (deliveries) => {
-          for (const d of deliveries) {
-            seen.push(text(d.body));
-            d.ack();
-          }
-          return Promise.resolve();
-        });
+        await session.subscribe("order_placed", ackInto(seen));
         await waitFor(async () => seen.length === 20 && (await messagesIn("order_placed")) === 0, {
           what: "all 20 consumed and acknowledged during the alarm",
         });

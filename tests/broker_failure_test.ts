@@ -4,7 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { INTEGRATION, Stack } from "./stack.ts";
-import { finalOrders, getJson, listOrders, orderMix, placeOrders, readiness } from "./client.ts";
+import {
+  drained,
+  finalOrders,
+  getJson,
+  listOrders,
+  orderMix,
+  placeOrders,
+  readiness,
+} from "./client.ts";
 import { waitFor } from "./poll.ts";
 import { SERVICE_NAMES, WORK_QUEUES } from "@campus/shared/topology";
 import { assertLedger } from "./ledger.ts";
@@ -41,10 +49,7 @@ Deno.test("broker failures", INTEGRATION, async (t) => {
       const final = await finalOrders(stack, placed.map((o) => o.order_id), 45_000);
       assert.equal(final.size, 20);
       for (const service of SERVICE_NAMES) {
-        const ready = await waitFor(async () => {
-          const r = await readiness(stack, service);
-          return r.status === 200 && r.body.outbox_pending === 0 ? r : undefined;
-        }, { what: `${service} /ready to answer 200 with an empty outbox` });
+        const ready = await drained(stack, service);
         assert.deepEqual(ready.body, { status: "ready", broker: "connected", outbox_pending: 0 });
         assert.equal(await stack.exitStatus(service), undefined, `${service} was not restarted`);
       }

@@ -110,6 +110,14 @@ export async function readiness(stack: Stack, service: ServiceName): Promise<Rea
   return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
 }
 
+/** Waits until a service's `/ready` answers 200 with an empty outbox, and returns that answer. */
+export async function drained(stack: Stack, service: ServiceName): Promise<Readiness> {
+  return await waitFor(async () => {
+    const r = await readiness(stack, service);
+    return r.status === 200 && r.body.outbox_pending === 0 ? r : undefined;
+  }, { what: `${service} /ready to answer 200 with an empty outbox` });
+}
+
 /** An order to place: what `POST /order` takes. */
 export type OrderRequest = { item: string; qty: number; student_id: string };
 

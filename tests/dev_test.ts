@@ -9,6 +9,7 @@ import { SERVICES } from "@campus/shared/topology";
 import { canStartBrokerNode, freePort } from "../tools/broker_node.ts";
 import { answers } from "./client.ts";
 import { waitFor } from "./poll.ts";
+import { WatchedProcess } from "./watched_process.ts";
 import { INTEGRATION } from "./stack.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -31,7 +32,7 @@ async function startDev(env: Record<string, string>): Promise<Dev> {
   const dataDir = await Deno.makeTempDir({ prefix: "campus-dev-" });
   const ports = Object.fromEntries(SERVICES.map((s) => [s.name, freePort()]));
   const amqpPort = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
+  const dev = new WatchedProcess({
     args: ["task", "dev"],
     cwd: ROOT,
     env: {
@@ -43,28 +44,13 @@ async function startDev(env: Record<string, string>): Promise<Dev> {
       ),
       ...env,
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let printed = "";
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) printed += text;
-  };
-  const reading = Promise.all([collect(child.stdout), collect(child.stderr)]);
-  let status: Deno.CommandStatus | undefined;
-  child.status.then((s) => status = s);
+  });
   return {
     ports,
     amqpPort,
-    output: () => printed,
+    output: () => dev.output(),
     async stop() {
-      if (!status) child.kill("SIGTERM");
-      const ended = await waitFor(() => status, {
-        timeoutMs: 60_000,
-        what: `deno task dev to stop after SIGTERM; it printed:\n${printed.slice(-2000)}`,
-      });
-      await reading;
+      const ended = await dev.stop("SIGTERM", 60_000);
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
       return ended;
     },

@@ -14,6 +14,7 @@ import { SqliteDatabase } from "@campus/shared/sqlite";
 import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
 import { Stack } from "./stack.ts";
 import {
+  drained,
   finalOrder,
   finalOrders,
   listNotifications,
@@ -379,10 +380,7 @@ Deno.test("message path faults", integration, async (t) => {
         }
         const final = await finalOrders(stack, placed.map((o) => o.order_id), 60_000);
         assert.equal(final.size, 150);
-        const ready = await waitFor(async () => {
-          const r = await readiness(stack, "inventory");
-          return r.status === 200 && r.body.outbox_pending === 0 ? r : undefined;
-        }, { what: "inventory /ready to answer 200 with an empty outbox after the alarm" });
+        const ready = await drained(stack, "inventory");
         assert.equal(ready.body.broker, "connected");
       },
     );

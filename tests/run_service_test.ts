@@ -9,6 +9,7 @@ import { canStartBrokerNode, createBrokerNode, freePort } from "../tools/broker_
 import { SERVICE_ENV } from "../tools/service_runtime.ts";
 import { answers } from "./client.ts";
 import { waitFor } from "./poll.ts";
+import { WatchedProcess } from "./watched_process.ts";
 import { INTEGRATION } from "./stack.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -19,32 +20,23 @@ Deno.test("deno task inventory runs the service with least privilege", INTEGRATI
   const dir = await Deno.makeTempDir({ prefix: "campus-task-" });
   const dataDir = join(dir, "inventory");
   const port = freePort();
-  let printed = "";
   try {
     await node.start();
-    const task = new Deno.Command(Deno.execPath(), {
+    const task = new WatchedProcess({
       args: ["task", "-q", "inventory"],
       cwd: ROOT,
       // No HOST: the task chooses 127.0.0.1.
       env: { AMQP_URL: node.url, DATA_DIR: dataDir, PORT: String(port), HOST: "" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) printed += text;
-    };
-    const reading = Promise.all([collect(task.stdout), collect(task.stderr)]);
-    let status: Deno.CommandStatus | undefined;
-    task.status.then((s) => status = s);
+    });
     try {
       await waitFor(() => answers(`http://127.0.0.1:${port}/ready`), {
         timeoutMs: 60_000,
-        what: `deno task inventory to answer /ready on :${port}; it printed:\n${printed}`,
+        what: `deno task inventory to answer /ready on :${port}; it printed:\n${task.output()}`,
       });
-      const flags = await waitFor(() => commandLineBelow(task.pid, "services/inventory/main.ts"), {
-        what: "the service's process below the task",
-      });
+      const flags = await waitFor(
+        () => commandLineBelow(task.child.pid, "services/inventory/main.ts"),
+        { what: "the service's process below the task" },
+      );
       const permissions = flags.filter((f) => /^-(A$|-allow|-deny)/.test(f)).sort();
       assert.deepEqual(permissions, [
         `--allow-env=${SERVICE_ENV.join(",")}`,
@@ -54,15 +46,10 @@ Deno.test("deno task inventory runs the service with least privilege", INTEGRATI
       ]);
       assert.ok(flags.includes("--no-prompt"), flags.join(" "));
     } finally {
-      if (!status) task.kill("SIGTERM");
-      const ended = await waitFor(() => status, {
-        timeoutMs: 30_000,
-        what: `deno task inventory to stop after SIGTERM; it printed:\n${printed.slice(-2000)}`,
-      });
-      await reading;
-      assert.equal(ended.code, 0, `a graceful stop; it printed:\n${printed.slice(-2000)}`);
+      const ended = await task.stop("SIGTERM");
+      assert.equal(ended.code, 0, `a graceful stop; it printed:\n${task.output().slice(-2000)}`);
     }
-    assert.match(printed, /"msg":"stopped"/);
+    assert.match(task.output(), /"msg":"stopped"/);
   } finally {
     await node.dispose();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -12,6 +12,7 @@ import { createBrokerNode, freePort } from "../tools/broker_node.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";
 import { finalOrders, getJson, placeOrders, type Readiness } from "./client.ts";
 import { waitFor } from "./poll.ts";
+import { WatchedProcess } from "./watched_process.ts";
 import { INTEGRATION, Stack } from "./stack.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -95,29 +96,17 @@ function runService(service: ServiceName, env: Record<string, string>, dir: stri
     LOG_LEVEL: "debug",
     ...env,
   };
-  const child = new Deno.Command(Deno.execPath(), {
+  const run = new WatchedProcess({
     args: serviceRunArgs(ROOT, service, full),
     cwd: ROOT,
     env: full,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let printed = "";
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) printed += text;
-  };
-  const reading = Promise.all([collect(child.stdout), collect(child.stderr)]);
-  let status: Deno.CommandStatus | undefined;
-  const ended = child.status.then((s) => status = s);
+  });
   return {
     url: (path) => `http://127.0.0.1:${port}${path}`,
-    output: () => printed,
-    exited: () => status,
+    output: () => run.output(),
+    exited: () => run.exited(),
     async stop() {
-      if (!status) child.kill("SIGKILL");
-      await ended;
-      await reading;
+      await run.stop("SIGKILL");
     },
   };
 }
