@@ -76,8 +76,8 @@ export interface Subscription {
   onDeadLetter?: DeadLetterHook;
 }
 
-/** Settings of {@linkcode createConsumer}. */
-export interface ConsumerOptions {
+/** Settings of {@linkcode createConsumer}: the queue's {@linkcode Subscription}, and the rest. */
+export interface ConsumerOptions extends Subscription {
   /** Where retry and dead-letter copies are published. */
   bus: MessageBus;
   /** Where dead letters, retries and failed follow-ups are logged. */
@@ -90,12 +90,6 @@ export interface ConsumerOptions {
    * one, so it cannot tell which message to dead-letter.)
    */
   counter: DeliveryCounter;
-  /** The queue's handler. */
-  handle: MessageHandler;
-  /** Loads what a batch needs before its handlers run. */
-  prepareBatch?: BatchPreparation;
-  /** Runs once a message was set aside in the DLQ. */
-  onDeadLetter?: DeadLetterHook;
   /** Retries of a failing handler before its message is dead-lettered. */
   maxRetries: number;
   /** Delay before each retry, the retry copy's per-message TTL. */

@@ -267,15 +267,12 @@ export async function startService<S extends ServiceName>(
   });
   const relay = new OutboxRelay(outbox, broker, log);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
-    const { handle, prepareBatch, onDeadLetter } = subscription;
     const consumer = createConsumer({
+      ...subscription,
       bus: broker,
       log,
       db,
       counter,
-      handle,
-      prepareBatch,
-      onDeadLetter,
       maxRetries,
       retryDelayMs,
       maxDeliveries,
