@@ -6,6 +6,7 @@
  * @module
  */
 import { errorText } from "@campus/shared/log";
+import { Coalesced } from "./coalesced.ts";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
 import type { OrderStatus, OrderStore } from "./order_store.ts";
 import { type OrderView, viewOfOrder } from "./order_view.ts";
@@ -51,9 +52,12 @@ export class BoardView {
   #board: Board | undefined;
   #watchers = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #soon: ReturnType<typeof setTimeout> | undefined;
-  #building: Promise<Board> | undefined;
-  #again = false;
+  #builds = new Coalesced(async () => {
+    const board = await this.#build();
+    this.#board = board;
+    this.options.onChange(board);
+    return board;
+  });
 
   constructor(private readonly options: BoardViewOptions) {}
 
@@ -79,41 +83,19 @@ export class BoardView {
 
   /** Builds the board again now; a refresh asked for meanwhile runs once this one ends. */
   refresh(): Promise<Board> {
-    if (this.#building) {
-      this.#again = true;
-      return this.#building;
-    }
-    return this.#building = (async () => {
-      try {
-        let board: Board;
-        do {
-          this.#again = false;
-          board = await this.#build();
-          this.#board = board;
-          this.options.onChange(board);
-        } while (this.#again);
-        return board;
-      } finally {
-        this.#building = undefined;
-      }
-    })();
+    return this.#builds.run();
   }
 
   /** Builds the board again shortly, once for however many changes arrive together. */
   refreshSoon(delayMs = 50): void {
-    if (this.#watchers === 0 || this.#soon !== undefined) return;
-    this.#soon = setTimeout(() => {
-      this.#soon = undefined;
-      this.refresh();
-    }, delayMs);
+    if (this.#watchers > 0) this.#builds.soon(delayMs);
   }
 
   /** Stops the periodic and pending refreshes. */
   stop(): void {
     clearInterval(this.#timer);
-    clearTimeout(this.#soon);
     this.#timer = undefined;
-    this.#soon = undefined;
+    this.#builds.cancel();
   }
 
   async #build(): Promise<Board> {

@@ -6,6 +6,7 @@
  * @module
  */
 import { errorText, type Logger } from "@campus/shared/log";
+import { Coalesced } from "./coalesced.ts";
 
 /** One item on the menu; `quantity` is null while its stock is unknown. */
 export interface MenuItem {
@@ -40,9 +41,7 @@ export interface StockViewOptions {
 /** The latest menu and stock levels. */
 export class StockView {
   #menu: Menu;
-  #reading: Promise<void> | undefined;
-  #again = false;
-  #soon: ReturnType<typeof setTimeout> | undefined;
+  #reads = new Coalesced(async () => this.#update(await this.#read()));
   #readAt = 0;
 
   constructor(private readonly options: StockViewOptions) {
@@ -65,35 +64,17 @@ export class StockView {
 
   /** Reads the levels now; a read asked for during another runs once that one ends. */
   refresh(): Promise<void> {
-    if (this.#reading) {
-      this.#again = true;
-      return this.#reading;
-    }
-    return this.#reading = (async () => {
-      try {
-        do {
-          this.#again = false;
-          this.#update(await this.#read());
-        } while (this.#again);
-      } finally {
-        this.#reading = undefined;
-      }
-    })();
+    return this.#reads.run();
   }
 
   /** Reads the levels shortly, once for however many changes arrive together. */
   refreshSoon(delayMs = 100): void {
-    if (this.#soon !== undefined) return;
-    this.#soon = setTimeout(() => {
-      this.#soon = undefined;
-      this.refresh();
-    }, delayMs);
+    this.#reads.soon(delayMs);
   }
 
   /** Cancels a pending read. */
   stop(): void {
-    clearTimeout(this.#soon);
-    this.#soon = undefined;
+    this.#reads.cancel();
   }
 
   async #read(): Promise<Menu> {

@@ -1,6 +1,6 @@
 // The kitchen board: counts by status, stock, queue depths and the latest orders, redrawn from
 // each board the order service sends on its event stream.
-import { listen, STATUS_MARK, timeOf } from "./live.js";
+import { listen, statusBadge, timeOf } from "./live.js";
 import { signedIn } from "./session.js";
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -51,14 +51,7 @@ function show(board) {
       ], [4]);
       row.dataset.orderId = order.order_id;
       const status = document.createElement("td");
-      const badge = document.createElement("span");
-      badge.className = "status";
-      badge.dataset.status = order.status;
-      const mark = document.createElement("span");
-      mark.setAttribute("aria-hidden", "true");
-      mark.textContent = `${STATUS_MARK[order.status] ?? ""} `;
-      badge.append(mark, order.status);
-      status.append(badge);
+      status.append(statusBadge(order.status));
       if (order.reason) status.append(` ${order.reason}`);
       row.append(status);
       return row;

@@ -41,4 +41,20 @@ export function timeOf(iso) {
 }
 
 /** Marks that go with each status, beside its name: the name alone carries the meaning. */
-export const STATUS_MARK = { PLACED: "…", RESERVED: "✓", FAILED: "✗" };
+const STATUS_MARK = { PLACED: "…", RESERVED: "✓", FAILED: "✗" };
+
+/**
+ * The badge of an order's status: its mark (hidden from screen readers) and its name.
+ * @param {string} status
+ * @returns {HTMLSpanElement}
+ */
+export function statusBadge(status) {
+  const badge = document.createElement("span");
+  badge.className = "status";
+  badge.dataset.status = status;
+  const mark = document.createElement("span");
+  mark.setAttribute("aria-hidden", "true");
+  mark.textContent = `${STATUS_MARK[status] ?? ""} `;
+  badge.append(mark, status);
+  return badge;
+}

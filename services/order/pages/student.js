@@ -1,6 +1,6 @@
 // The student page: places orders through POST /order and shows each of the student's orders
 // with its status and message, kept current by the order service's event stream.
-import { listen, STATUS_MARK, timeOf } from "./live.js";
+import { listen, statusBadge, timeOf } from "./live.js";
 import { signedIn } from "./session.js";
 
 const STORAGE_KEY = "campus-food.student_id";
@@ -180,14 +180,7 @@ function render(element, order) {
   const what = document.createElement("span");
   what.className = "what";
   what.textContent = `${order.qty} × ${order.item}`;
-  const status = document.createElement("span");
-  status.className = "status";
-  status.dataset.status = order.status;
-  const mark = document.createElement("span");
-  mark.setAttribute("aria-hidden", "true");
-  mark.textContent = `${STATUS_MARK[order.status] ?? ""} `;
-  status.append(mark, order.status);
-  head.append(what, " ", status);
+  head.append(what, " ", statusBadge(order.status));
   const parts = [head];
   // The message names the reason itself; the reason alone shows only until it arrives.
   if (order.message) parts.push(paragraph("message", order.message));
