@@ -8,19 +8,18 @@
  */
 import { SERVICE_NAMES } from "@campus/shared/topology";
 import { Stack } from "../tests/stack.ts";
-import { checkLedger } from "../tests/ledger.ts";
 import { stockLevels } from "../tests/client.ts";
 import {
   type CollectedSpan,
   type SpanCollector,
   startSpanCollector,
 } from "../tests/span_collector.ts";
-import { type Footprint, FootprintSampler } from "./footprint.ts";
-import { ordersOf, runLoad, summarizeRound } from "./load.ts";
+import { FootprintSampler } from "./footprint.ts";
+import { loadRound, type RoundFigures, roundFigures } from "./round.ts";
 import { MetricsScraper, type ScrapeCount } from "./metrics_scraper.ts";
 import type { BenchOptions } from "./options.ts";
 import { num, Progress } from "./progress.ts";
-import { cpuPerOrderMs, LOAD_GENERATOR, type MachineInfo } from "./report.ts";
+import { LOAD_GENERATOR, type MachineInfo } from "./report.ts";
 import { round } from "./stats.ts";
 
 /** How the pipeline is watched in a round. */
@@ -50,27 +49,14 @@ export interface SpanCount {
 }
 
 /** One measured round. */
-export interface ObserveRound {
+export interface ObserveRound extends RoundFigures {
   variant: Variant;
-  orders: number;
-  concurrency: number;
   warm_up: number;
-  accepted: number;
-  errors: number;
-  /** First `POST` to the last final status. */
-  completed_per_s: number;
   post_p50_ms: number;
-  post_p99_ms: number;
-  /** CPU ms per accepted order of the measured round, by process, `pipeline` summed. */
-  cpu_per_order_ms: Record<string, number>;
-  footprint: Record<string, Footprint>;
   /** The scrapes of the measured round (scraped only). */
   scrapes: ScrapeCount | null;
   /** The spans received (traced only). */
   spans: SpanCount | null;
-  /** The ledger check, the scrapes all answered and spans arrived. */
-  ok: boolean;
-  problems: string[];
 }
 
 /** What an observability comparison produced; its JSON file holds exactly this. */
@@ -144,19 +130,8 @@ async function measure(stack: Stack, settings: RoundSettings): Promise<ObserveRo
   const concurrency = Math.max(...options.concurrency);
   const warmUp = Math.min(WARM_UP_ORDERS, options.orders);
   const stockBefore = await stockLevels(stack);
-  const orderUrl = stack.url("order");
   const load = (count: number, studentId: string) =>
-    runLoad({
-      orderUrl,
-      count,
-      concurrency,
-      studentId,
-      items,
-      timeoutMs: 60_000 + count * 20,
-      onProgress: (n) => progress.update(`${studentId}: posted ${num(n)}/${num(count)}`),
-      onWait: (waited) =>
-        progress.update(`${studentId}: waiting for final statuses (${num(waited / 1000, 1)} s)`),
-    });
+    loadRound(stack, progress, { count, concurrency, studentId, items });
   const warmed = await load(warmUp, `observe-${variant}-warm-up`);
 
   const brokerPid = await stack.backend.pid("broker");
@@ -182,36 +157,21 @@ async function measure(stack: Stack, settings: RoundSettings): Promise<ObserveRo
     const spans = collector
       ? countSpans(await settledSpans(collector, placed.length), placed.length, collector.bytes())
       : null;
-    const footprint = await sampler.stop();
-    const figures = summarizeRound(run, await ordersOf(orderUrl, run.studentId));
-    progress.update("comparing the ledgers");
-    const ledger = await checkLedger(stack, {
+    const { figures, summary } = await roundFigures(stack, progress, run, await sampler.stop(), {
       stockBefore,
       orderIds: placed.map((o) => o.order_id),
+      problems: [
+        ...(scrapes?.failed ? [`${scrapes.failed} scrapes failed: ${scrapes.failures[0]}`] : []),
+        ...(spans && spans.per_order === 0 ? ["no order's span arrived: tracing did not run"] : []),
+      ],
     });
-    const problems = [
-      ...ledger.problems,
-      ...(figures.errors ? [`${figures.errors} POSTs failed: ${figures.error_samples[0]}`] : []),
-      ...(figures.unfinished ? [`${figures.unfinished} orders not final in time`] : []),
-      ...(scrapes?.failed ? [`${scrapes.failed} scrapes failed: ${scrapes.failures[0]}`] : []),
-      ...(spans && spans.per_order === 0 ? ["no order's span arrived: tracing did not run"] : []),
-    ];
     return {
+      ...figures,
       variant,
-      orders: options.orders,
-      concurrency,
       warm_up: warmUp,
-      accepted: figures.accepted,
-      errors: figures.errors,
-      completed_per_s: figures.completed_per_s,
-      post_p50_ms: figures.post.p50_ms,
-      post_p99_ms: figures.post.p99_ms,
-      cpu_per_order_ms: cpuPerOrderMs(footprint, Math.max(1, figures.accepted)),
-      footprint,
+      post_p50_ms: summary.post.p50_ms,
       scrapes,
       spans,
-      ok: problems.length === 0,
-      problems,
     };
   } finally {
     await scraper?.stop();

@@ -8,35 +8,21 @@ import postgres from "postgres";
 import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
 import { TEST_POSTGRES_URL } from "@campus/shared/store_testing";
 import { Stack } from "../tests/stack.ts";
-import { checkLedger } from "../tests/ledger.ts";
 import { stockLevels } from "../tests/client.ts";
 import { type Footprint, FootprintSampler } from "./footprint.ts";
-import { ordersOf, runLoad, summarizeRound } from "./load.ts";
+import { loadRound, type RoundFigures, roundFigures } from "./round.ts";
 import type { BenchOptions } from "./options.ts";
 import { num, Progress } from "./progress.ts";
-import { cpuPerOrderMs, LOAD_GENERATOR, type MachineInfo } from "./report.ts";
+import { LOAD_GENERATOR, type MachineInfo } from "./report.ts";
 import { round } from "./stats.ts";
 
 /** The footprint name of PostgreSQL's backends serving the stack's services, summed. */
 export const POSTGRES = "postgres";
 
 /** One measured round. */
-export interface ReplicaRound {
+export interface ReplicaRound extends RoundFigures {
   store: "sqlite" | "postgres";
   inventory_replicas: number;
-  orders: number;
-  concurrency: number;
-  accepted: number;
-  errors: number;
-  /** First `POST` to the last final status. */
-  completed_per_s: number;
-  post_p99_ms: number;
-  /** CPU ms per accepted order by process (`inventory-2` is the second replica), `pipeline` summed. */
-  cpu_per_order_ms: Record<string, number>;
-  footprint: Record<string, Footprint>;
-  /** The ledger check: no order lost, stock exact, one notification each. */
-  ok: boolean;
-  problems: string[];
 }
 
 /** What a replica comparison produced; its JSON file holds exactly this. */
@@ -134,41 +120,18 @@ async function measure(stack: Stack, settings: RoundSettings): Promise<ReplicaRo
   const sampler = new FootprintSampler(processes);
   try {
     await sampler.start();
-    const run = await runLoad({
-      orderUrl: stack.url("order"),
+    const run = await loadRound(stack, progress, {
       count: options.orders,
       concurrency,
       studentId: `replicas-${index}`,
       items,
-      timeoutMs: 60_000 + options.orders * 20,
-      onProgress: (n) => progress.update(`posted ${num(n)}/${num(options.orders)}`),
-      onWait: (waited) =>
-        progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
     });
     const footprint = sumBackends(await sampler.stop());
-    const figures = summarizeRound(run, await ordersOf(stack.url("order"), run.studentId));
-    progress.update("comparing the ledgers");
-    const ledger = await checkLedger(stack, {
+    const { figures } = await roundFigures(stack, progress, run, footprint, {
       stockBefore,
       orderIds: run.placement.accepted.map((o) => o.order_id),
     });
-    return {
-      store,
-      inventory_replicas: inventory,
-      orders: options.orders,
-      concurrency,
-      accepted: figures.accepted,
-      errors: figures.errors,
-      completed_per_s: figures.completed_per_s,
-      post_p99_ms: figures.post.p99_ms,
-      cpu_per_order_ms: cpuPerOrderMs(footprint, Math.max(1, figures.accepted)),
-      footprint,
-      ok: ledger.ok && figures.unfinished === 0 && figures.errors === 0,
-      problems: [
-        ...ledger.problems,
-        ...(figures.errors ? [`${figures.errors} POSTs failed: ${figures.error_samples[0]}`] : []),
-      ],
-    };
+    return { ...figures, store, inventory_replicas: inventory };
   } finally {
     await sampler.stop().catch(() => {});
     await admin?.end();
