@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { WalFlush } from "./_wal_flush.ts";
+import { waitFor } from "../tests/poll.ts";
 
 /** A WalFlush on a real file whose flushes wait until the test lets each one finish. */
 async function setup() {
@@ -12,7 +13,7 @@ async function setup() {
     await file.syncData();
   });
   const finishNext = async () => {
-    while (started.length === 0) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => started.length > 0, { what: "a flush to start" });
     started.shift()!();
   };
   return {

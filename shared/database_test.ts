@@ -100,14 +100,19 @@ Deno.test("SQLite: a read outside a transaction waits until the transaction ende
     await store.add("uncommitted");
     await held;
   });
-  const reading = store.all();
-  let read: string[] | undefined;
-  reading.then((rows) => read = rows);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(read, undefined, "the read waited for the transaction");
+  const ended: string[] = [];
+  const reading = store.all().then((rows) => {
+    ended.push("read");
+    return rows;
+  });
+  // Everything ready to run runs before this timer fires: a read that did not wait is done.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(ended.length, 0, "the read waits while the transaction is open");
+  writing.then(() => ended.push("committed"));
   release();
-  await writing;
   assert.deepEqual(await reading, ["uncommitted"]);
+  await writing;
+  assert.deepEqual(ended, ["committed", "read"], "the read ended after the commit");
   await db.close();
 });
 

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { drainOutbox, storeContract } from "@campus/shared/store_testing";
+import type { PostgresDatabase } from "@campus/shared/postgres";
 import { openStockStore, type Reservation, type StockStore } from "./stock_store.ts";
+import { waitFor } from "../../tests/poll.ts";
 
 const order = (order_id: string, item = "Coffee", qty = 1) => ({
   order_id,
@@ -159,10 +161,28 @@ storeContract(
     await isLocked;
     let done = false;
     const waiting = other.stock.reserve(order("o2", "Coffee", 3)).then((r) => (done = true, r));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await blockedOnALock(db);
     assert.equal(done, false, "the other replica waits for the batch");
     release();
     await batch;
     assert.equal(reasonOf(await waiting), 'Cannot reserve "Coffee": 3 requested, 2 in stock');
   },
 );
+
+/**
+ * Resolves once another transaction waits for a lock: PostgreSQL shows its backend waiting on
+ * one; SQLite's lock is this process's own, so a wait that did not happen would have ended by the
+ * time everything ready to run has run.
+ */
+async function blockedOnALock(db: Database): Promise<void> {
+  if (db.engine !== "postgres") {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    return;
+  }
+  const { pool } = db as PostgresDatabase;
+  await waitFor(async () => {
+    const [{ n }] = await pool`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+    return n > 0;
+  }, { what: "the other replica's reserve to wait for the row lock" });
+}
