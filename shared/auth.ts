@@ -8,27 +8,8 @@
 import { decodeJwt, errors, jwtVerify, SignJWT } from "jose";
 import { HttpError } from "./http.ts";
 
-/** The roles a token may carry. */
-export const ROLES = ["student", "staff"] as const;
-
-/** `student` (sees and places their own orders) or `staff` (sees everything, the board). */
-export type Role = typeof ROLES[number];
-
-/** The caller of a request, from a verified token. */
-export interface Caller {
-  /** The student id, or the staff member's name (the token's `sub`). */
-  sub: string;
-  /** The token's `role`. */
-  role: Role;
-  /** When the token expires, in milliseconds since the epoch (its `exp`). */
-  expiresAt: number;
-}
-
-/**
- * Who may call a route: anyone (`public`: the page files, `/health`, `/ready`, `/metrics`),
- * any caller with a valid token (`signed_in`, the default), or staff only (`staff`).
- */
-export type Access = "public" | "signed_in" | "staff";
+export { type Access, type Caller, type Role, ROLES } from "./caller.ts";
+import { type Access, type Caller, type Role, ROLES } from "./caller.ts";
 
 /** Name of the cookie that carries the token of a page's session. */
 export const SESSION_COOKIE = "campus_session";

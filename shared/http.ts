@@ -3,7 +3,7 @@
  * that answers 404 and 405 itself and never lets a client mistake become a 500.
  * @module
  */
-import type { Access, Caller } from "./auth.ts";
+import type { Access, Caller } from "./caller.ts";
 import type { Logger } from "./log.ts";
 import { type ServiceMetrics, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nameRequestSpan } from "./tracing.ts";

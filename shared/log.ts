@@ -3,7 +3,10 @@
  * stdout stays free. The only module that writes to the console.
  * @module
  */
-import { redactSecrets, redactText } from "./redact.ts";
+import { redactSecrets } from "./redact.ts";
+
+// Part of the logger's API; it lives beside the masking it applies, which tracing uses too.
+export { errorText } from "./redact.ts";
 import { activeTraceId } from "./tracing.ts";
 
 /** Severity of a log line. */
@@ -55,14 +58,6 @@ export function createLogger(
     if (RANK[lvl] >= RANK.warn) buffer.flush();
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
-}
-
-/**
- * Text of an unknown thrown value, for logs and error bodies, with any password in a URL and
- * any token it quotes masked (see {@linkcode redactText}).
- */
-export function errorText(err: unknown): string {
-  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 /** Lines waiting for the end of the turn, one buffer per sink so that they stay in order. */

@@ -127,3 +127,11 @@ function passwordOf(url: string): string | undefined {
     return /^[a-z][a-z0-9+.-]*:\/\/[^:@/]*:([^/]*)@/i.exec(url)?.[1];
   }
 }
+
+/**
+ * Text of an unknown thrown value, for logs and error bodies, with any password in a URL and
+ * any token it quotes masked (see {@linkcode redactText}).
+ */
+export function errorText(err: unknown): string {
+  return redactText(err instanceof Error ? err.message : String(err));
+}

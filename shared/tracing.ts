@@ -15,7 +15,7 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { errorText } from "./log.ts";
+import { errorText } from "./redact.ts";
 
 /** Header (and outbox column) holding the W3C trace context of a message's cause. */
 export const TRACEPARENT_HEADER = "traceparent";
