@@ -14,6 +14,15 @@ import { SqliteDatabase } from "./sqlite.ts";
 export const TEST_POSTGRES_URL: string = Deno.env.get("TEST_POSTGRES_URL") ||
   "postgres://postgres@127.0.0.1:5432/postgres";
 
+/**
+ * The engines the store suites run on: `TEST_ENGINES` (comma separated), both by default.
+ * `deno task test:unit` sets `sqlite`, and the PostgreSQL steps then show as ignored.
+ */
+export const TEST_ENGINES: readonly Engine[] = (Deno.env.get("TEST_ENGINES") || "sqlite,postgres")
+  .split(",").map((name) => name.trim()).filter((name): name is Engine =>
+    name === "sqlite" || name === "postgres"
+  );
+
 /** A database made for one test. */
 export interface TestDatabase {
   /** Which engine the database runs on. */
@@ -62,8 +71,13 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
  */
 export function storeContract(name: string, fn: (t: TestDatabase) => Promise<void>): void {
   Deno.test(name, async (t) => {
-    await t.step("sqlite", () => withTestDatabase("sqlite", fn));
-    await t.step("postgres", () => withTestDatabase("postgres", fn));
+    for (const engine of ["sqlite", "postgres"] as const) {
+      await t.step({
+        name: engine,
+        ignore: !TEST_ENGINES.includes(engine),
+        fn: () => withTestDatabase(engine, fn),
+      });
+    }
   });
 }
 
