@@ -45,6 +45,7 @@ export const ENV_DEFAULTS = {
   DATABASE_URL: "",
   REQUEST_TIMEOUT_MS: "10000",
   OUTBOX_STALL_MS: "30000",
+  OUTCOME_TIMEOUT_MS: "30000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
   OTEL_DENO: "false",
@@ -116,6 +117,7 @@ const EnvSchema = z.object({
   ).optional(),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
+  OUTCOME_TIMEOUT_MS: int(100, 86_400_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
   // Read by Deno itself at start-up, which then provides the OpenTelemetry SDK; the service
@@ -161,6 +163,11 @@ export interface Config<S extends ServiceName = ServiceName> {
   requestTimeoutMs: number;
   /** How long the oldest outbox row may wait while connected before `/ready` answers 503. */
   outboxStallMs: number;
+  /**
+   * How long an order may wait for its outcome before the order service asks inventory again
+   * (`OUTCOME_TIMEOUT_MS`); later asks come further apart.
+   */
+  outcomeTimeoutMs: number;
   /** Lowest level that is logged. */
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
@@ -230,6 +237,7 @@ export function loadConfig<S extends ServiceName>(
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     outboxStallMs: e.OUTBOX_STALL_MS,
+    outcomeTimeoutMs: e.OUTCOME_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
     tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),

@@ -14,6 +14,7 @@ Deno.test("loadConfig() fills every default", () => {
   assert.equal(config.databaseUrl, undefined);
   assert.equal(config.requestTimeoutMs, 10_000);
   assert.equal(config.outboxStallMs, 30_000);
+  assert.equal(config.outcomeTimeoutMs, 30_000);
   assert.equal(config.tracing, false);
   assert.ok(Object.isFrozen(config));
 });
@@ -26,8 +27,10 @@ Deno.test("loadConfig() reads the environment", () => {
     TEST_FAULTS: "on",
     REQUEST_TIMEOUT_MS: "2500",
     OUTBOX_STALL_MS: "5000",
+    OUTCOME_TIMEOUT_MS: "2000",
     OTEL_DENO: "true",
   });
+  assert.equal(config.outcomeTimeoutMs, 2000);
   assert.equal(config.tracing, true);
   assert.equal(config.requestTimeoutMs, 2500);
   assert.equal(config.port, 6001);

@@ -31,6 +31,7 @@ const ORDER_SERVICE = {
   campus_orders_placed_total: "counter",
   campus_orders_completed_total: "counter",
   campus_orders_oldest_pending_seconds: "gauge",
+  campus_orders_reasked_total: "counter",
 };
 
 Deno.test("metrics, traces and logs of a running stack", INTEGRATION, async (t) => {

@@ -1,7 +1,8 @@
 /**
  * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the consumer that
- * moves orders to `RESERVED` or `FAILED` when inventory answers, and the live pages (the
- * student page at `/`, the kitchen board at `/board`).
+ * moves orders to `RESERVED` or `FAILED` when inventory answers, the sweeper that asks again
+ * about orders whose answer is late, and the live pages (the student page at `/`, the kitchen
+ * board at `/board`).
  * @module
  */
 import { type Caller, forbidden } from "@campus/shared/auth";
@@ -14,6 +15,7 @@ import { OrderIntake } from "./order_intake.ts";
 import { orderMetrics } from "./order_metrics.ts";
 import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
 import { OrderRateLimit } from "./order_rate_limit.ts";
+import { OutcomeSweeper } from "./outcome_sweeper.ts";
 import { pageRoutes } from "./pages.ts";
 import { sessionRoutes } from "./session.ts";
 
@@ -31,12 +33,23 @@ export async function createOrderService(
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
   const live = createLivePages({ config, orders, log, ...liveOptions });
+  const sweeper = new OutcomeSweeper({
+    orders,
+    timeoutMs: config.outcomeTimeoutMs,
+    log,
+    onReasked: (reasks) => counts.reasked(reasks.length),
+  });
   // Only while authentication is on: the classic lab's clients and the benchmark place many
   // orders for one student id, and must keep working as they always did.
   const rateLimit = auth ? new OrderRateLimit({ limit: config.orderRateLimit }) : undefined;
   return {
-    start: () => live.start(),
-    stop: () => live.stop(),
+    start: () => {
+      live.start();
+      sweeper.start();
+    },
+    stop: async () => {
+      await Promise.all([live.stop(), sweeper.stop()]);
+    },
     routes: [
       ...pageRoutes(),
       ...sessionRoutes(auth),

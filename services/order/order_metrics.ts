@@ -1,6 +1,7 @@
 /**
- * The order service's own metrics: orders placed and completed (counted once committed) and the
- * age of the oldest order still waiting for inventory (read from the store at each scrape).
+ * The order service's own metrics: orders placed, completed and asked about again (counted once
+ * committed) and the age of the oldest order still waiting for inventory (read from the store at
+ * each scrape).
  * @module
  */
 import { Counter } from "prom-client";
@@ -13,6 +14,8 @@ export interface OrderMetrics {
   placed(n: number): void;
   /** An order reached its final status, committed. */
   completed(status: "RESERVED" | "FAILED"): void;
+  /** `n` late orders were asked about again (a new `OrderPlaced` committed for each). */
+  reasked(n: number): void;
 }
 
 /** Adds the order metrics to the service's registry. */
@@ -29,6 +32,11 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
     labelNames: ["status"],
     registers,
   });
+  const reasked = new Counter({
+    name: "campus_orders_reasked_total",
+    help: "Times an order waited longer than OUTCOME_TIMEOUT_MS and inventory was asked again.",
+    registers,
+  });
   const byStatus = { RESERVED: completed.labels("RESERVED"), FAILED: completed.labels("FAILED") };
   byStatus.RESERVED.inc(0);
   byStatus.FAILED.inc(0);
@@ -43,5 +51,6 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
   return {
     placed: (n) => placed.inc(n),
     completed: (status) => byStatus[status].inc(),
+    reasked: (n) => reasked.inc(n),
   };
 }

@@ -64,6 +64,24 @@ export type Placement =
   | { kind: "replayed"; order: Order }
   | { kind: "conflict"; key: string; orderId: string; previous: PlaceOrderRequest };
 
+/** What {@linkcode OrderStore.reaskOverdue} is to do. */
+export interface ReaskRequest {
+  /** The time of the sweep, in ms since the epoch. */
+  now: number;
+  /** An order not yet asked about again is overdue this long after it was placed. */
+  timeoutMs: number;
+  /** How long after its `asks`-th ask an order is overdue again, in ms. */
+  nextAskAfter(asks: number): number;
+  /** At most this many orders in one call. */
+  limit: number;
+}
+
+/** An order asked about again, and how often it has been so far (this time included). */
+export interface Reask {
+  order: Order;
+  asks: number;
+}
+
 /** The order service's store. */
 export interface OrderStore {
   /**
@@ -91,6 +109,14 @@ export interface OrderStore {
    * took (one published by hand) is recorded as a new order with that outcome.
    */
   applyResult(result: InventoryResult): Promise<boolean>;
+  /**
+   * Asks again about orders still `PLACED` whose outcome is overdue at `now`, oldest first: a
+   * new `OrderPlaced` of each goes into the outbox, and the order's next ask is set
+   * `nextAskAfter(asks)` later, in one transaction. Inventory answers a repeated `OrderPlaced`
+   * with the decision it recorded, so asking twice costs only a message. Replicas sharing the
+   * database, sweeping at once, each take other orders.
+   */
+  reaskOverdue(request: ReaskRequest): Promise<Reask[]>;
 }
 
 /** Options of {@linkcode openOrderStore}. */

@@ -24,6 +24,8 @@ import {
   type OrderStore,
   type OrderStoreOptions,
   type Placement,
+  type Reask,
+  type ReaskRequest,
   sameRequest,
 } from "./order_store.ts";
 
@@ -51,6 +53,10 @@ const SCHEMA = [
   // Only the orders still waiting: the age of the oldest is read at every metrics scrape, and
   // this keeps that read one index step however many orders the table holds.
   `CREATE INDEX orders_placed ON orders (created_at) WHERE status = 'PLACED'`,
+  // How often an order was asked about again, and when it is overdue next (null: not yet
+  // asked, overdue OUTCOME_TIMEOUT_MS after created_at).
+  `ALTER TABLE orders ADD COLUMN asks integer NOT NULL DEFAULT 0,
+    ADD COLUMN ask_at timestamptz`,
 ];
 
 const COLUMNS = [
@@ -191,6 +197,29 @@ export class PostgresOrderStore implements OrderStore {
         ${reason}, ${now}, ${now})
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;
+  }
+
+  reaskOverdue({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    return this.db.transaction(async () => {
+      const sql = this.db.sql;
+      // Rows another replica is asking about (or an outcome is moving on) are skipped, not
+      // waited for; once that commits they are no longer overdue, or no longer PLACED.
+      const rows = await sql`SELECT ${sql(COLUMNS)}, asks FROM orders
+        WHERE status = 'PLACED'
+          AND ((ask_at IS NULL AND created_at <= ${new Date(now - timeoutMs)})
+            OR ask_at <= ${new Date(now)})
+        ORDER BY created_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return [];
+      const reasks = rows.map((row) => ({ order: toOrder(row), asks: Number(row.asks) + 1 }));
+      const ids = reasks.map(({ order }) => order.order_id);
+      const next = reasks.map(({ asks }) => new Date(now + nextAskAfter(asks)).toISOString());
+      await sql`UPDATE orders SET asks = asks + 1, ask_at = due.at
+        FROM unnest(${sql.array(ids)}::text[], ${sql.array(next)}::timestamptz[]) AS due (id, at)
+        WHERE orders.order_id = due.id`;
+      await this.outbox.add(...reasks.map(({ order }) => orderPlaced(order)));
+      return reasks;
+    });
   }
 
   /**

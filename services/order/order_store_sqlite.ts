@@ -19,6 +19,8 @@ import {
   type OrderStore,
   type OrderStoreOptions,
   type Placement,
+  type Reask,
+  type ReaskRequest,
   sameRequest,
 } from "./order_store.ts";
 
@@ -44,6 +46,10 @@ const SCHEMA = [
   // Only the orders still waiting: the age of the oldest is read at every metrics scrape, and
   // this keeps that read one index step however many orders the table holds.
   `CREATE INDEX IF NOT EXISTS orders_placed ON orders (created_at) WHERE status = 'PLACED'`,
+  // How often an order was asked about again, and when it is overdue next (null: not yet
+  // asked, overdue OUTCOME_TIMEOUT_MS after created_at).
+  `ALTER TABLE orders ADD COLUMN asks INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE orders ADD COLUMN ask_at TEXT;`,
 ];
 
 /** {@linkcode OrderStore} in a SQLite database. */
@@ -53,6 +59,8 @@ export class SqliteOrderStore implements OrderStore {
   #finish: StatementSync;
   #insertFinished: StatementSync;
   #oldestPlaced: StatementSync;
+  #overdue: StatementSync;
+  #asked: StatementSync;
   #keys: IdempotencyKeys;
 
   private constructor(
@@ -74,6 +82,11 @@ export class SqliteOrderStore implements OrderStore {
     this.#oldestPlaced = sql.prepare(
       `SELECT min(created_at) AS at FROM orders WHERE status = 'PLACED'`,
     );
+    // Walks the waiting orders oldest first (the orders_placed index), only those.
+    this.#overdue = sql.prepare(`SELECT * FROM orders WHERE status = 'PLACED'
+      AND ((ask_at IS NULL AND created_at <= ?) OR ask_at <= ?)
+      ORDER BY created_at LIMIT ?`);
+    this.#asked = sql.prepare(`UPDATE orders SET asks = ?, ask_at = ? WHERE order_id = ?`);
   }
 
   /** The orders of `db`, its schema brought up to date. */
@@ -194,6 +207,20 @@ export class SqliteOrderStore implements OrderStore {
         now,
       ).changes > 0;
     });
+  }
+
+  reaskOverdue({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    const cutoff = new Date(now - timeoutMs).toISOString();
+    return this.db.write(() =>
+      this.#overdue.all(cutoff, new Date(now).toISOString(), limit).map((row) => {
+        const order = toOrder(row);
+        const asks = Number(row.asks) + 1;
+        const next = new Date(now + nextAskAfter(asks)).toISOString();
+        this.#asked.run(asks, next, order.order_id);
+        this.outbox.insert(orderPlaced(order));
+        return { order, asks };
+      })
+    );
   }
 }
 

@@ -201,3 +201,101 @@ storeContract("each order placed together keeps its own request's trace", async 
   const events = await drainOutbox(outbox);
   assert.deepEqual(events.map((e) => e.traceparent), [traceparent, undefined]);
 });
+
+/** Asks due `timeoutMs` after placing, then 10 s after each ask. */
+const reaskAt = (now: number, limit = 100) => ({
+  now,
+  timeoutMs: 30_000,
+  nextAskAfter: (asks: number) => asks * 10_000,
+  limit,
+});
+
+storeContract("reaskOverdue() asks again about late orders, then waits", async ({ db }) => {
+  const { orders, outbox, place } = await openOrders(db);
+  const late = await place();
+  const done = await place();
+  await orders.applyResult({ outcome: "RESERVED", event: { order_id: done.order_id, ...request } });
+  await drainOutbox(outbox);
+  const placedAt = Date.parse(late.created_at);
+
+  assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 29_999)), [], "not yet overdue");
+  const [first, ...others] = await orders.reaskOverdue(reaskAt(placedAt + 30_000));
+  assert.deepEqual(others, [], "a final order is never asked about");
+  assert.deepEqual(first, { order: late, asks: 1 });
+  const [event, ...more] = await drainOutbox(outbox);
+  assert.deepEqual(more, []);
+  assert.equal(event.type, "OrderPlaced");
+  assert.equal(event.correlationId, late.order_id);
+  assert.deepEqual(event.body, { order_id: late.order_id, ...request });
+
+  assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 30_000)), [], "asked just now");
+  assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 39_999)), [], "10 s after ask 1");
+  const [second] = await orders.reaskOverdue(reaskAt(placedAt + 40_000));
+  assert.equal(second.asks, 2);
+  assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 59_999)), [], "20 s after ask 2");
+  assert.equal((await orders.reaskOverdue(reaskAt(placedAt + 60_000)))[0]?.asks, 3);
+  assert.equal((await drainOutbox(outbox)).length, 2, "one OrderPlaced per ask");
+
+  await orders.applyResult({
+    outcome: "FAILED",
+    event: { order_id: late.order_id, ...request, reason: "none left" },
+  });
+  assert.deepEqual(
+    await orders.reaskOverdue(reaskAt(placedAt + 3_600_000)),
+    [],
+    "answered at last",
+  );
+  assert.deepEqual(await orders.get(late.order_id), {
+    ...late,
+    status: "FAILED",
+    reason: "none left",
+    updated_at: (await orders.get(late.order_id))!.updated_at,
+  }, "asking changes nothing the API shows");
+});
+
+storeContract("reaskOverdue() takes at most its limit, oldest first", async ({ db }) => {
+  const { orders, outbox } = await openOrders(db);
+  const placed = [];
+  for (let i = 0; i < 5; i++) {
+    placed.push(((await orders.placeAll([{ request }]))[0] as { order: Order }).order);
+    // Each a millisecond later than the one before: the oldest are taken first.
+    const at = Date.parse(placed[i].created_at);
+    while (Date.now() <= at) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await drainOutbox(outbox);
+  const now = Date.now() + 60_000;
+  const batches = [];
+  for (let i = 0; i < 4; i++) batches.push(await orders.reaskOverdue(reaskAt(now, 2)));
+  assert.deepEqual(
+    batches.map((batch) => batch.map((r) => r.order.order_id)),
+    [placed.slice(0, 2), placed.slice(2, 4), placed.slice(4), []].map((b) =>
+      b.map((o) => o.order_id)
+    ),
+  );
+  assert.equal((await drainOutbox(outbox)).length, 5);
+});
+
+storeContract(
+  "replicas sweeping at once ask about each late order once",
+  async ({ db, replica }) => {
+    const one = await openOrders(db);
+    const other = await openOrders(replica());
+    const placed = await one.orders.placeAll(Array.from({ length: 40 }, () => ({ request })));
+    await drainOutbox(one.outbox);
+    const now = Date.now() + 60_000;
+    const sweeps = await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) => (i % 2 ? other : one).orders.reaskOverdue(reaskAt(now, 10)),
+      ),
+    );
+    const asked = sweeps.flat().map((r) => r.order.order_id);
+    assert.equal(asked.length, new Set(asked).size, "no order asked about twice");
+    assert.deepEqual(
+      asked.sort(),
+      placed.map((p) => (p as { order: Order }).order.order_id).sort(),
+      "every late order asked about",
+    );
+    assert.equal((await drainOutbox(one.outbox)).length, 40, "one OrderPlaced each");
+  },
+);
