@@ -85,9 +85,9 @@ export interface ConsumerOptions extends Subscription {
   /** The service's database: a batch of messages is handled in one transaction of it. */
   db: Database;
   /**
-   * Counts the redeliveries that reached the handler and never came back. (A quorum queue's own
-   * `x-delivery-count` also counts the messages that were merely in flight beside a crashing
-   * one, so it cannot tell which message to dead-letter.)
+   * Counts the redeliveries that reached the handler and never came back, one in hand at a
+   * time. (A quorum queue's own `x-delivery-count` also counts the messages that were merely in
+   * flight beside a crashing one, so it cannot tell which message to dead-letter.)
    */
   counter: DeliveryCounter;
   /** Retries of a failing handler before its message is dead-lettered. */
@@ -324,7 +324,28 @@ export function createConsumer(
   const handleRedelivery = async (delivery: Delivery, started: number) => {
     const handling = begin(delivery, started);
     const key = delivery.messageId ?? await digest(delivery.body);
-    const deliveries = await counter.bump(key);
+    let deliveries = 0;
+    let failure: { error: unknown } | undefined;
+    // Counted, handled and forgotten while no other redelivery of this process is counted: a
+    // crash meanwhile is charged to this message alone, not to others counted while its
+    // handler waited for the database.
+    await counter.inHand(async () => {
+      deliveries = await counter.bump(key);
+      if (deliveries > maxDeliveries) return;
+      try {
+        // Forgotten with its effects, in their transaction: once they are committed, it is no
+        // longer in hand, whatever stops the process before the ack.
+        await withSpan(handling.span, () =>
+          db.transaction(async () => {
+            await handle(incoming(delivery));
+            await counter.forget(key);
+          }));
+      } catch (error) {
+        failure = { error };
+        // The handler came back, so this message did not stop the process.
+        await counter.forget(key).catch(() => {});
+      }
+    });
     if (deliveries > maxDeliveries) {
       const reason =
         `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`;
@@ -333,16 +354,6 @@ export function createConsumer(
       await counter.forget(key);
       return;
     }
-    let failure: { error: unknown } | undefined;
-    try {
-      await withSpan(handling.span, () => run(incoming(delivery)));
-    } catch (error) {
-      failure = { error };
-    }
-    // The handler came back, so this message did not stop the process. Forgetting it now,
-    // before the ack, means only a message whose handler never returns climbs towards
-    // maxDeliveries; the others redelivered by the same crash start again from zero.
-    await counter.forget(key).catch(() => {});
     if (failure) return fail(handling, failure.error);
     succeed(handling);
   };

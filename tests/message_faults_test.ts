@@ -290,6 +290,7 @@ Deno.test("message path faults", integration, async (t) => {
 
           let failures = 1;
           const flaky = (counter: DeliveryCounter): DeliveryCounter => ({
+            inHand: (work) => counter.inHand(work),
             bump: (key) =>
               failures-- > 0 ? Promise.reject(new Error("disk I/O error")) : counter.bump(key),
             forget: (key) => counter.forget(key),
