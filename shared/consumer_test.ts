@@ -3,6 +3,7 @@ import {
   type ConsumerOptions,
   createConsumer,
   type DeliveryCounter,
+  ERROR_ID_HEADER,
   REASON_HEADER,
   RETRY_HEADER,
 } from "./consumer.ts";
@@ -29,7 +30,7 @@ async function setup(overrides: Overrides = {}) {
   const db = overrides.db ?? SqliteDatabase.open(":memory:", "test");
   const options = {
     bus: new MemoryBus(),
-    log: createLogger("test", "error"),
+    log: createLogger("test", "error", () => {}),
     db,
     counter: overrides.counter ?? await openDeliveryCounter(db),
     handle: () => {},
@@ -121,6 +122,33 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
   // A redelivery under the limit is handled, and its count forgotten once acknowledged.
   await consume([fakeDelivery("{}", { messageId: "m2", redelivered: true })]);
   assert.equal(handled, 1);
+});
+
+Deno.test("a dead letter's error id goes to the follow-up; its reason to the log and DLQ", async () => {
+  const written: string[] = [];
+  const followUps: { reason: string; errorId: string }[] = [];
+  const { bus, consume } = await setup({
+    log: createLogger("test", "info", (text) => void written.push(text)),
+    handle: () => {
+      throw new Error('relation "stock" does not exist');
+    },
+    onDeadLetter: (_body, reason, errorId) => void followUps.push({ reason, errorId }),
+    maxRetries: 0,
+  });
+  await consume([fakeDelivery("{}", { correlationId: "o1" })]);
+  await null; // the log writes a turn's lines at its end
+  const [{ reason, errorId }] = followUps;
+  assert.match(errorId, /^[0-9a-f]{8}$/);
+  assert.equal(reason, 'failed after 1 attempts: relation "stock" does not exist');
+  const [copy] = bus.sent;
+  assert.equal(copy.properties.headers?.[ERROR_ID_HEADER], errorId);
+  assert.equal(copy.properties.headers?.[REASON_HEADER], reason);
+  const lines = written.join("").trimEnd().split("\n").map((l) => JSON.parse(l))
+    .filter((l) => l.error_id === errorId);
+  assert.equal(lines.length, 1, "one line names the error id");
+  assert.equal(lines[0].level, "error");
+  assert.equal(lines[0].order_id, "o1");
+  assert.equal(lines[0].reason, reason);
 });
 
 Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {

@@ -315,11 +315,11 @@ Deno.test("message path faults", integration, async (t) => {
           const quiet = createLogger("test", "error");
           const log: Logger = {
             ...quiet,
-            warn(msg, fields) {
+            error(msg, fields) {
               if (msg === "dead-lettering message" && failures-- > 0) {
                 throw new Error("stderr is gone");
               }
-              quiet.warn(msg, fields);
+              quiet.error(msg, fields);
             },
           };
           const seen = new Set<number>();
@@ -337,6 +337,7 @@ Deno.test("message path faults", integration, async (t) => {
               what: "the poison in inventory_reserved_dlq",
             });
             await takeAll("inventory_reserved_dlq");
+            assert.ok(failures <= 0, "the dead-letter log call threw");
           } finally {
             await broker.close();
           }
