@@ -12,6 +12,7 @@ import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
 import { InvalidMessage } from "./events.ts";
 import { copyProperties } from "./_message_copy.ts";
+import { newErrorId } from "./error_id.ts";
 import type { QueueMetrics } from "./metrics.ts";
 import {
   endSpan,
@@ -29,6 +30,11 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Header naming why a message was dead-lettered. */
 export const REASON_HEADER = "x-dead-letter-reason";
+/**
+ * Header naming a dead letter's error id: the one its log line carries, and all a student is
+ * shown of the reason.
+ */
+export const ERROR_ID_HEADER = "x-error-id";
 /** Header counting the retries a message has had. */
 export const RETRY_HEADER = "x-retry-count";
 /** Header keeping the routing key a message was first published with, across retries. */
@@ -56,8 +62,14 @@ export type MessageHandler = (message: IncomingMessage) => void | Promise<void>;
  * Called once a message was set aside in the DLQ, before it is acknowledged, so the service can
  * give the waiting student an outcome; also when its copy could not be published, before it is
  * rejected to the queue's own dead-letter exchange. `body` is the raw body, possibly not JSON.
+ * `reason` is for staff (it may quote a driver or a handler); a student is shown `errorId`,
+ * under which the log and the DLQ copy's headers keep the reason.
  */
-export type DeadLetterHook = (body: Uint8Array, reason: string) => void | Promise<void>;
+export type DeadLetterHook = (
+  body: Uint8Array,
+  reason: string,
+  errorId: string,
+) => void | Promise<void>;
 
 /**
  * Runs first in the transaction of a batch, with every message of it that parses, to take
@@ -85,9 +97,9 @@ export interface ConsumerOptions extends Subscription {
   /** The service's database: a batch of messages is handled in one transaction of it. */
   db: Database;
   /**
-   * Counts the redeliveries that reached the handler and never came back. (A quorum queue's own
-   * `x-delivery-count` also counts the messages that were merely in flight beside a crashing
-   * one, so it cannot tell which message to dead-letter.)
+   * Counts the redeliveries that reached the handler and never came back, one in hand at a
+   * time. (A quorum queue's own `x-delivery-count` also counts the messages that were merely in
+   * flight beside a crashing one, so it cannot tell which message to dead-letter.)
    */
   counter: DeliveryCounter;
   /** Retries of a failing handler before its message is dead-lettered. */
@@ -106,6 +118,12 @@ const UNMEASURED: QueueMetrics = {
   retried() {},
   handled() {},
 };
+
+/** Why a message's handling ended for good, for staff, and the error id a student is shown. */
+interface DeadLetterRecord {
+  reason: string;
+  errorId: string;
+}
 
 /** A delivery being handled, with the span that traces it (with tracing on). */
 interface Handling {
@@ -165,10 +183,10 @@ export function createConsumer(
   };
 
   /** Gives the waiting student an outcome; its failure must not put the message back. */
-  const followUp = async (delivery: Delivery, reason: string) => {
+  const followUp = async (delivery: Delivery, reason: string, errorId: string) => {
     if (!onDeadLetter) return;
     try {
-      await onDeadLetter(delivery.body, reason);
+      await onDeadLetter(delivery.body, reason, errorId);
     } catch (err) {
       log.error("dead-letter follow-up failed", {
         queue: delivery.queue,
@@ -185,33 +203,50 @@ export function createConsumer(
    * between repeats the outcome, never loses it). Connection or channel gone: it is left
    * unsettled, and the broker delivers it again.
    */
-  const rejectToDeadLetterExchange = async (delivery: Delivery, reason: string, err: unknown) => {
+  const rejectToDeadLetterExchange = async (
+    delivery: Delivery,
+    { reason, errorId }: DeadLetterRecord,
+    err: unknown,
+  ) => {
     if (!bus.connected || !delivery.channelOpen) return;
     log.warn("copy not published; rejecting to the queue's dead-letter exchange", {
       queue: delivery.queue,
       message_id: delivery.messageId,
       order_id: delivery.correlationId,
+      error_id: errorId,
       error: errorText(err),
     });
-    await followUp(delivery, reason);
+    await followUp(delivery, reason, errorId);
     delivery.reject();
     metrics.deadLettered();
   };
 
-  const deadLetter = async (handling: Handling, reason: string) => {
-    const { delivery } = handling;
-    log.warn("dead-lettering message", {
+  /**
+   * Gives a failure that ends a message's handling an error id, and logs its reason under it:
+   * the one line where staff find what a student quoting the id ran into.
+   */
+  const recordDeadLetter = (delivery: Delivery, reason: string): DeadLetterRecord => {
+    const errorId = newErrorId();
+    log.error("dead-lettering message", {
       queue: delivery.queue,
       message_id: delivery.messageId,
       order_id: delivery.correlationId,
+      error_id: errorId,
       reason,
     });
+    return { reason, errorId };
+  };
+
+  const deadLetter = async (handling: Handling, reason: string) => {
+    const { delivery } = handling;
+    const record = recordDeadLetter(delivery, reason);
     try {
       await bus.sendToQueue(
         dlqOf(delivery.queue),
         delivery.body,
         copyProperties(delivery, {
           [REASON_HEADER]: reason,
+          [ERROR_ID_HEADER]: record.errorId,
           "x-original-queue": delivery.queue,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
           "x-dead-lettered-at": new Date().toISOString(),
@@ -219,9 +254,9 @@ export function createConsumer(
         }),
       );
     } catch (err) {
-      return rejectToDeadLetterExchange(delivery, reason, err);
+      return rejectToDeadLetterExchange(delivery, record, err);
     }
-    await followUp(delivery, reason);
+    await followUp(delivery, reason, record.errorId);
     delivery.ack();
     metrics.deadLettered();
   };
@@ -251,11 +286,10 @@ export function createConsumer(
         expiration: String(retryDelayMs),
       });
     } catch (copyError) {
-      return rejectToDeadLetterExchange(
-        delivery,
-        `failed after ${retries + 1} attempts and could not be retried: ${errorText(err)}`,
-        copyError,
-      );
+      const reason = `failed after ${retries + 1} attempts and could not be retried: ${
+        errorText(err)
+      }`;
+      return rejectToDeadLetterExchange(delivery, recordDeadLetter(delivery, reason), copyError);
     }
     delivery.ack();
     metrics.retried();
@@ -324,7 +358,28 @@ export function createConsumer(
   const handleRedelivery = async (delivery: Delivery, started: number) => {
     const handling = begin(delivery, started);
     const key = delivery.messageId ?? await digest(delivery.body);
-    const deliveries = await counter.bump(key);
+    let deliveries = 0;
+    let failure: { error: unknown } | undefined;
+    // Counted, handled and forgotten while no other redelivery of this process is counted: a
+    // crash meanwhile is charged to this message alone, not to others counted while its
+    // handler waited for the database.
+    await counter.inHand(async () => {
+      deliveries = await counter.bump(key);
+      if (deliveries > maxDeliveries) return;
+      try {
+        // Forgotten with its effects, in their transaction: once they are committed, it is no
+        // longer in hand, whatever stops the process before the ack.
+        await withSpan(handling.span, () =>
+          db.transaction(async () => {
+            await handle(incoming(delivery));
+            await counter.forget(key);
+          }));
+      } catch (error) {
+        failure = { error };
+        // The handler came back, so this message did not stop the process.
+        await counter.forget(key).catch(() => {});
+      }
+    });
     if (deliveries > maxDeliveries) {
       const reason =
         `delivered ${deliveries} times without being acknowledged (the consumer kept stopping)`;
@@ -333,16 +388,6 @@ export function createConsumer(
       await counter.forget(key);
       return;
     }
-    let failure: { error: unknown } | undefined;
-    try {
-      await withSpan(handling.span, () => run(incoming(delivery)));
-    } catch (error) {
-      failure = { error };
-    }
-    // The handler came back, so this message did not stop the process. Forgetting it now,
-    // before the ack, means only a message whose handler never returns climbs towards
-    // maxDeliveries; the others redelivered by the same crash start again from zero.
-    await counter.forget(key).catch(() => {});
     if (failure) return fail(handling, failure.error);
     succeed(handling);
   };

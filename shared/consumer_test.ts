@@ -3,6 +3,7 @@ import {
   type ConsumerOptions,
   createConsumer,
   type DeliveryCounter,
+  ERROR_ID_HEADER,
   REASON_HEADER,
   RETRY_HEADER,
 } from "./consumer.ts";
@@ -29,7 +30,7 @@ async function setup(overrides: Overrides = {}) {
   const db = overrides.db ?? SqliteDatabase.open(":memory:", "test");
   const options = {
     bus: new MemoryBus(),
-    log: createLogger("test", "error"),
+    log: createLogger("test", "error", () => {}),
     db,
     counter: overrides.counter ?? await openDeliveryCounter(db),
     handle: () => {},
@@ -123,6 +124,33 @@ Deno.test("a message redelivered too often is dead-lettered without being handle
   assert.equal(handled, 1);
 });
 
+Deno.test("a dead letter's error id goes to the follow-up; its reason to the log and DLQ", async () => {
+  const written: string[] = [];
+  const followUps: { reason: string; errorId: string }[] = [];
+  const { bus, consume } = await setup({
+    log: createLogger("test", "info", (text) => void written.push(text)),
+    handle: () => {
+      throw new Error('relation "stock" does not exist');
+    },
+    onDeadLetter: (_body, reason, errorId) => void followUps.push({ reason, errorId }),
+    maxRetries: 0,
+  });
+  await consume([fakeDelivery("{}", { correlationId: "o1" })]);
+  await null; // the log writes a turn's lines at its end
+  const [{ reason, errorId }] = followUps;
+  assert.match(errorId, /^[0-9a-f]{8}$/);
+  assert.equal(reason, 'failed after 1 attempts: relation "stock" does not exist');
+  const [copy] = bus.sent;
+  assert.equal(copy.properties.headers?.[ERROR_ID_HEADER], errorId);
+  assert.equal(copy.properties.headers?.[REASON_HEADER], reason);
+  const lines = written.join("").trimEnd().split("\n").map((l) => JSON.parse(l))
+    .filter((l) => l.error_id === errorId);
+  assert.equal(lines.length, 1, "one line names the error id");
+  assert.equal(lines[0].level, "error");
+  assert.equal(lines[0].order_id, "o1");
+  assert.equal(lines[0].reason, reason);
+});
+
 Deno.test("a copy the broker does not take: the order's outcome first, then the DLX", async (t) => {
   for (
     const [name, handle, reason] of [
@@ -181,13 +209,16 @@ Deno.test("a delivery whose copy failed with its connection is left for redelive
   });
 });
 
-Deno.test("a redelivered message is forgotten when its handler returns, before the ack", async () => {
+Deno.test("a redelivered message is forgotten with its effects, before the ack", async () => {
   const db = SqliteDatabase.open(":memory:", "test");
   const counter = await openDeliveryCounter(db);
   const steps: string[] = [];
   const watched: DeliveryCounter = {
+    inHand: (work) => counter.inHand(work),
     bump: (key) => (steps.push("bump"), counter.bump(key)),
-    forget: (key) => (steps.push("forget"), counter.forget(key)),
+    forget: (
+      key,
+    ) => (steps.push(`forget (in its transaction: ${db.db.isTransaction})`), counter.forget(key)),
   };
   const { consume } = await setup({
     db,
@@ -198,9 +229,55 @@ Deno.test("a redelivered message is forgotten when its handler returns, before t
   await consume([delivery]);
   assert.equal(delivery.settled, "acked");
   // The next delivery of the same batch may stop the process before the ack goes out; that
-  // crash must not count against a message that was handled.
-  assert.deepEqual(steps, ["bump", "handle", "forget"]);
+  // crash must not count against a message whose work is committed.
+  assert.deepEqual(steps, ["bump", "handle", "forget (in its transaction: true)"]);
   assert.equal(await counter.bump("m3"), 2, "forgotten");
+});
+
+Deno.test("a redelivery is not counted while another one is in hand", async () => {
+  const db = SqliteDatabase.open(":memory:", "test");
+  const counter = await openDeliveryCounter(db);
+  const steps: string[] = [];
+  const watched: DeliveryCounter = {
+    inHand: (work) => counter.inHand(work),
+    bump: (key) => (steps.push(`bump ${key}`), counter.bump(key)),
+    forget: (key) => (steps.push(`forget ${key}`), counter.forget(key)),
+  };
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  let started = () => {};
+  const inHand = new Promise<void>((resolve) => started = resolve);
+  const { consume } = await setup({
+    db,
+    counter: watched,
+    handle: async ({ messageId }) => {
+      steps.push(`handle ${messageId}`);
+      // m1's handler waits (as for the database) while m2 arrives in a batch of its own.
+      if (messageId === "m1") {
+        started();
+        await released;
+      }
+    },
+  });
+  const m1 = fakeDelivery("{}", { messageId: "m1", redelivered: true });
+  const m2 = fakeDelivery("{}", { messageId: "m2", redelivered: true });
+  const first = consume([m1]);
+  await inHand;
+  const second = consume([m2]);
+  // Whatever m2's batch awaits before it could count m2 has run by now.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(steps, ["bump m1", "handle m1"], "m2 is not counted while m1 is in hand");
+  release();
+  await Promise.all([first, second]);
+  assert.deepEqual(steps, [
+    "bump m1",
+    "handle m1",
+    "forget m1",
+    "bump m2",
+    "handle m2",
+    "forget m2",
+  ]);
+  assert.deepEqual([m1.settled, m2.settled], ["acked", "acked"]);
 });
 
 Deno.test("the dead-letter follow-up runs after the copy is safe, and its failure is contained", async () => {

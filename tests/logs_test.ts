@@ -1,43 +1,15 @@
 /**
  * The logs tell each order's story at the default level: stop inventory, place orders, start it,
  * and its log drains them one line per order; every service logs its business events with the
- * `order_id`, and a duplicate or a dead letter gets a `warn` line.
+ * `order_id`; a duplicate gets a `warn` line, a dead letter an `error` line with its error id.
  */
 import assert from "node:assert/strict";
-import { INTEGRATION, type ServiceName, Stack } from "./stack.ts";
+import { INTEGRATION, Stack } from "./stack.ts";
 import { finalOrder, finalOrders, placeOrder, placeOrders } from "./client.ts";
-import { waitFor } from "./poll.ts";
+import { lineFor, type LogLine, logLines } from "./log_lines.ts";
+import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
 
 const MENU = { Coffee: 100, Taco: 3 };
-
-/** A parsed log line. */
-type LogLine = Record<string, unknown> & { level: string; msg: string };
-
-/** The JSON lines a service logged (anything else it printed is skipped). */
-async function logLines(stack: Stack, service: ServiceName): Promise<LogLine[]> {
-  return (await stack.logs(service)).split("\n").flatMap((line) => {
-    try {
-      const parsed = JSON.parse(line);
-      return typeof parsed?.msg === "string" ? [parsed as LogLine] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Waits until `service` logged a line with `msg` for `orderId`, and returns it. */
-async function lineFor(
-  stack: Stack,
-  service: ServiceName,
-  msg: string,
-  orderId: string,
-): Promise<LogLine> {
-  return await waitFor(
-    async () =>
-      (await logLines(stack, service)).find((l) => l.msg === msg && l.order_id === orderId),
-    { what: `${service} to log "${msg}" for ${orderId}` },
-  );
-}
 
 Deno.test("logs: one line per business event, with the order id", INTEGRATION, async (t) => {
   // No LOG_LEVEL: the services run at their default, info.
@@ -112,7 +84,7 @@ Deno.test("logs: one line per business event, with the order id", INTEGRATION, a
       assert.equal(reserved.length, 1, "the stock was reserved once, and said so once");
     });
 
-    await t.step("a dead letter gets a warn line naming its order", async () => {
+    await t.step("a dead letter gets an error line naming its order and error id", async () => {
       const order = await placeOrder(stack, {
         item: "Coffee",
         qty: 1,
@@ -120,11 +92,15 @@ Deno.test("logs: one line per business event, with the order id", INTEGRATION, a
       });
       assert.equal((await finalOrder(stack, order.order_id)).status, "FAILED");
       const dead = await lineFor(stack, "inventory", "dead-lettering message", order.order_id);
-      assert.equal(dead.level, "warn");
+      assert.equal(dead.level, "error");
       assert.equal(dead.queue, "order_placed");
       assert.match(String(dead.reason), /injected permanent fault/);
+      assert.match(String(dead.error_id), /^[0-9a-f]{8}$/);
       const refused = await lineFor(stack, "inventory", "stock refused", order.order_id);
-      assert.match(String(refused.reason), /set aside for staff/);
+      assert.equal(
+        refused.reason,
+        `${SET_ASIDE_REASON} (error ${dead.error_id})`,
+      );
     });
   } finally {
     await stack.dispose();

@@ -290,6 +290,7 @@ Deno.test("message path faults", integration, async (t) => {
 
           let failures = 1;
           const flaky = (counter: DeliveryCounter): DeliveryCounter => ({
+            inHand: (work) => counter.inHand(work),
             bump: (key) =>
               failures-- > 0 ? Promise.reject(new Error("disk I/O error")) : counter.bump(key),
             forget: (key) => counter.forget(key),
@@ -314,11 +315,11 @@ Deno.test("message path faults", integration, async (t) => {
           const quiet = createLogger("test", "error");
           const log: Logger = {
             ...quiet,
-            warn(msg, fields) {
+            error(msg, fields) {
               if (msg === "dead-lettering message" && failures-- > 0) {
                 throw new Error("stderr is gone");
               }
-              quiet.warn(msg, fields);
+              quiet.error(msg, fields);
             },
           };
           const seen = new Set<number>();
@@ -336,6 +337,7 @@ Deno.test("message path faults", integration, async (t) => {
               what: "the poison in inventory_reserved_dlq",
             });
             await takeAll("inventory_reserved_dlq");
+            assert.ok(failures <= 0, "the dead-letter log call threw");
           } finally {
             await broker.close();
           }

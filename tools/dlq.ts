@@ -9,7 +9,12 @@
 import { parseArgs } from "node:util";
 import { QueueAdmin, type TakenMessage } from "@campus/shared/amqp_admin";
 import { ENV_DEFAULTS, topologyOptions } from "@campus/shared/config";
-import { REASON_HEADER, RETRY_HEADER, ROUTING_KEY_HEADER } from "@campus/shared/consumer";
+import {
+  ERROR_ID_HEADER,
+  REASON_HEADER,
+  RETRY_HEADER,
+  ROUTING_KEY_HEADER,
+} from "@campus/shared/consumer";
 import { fitReason } from "@campus/shared/events";
 import { createLogger, errorText } from "@campus/shared/log";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
@@ -18,6 +23,7 @@ import { deadLetterTable, idOf, type QueueSummary, reasonOf } from "./dead_lette
 /** Headers that describe a past failure; a replayed message starts clean. */
 const FAILURE_HEADERS = [
   REASON_HEADER,
+  ERROR_ID_HEADER,
   RETRY_HEADER,
   "x-death",
   "x-last-error",
@@ -133,6 +139,8 @@ function describe(queue: string, message: TakenMessage) {
   return {
     queue: dlqOf(queue),
     reason: reasonOf(message),
+    // What the student was shown, and the service's log line names.
+    error_id: headers[ERROR_ID_HEADER],
     routing_key: headers[ROUTING_KEY_HEADER] ?? message.routingKey,
     message_id: message.properties.messageId,
     dead_lettered_at: headers["x-dead-lettered-at"],

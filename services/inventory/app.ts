@@ -4,13 +4,13 @@
  * not personal, but not for the open internet either).
  * @module
  */
-import { decodeEvent, fitReason, MAX_REASON_LENGTH, OrderPlaced } from "@campus/shared/events";
+import { decodeEvent, OrderPlaced } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { openStockStore, type Reservation } from "./stock_store.ts";
 
-/** Why a dead-lettered order failed, as the student reads it; the technical reason follows. */
+/** Why a dead-lettered order failed, as the student reads it; its error id follows. */
 export const SET_ASIDE_REASON =
   "Inventory could not process this order; it was set aside for staff";
 
@@ -37,10 +37,11 @@ export async function createInventoryService(
         },
         // A valid order that could not be processed still gets an outcome: the student is told
         // it failed instead of waiting forever, and the message waits in the DLQ for staff.
-        onDeadLetter: async (raw, reason) => {
+        // The student reads the error id; the error itself is for staff, under that id.
+        onDeadLetter: async (raw, _reason, errorId) => {
           const order = OrderPlaced.safeParse(parseJson(raw));
           if (!order.success) return;
-          const reservation = await stock.setAside(order.data, setAsideReason(reason));
+          const reservation = await stock.setAside(order.data, setAsideReason(errorId));
           logDecision(log, reservation);
         },
       },
@@ -65,13 +66,18 @@ function logDecision(log: Logger, reservation: Reservation): void {
 }
 
 /**
- * The student's reason for a set-aside order: {@linkcode SET_ASIDE_REASON}, then the technical
- * reason in brackets, cut so the whole fits an `InventoryFailed` (an error message can be any
- * length).
+ * The student's reason for a set-aside order: {@linkcode SET_ASIDE_REASON}, then the error id
+ * under which the log and the DLQ keep what went wrong. The error's own text stays out: it may
+ * quote a driver's statement or a handler's internals.
+ * @example
+ * ```ts
+ * import { setAsideReason } from "./app.ts";
+ * setAsideReason("3f2a9c1e");
+ * // "Inventory could not process this order; it was set aside for staff (error 3f2a9c1e)"
+ * ```
  */
-export function setAsideReason(reason: string): string {
-  const room = MAX_REASON_LENGTH - SET_ASIDE_REASON.length - " ()".length;
-  return `${SET_ASIDE_REASON} (${fitReason(reason, room)})`;
+export function setAsideReason(errorId: string): string {
+  return `${SET_ASIDE_REASON} (error ${errorId})`;
 }
 
 /**
