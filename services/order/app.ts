@@ -30,6 +30,11 @@ export async function createOrderService(
   const orders = await openOrderStore(db, outbox);
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
+  metrics.gauge(
+    "campus_order_intake_pending",
+    "Orders received by POST /order and not answered yet: waiting for their group's commit.",
+    () => intake.pending,
+  );
   const live = createLivePages({ config, orders, log, ...liveOptions });
   // Only while authentication is on: the classic lab's clients and the benchmark place many
   // orders for one student id, and must keep working as they always did.

@@ -17,6 +17,7 @@ interface Waiting {
 export class OrderIntake {
   #waiting: Waiting[] = [];
   #committing = false;
+  #inCommit = 0;
 
   /**
    * @param orders where orders are stored (their events wake the outbox relay)
@@ -26,6 +27,11 @@ export class OrderIntake {
     private readonly orders: OrderStore,
     private readonly counts?: Pick<OrderMetrics, "placed">,
   ) {}
+
+  /** Orders received and not answered yet: waiting for a group, or in the group committing. */
+  get pending(): number {
+    return this.#waiting.length + this.#inCommit;
+  }
 
   /**
    * Stores an order (or finds the one its idempotency key made); resolves once it is committed.
@@ -45,6 +51,7 @@ export class OrderIntake {
     this.#waiting = [];
     if (group.length === 0) return;
     this.#committing = true;
+    this.#inCommit = group.length;
     try {
       const placed = await this.orders.placeAll(group.map((w) => w.order));
       const fresh = placed.filter((p) => p.kind === "placed").length;
@@ -54,6 +61,7 @@ export class OrderIntake {
       for (const w of group) w.reject(err);
     } finally {
       this.#committing = false;
+      this.#inCommit = 0;
       if (this.#waiting.length > 0) queueMicrotask(() => this.#commit());
     }
   }
