@@ -244,7 +244,7 @@ export function isConflict(err: unknown): boolean {
   return typeof code === "string" && CONFLICTS.has(code);
 }
 
-/** The driver's error for a lock wait that timed out, as a {@linkcode LockTimeout}; others as they are. */
+/** The driver's error for a lock wait that timed out as a {@linkcode LockTimeout}; others as is. */
 function asLockTimeout(err: unknown): unknown {
   if (err instanceof LockTimeout) return err;
   if ((err as { code?: unknown })?.code !== LOCK_NOT_AVAILABLE) return err;
