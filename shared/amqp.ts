@@ -436,7 +436,10 @@ export class Broker implements MessageBus {
       this.#consumerClosed(session, queue, channel);
     });
     await channel.prefetch(prefetch);
-    const acks = new AckWindow<ConsumeMessage>((msg) => settle(() => channel.ack(msg, true)));
+    const acks = new AckWindow<ConsumeMessage>(
+      (msg) => settle(() => channel.ack(msg, true)),
+      (msg) => settle(() => channel.ack(msg, false)),
+    );
     let batch: TrackedDelivery[] = [];
     // amqplib parses a whole socket read in one go: what arrived together is handled together.
     const handleBatch = () => {

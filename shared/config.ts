@@ -8,6 +8,7 @@ import { summarizeIssues } from "./events.ts";
 import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
 import { menuKey } from "./menu.ts";
 import { secretsOf } from "./redact.ts";
+import type { DatabaseTimeouts } from "./postgres.ts";
 
 export type { QueueType, ServiceName };
 
@@ -46,6 +47,10 @@ export const ENV_DEFAULTS = {
   REQUEST_TIMEOUT_MS: "10000",
   OUTBOX_STALL_MS: "30000",
   OUTCOME_TIMEOUT_MS: "30000",
+  DB_LOCK_TIMEOUT_MS: "2000",
+  DB_STATEMENT_TIMEOUT_MS: "10000",
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: "30000",
+  DB_STALL_MS: "5000",
   LOG_LEVEL: "info",
   TEST_FAULTS: "off",
   OTEL_DENO: "false",
@@ -118,6 +123,16 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   OUTCOME_TIMEOUT_MS: int(100, 86_400_000).default(30_000),
+  // A batch holds its rows for milliseconds; 2 s is far above that, and all one held row may
+  // cost the orders beside it. 0 turns a bound off, as in PostgreSQL.
+  DB_LOCK_TIMEOUT_MS: int(0, 86_400_000).default(2_000),
+  // Our statements take milliseconds; one running 10 s is stuck, not slow.
+  DB_STATEMENT_TIMEOUT_MS: int(0, 86_400_000).default(10_000),
+  // Our transactions never pause between statements but for the outbox relay's publish, which
+  // sets its own claim timeout; 30 s frees the rows of a replica stopped mid-transaction.
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 86_400_000).default(30_000),
+  // Above the lock timeout, so one wait does not make a service unready; a held row does.
+  DB_STALL_MS: int(100, 86_400_000).default(5_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   TEST_FAULTS: z.enum(["on", "off"]).default("off"),
   // Read by Deno itself at start-up, which then provides the OpenTelemetry SDK; the service
@@ -168,6 +183,10 @@ export interface Config<S extends ServiceName = ServiceName> {
    * (`OUTCOME_TIMEOUT_MS`); later asks come further apart.
    */
   outcomeTimeoutMs: number;
+  /** Bounds on the PostgreSQL sessions' waits, in ms (0: none). */
+  databaseTimeouts: Readonly<DatabaseTimeouts>;
+  /** How long database work may wait before `/ready` answers 503 (`"database":"stalled"`). */
+  databaseStallMs: number;
   /** Lowest level that is logged. */
   logLevel: "debug" | "info" | "warn" | "error";
   /** Test-only switch that lets marked orders fail on purpose. */
@@ -238,6 +257,12 @@ export function loadConfig<S extends ServiceName>(
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     outboxStallMs: e.OUTBOX_STALL_MS,
     outcomeTimeoutMs: e.OUTCOME_TIMEOUT_MS,
+    databaseTimeouts: Object.freeze({
+      lockMs: e.DB_LOCK_TIMEOUT_MS,
+      statementMs: e.DB_STATEMENT_TIMEOUT_MS,
+      idleInTransactionMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    }),
+    databaseStallMs: e.DB_STALL_MS,
     logLevel: e.LOG_LEVEL,
     testFaults: e.TEST_FAULTS === "on",
     tracing: ["true", "1"].includes(e.OTEL_DENO.toLowerCase()),

@@ -15,8 +15,31 @@ Deno.test("loadConfig() fills every default", () => {
   assert.equal(config.requestTimeoutMs, 10_000);
   assert.equal(config.outboxStallMs, 30_000);
   assert.equal(config.outcomeTimeoutMs, 30_000);
+  assert.deepEqual(config.databaseTimeouts, {
+    lockMs: 2000,
+    statementMs: 10_000,
+    idleInTransactionMs: 30_000,
+  });
+  assert.equal(config.databaseStallMs, 5000);
   assert.equal(config.tracing, false);
   assert.ok(Object.isFrozen(config));
+});
+
+Deno.test("loadConfig() reads the database's bounds; 0 turns one off", () => {
+  const config = loadConfig("inventory", {
+    DB_LOCK_TIMEOUT_MS: "0",
+    DB_STATEMENT_TIMEOUT_MS: "60000",
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: "5000",
+    DB_STALL_MS: "2500",
+  });
+  assert.deepEqual(config.databaseTimeouts, {
+    lockMs: 0,
+    statementMs: 60_000,
+    idleInTransactionMs: 5000,
+  });
+  assert.equal(config.databaseStallMs, 2500);
+  assert.throws(() => loadConfig("inventory", { DB_LOCK_TIMEOUT_MS: "-1" }), /DB_LOCK_TIMEOUT_MS/);
+  assert.throws(() => loadConfig("inventory", { DB_STALL_MS: "soon" }), /DB_STALL_MS/);
 });
 
 Deno.test("loadConfig() reads the environment", () => {

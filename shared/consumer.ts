@@ -2,10 +2,12 @@
  * What happens to a delivery: handled and acknowledged; dead-lettered at once with its reason
  * when it can never succeed; retried after a delay when the failure may pass, a bounded number
  * of times; dead-lettered unseen once it was delivered too often without an ack (a message that
- * crashes the process must not loop forever).
+ * crashes the process must not loop forever); set aside and tried again later, as often as it
+ * takes, while a row it needs is locked by another transaction.
  * @module
  */
-import { type Database, TransactionConflict } from "./database.ts";
+import { type Database, LockTimeout, TransactionConflict } from "./database.ts";
+import type { DatabaseWaits } from "./database_waits.ts";
 import type { DeliveryCounter } from "./delivery_counter.ts";
 import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
@@ -39,6 +41,23 @@ export const ERROR_ID_HEADER = "x-error-id";
 export const RETRY_HEADER = "x-retry-count";
 /** Header keeping the routing key a message was first published with, across retries. */
 export const ROUTING_KEY_HEADER = "x-original-routing-key";
+/** Header counting the times a message was set aside because a row it needs was locked. */
+export const LOCK_WAITS_HEADER = "x-lock-waits";
+/** Header keeping when a message first waited for a lock (ms since the epoch), across waits. */
+export const WAITING_SINCE_HEADER = "x-waiting-since";
+
+/**
+ * Longest delay before a message set aside for a lock is tried again: the lock may go at any
+ * moment, and an order should follow soon after.
+ */
+export const MAX_LOCK_WAIT_DELAY_MS = 10_000;
+
+/**
+ * Messages handled alone at once, each in its own transaction, after their batch waited too
+ * long for a lock: those that need the held row wait for it side by side, not one after the
+ * other, and half of the pool's connections stay free for the other batches.
+ */
+export const ALONE_AT_ONCE = 4;
 
 /** A parsed delivery as event handlers see it. */
 export interface IncomingMessage {
@@ -108,6 +127,8 @@ export interface ConsumerOptions extends Subscription {
   retryDelayMs: number;
   /** Deliveries without an ack (crashes) before a message is dead-lettered unseen. */
   maxDeliveries: number;
+  /** Where messages set aside for a lock are noted, for `/ready`; nowhere when absent. */
+  waits?: DatabaseWaits;
   /** Where the queue's deliveries are counted; nowhere when absent. */
   metrics?: QueueMetrics;
 }
@@ -139,6 +160,14 @@ interface Handling {
  * for the batch, each message in a savepoint of its own) and acknowledged after it committed; a
  * redelivered message is handled alone and counted, so a message that crashes the process
  * cannot take the ones around it down with it.
+ *
+ * A lock another transaction holds for longer than the database's lock timeout (an operator's
+ * `psql`, a stopped replica) must not hold up the messages that do not need it: a batch that
+ * waited that long runs again one message per transaction, so that only the messages needing
+ * the held row wait, and those are set aside in the retry queue, with a growing delay, as often
+ * as it takes. That is no failure: their retries are not counted, and they are never
+ * dead-lettered for it. Back from the retry queue they are handled alone again, so that their
+ * next wait holds none of the rows the others need.
  */
 export function createConsumer(
   options: ConsumerOptions,
@@ -154,6 +183,7 @@ export function createConsumer(
     maxRetries,
     retryDelayMs,
     maxDeliveries,
+    waits,
   } = options;
   const metrics = options.metrics ?? UNMEASURED;
 
@@ -299,6 +329,7 @@ export function createConsumer(
   const fail = async (handling: Handling, error: unknown) => {
     await withSpan(handling.span, () => retryOrDeadLetter(handling, error));
     finish(handling, error);
+    waitsNoMore(handling.delivery);
   };
 
   /** Acknowledges a delivery whose effects are committed. */
@@ -306,6 +337,59 @@ export function createConsumer(
     handling.delivery.ack();
     metrics.consumed();
     finish(handling);
+    waitsNoMore(handling.delivery);
+  };
+
+  /** A delivery that waited for a lock before went through, or failed otherwise. */
+  const waitsNoMore = (delivery: Delivery) => {
+    if (waits?.heldBackCount && waitedForLock(delivery)) waits.done(waitKey(delivery));
+  };
+
+  /**
+   * Sets a delivery aside while a row it needs is locked: a copy goes to the retry queue with a
+   * delay that doubles with each wait, its retry count unchanged, and the delivery is acked.
+   */
+  const holdBack = async (handling: Handling, error: unknown) => {
+    const { delivery } = handling;
+    const lockWaits = lockWaitsOf(delivery) + 1;
+    const since = waitingSinceOf(delivery) ?? Date.now();
+    const delayMs = lockWaitDelay(retryDelayMs, lockWaits);
+    // Expected back after the delay and one more lock wait; later, another replica had it.
+    waits?.heldBack(waitKey(delivery), since, 2 * delayMs + 10_000);
+    log.warn("a row it needs is locked by another transaction; will try again", {
+      queue: delivery.queue,
+      message_id: delivery.messageId,
+      order_id: delivery.correlationId,
+      lock_waits: lockWaits,
+      waiting_ms: Date.now() - since,
+      delay_ms: delayMs,
+    });
+    try {
+      await withSpan(
+        handling.span,
+        () =>
+          bus.sendToQueue(retryQueueOf(delivery.queue), delivery.body, {
+            ...copyProperties(delivery, {
+              [LOCK_WAITS_HEADER]: lockWaits,
+              [WAITING_SINCE_HEADER]: since,
+              [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
+              ...traceHeaders(handling),
+            }),
+            expiration: String(delayMs),
+          }),
+      );
+    } catch (copyError) {
+      // As for a retry that cannot be published: the broker is there but refuses copies.
+      const reason = `a row it needs stayed locked and it could not be set aside: ${
+        errorText(error)
+      }`;
+      await rejectToDeadLetterExchange(delivery, recordDeadLetter(delivery, reason), copyError);
+      finish(handling, error);
+      return;
+    }
+    delivery.ack();
+    metrics.retried();
+    finish(handling, error);
   };
 
   /** Runs the handler in a transaction (a savepoint inside a batch); throws what it throws. */
@@ -314,15 +398,20 @@ export function createConsumer(
       await handle(message);
     });
 
-  const handleFirstDeliveries = async (batch: Delivery[], started: number) => {
-    const handlings = batch.map((delivery) => begin(delivery, started));
+  const handleFirstDeliveries = (batch: Delivery[], started: number) =>
+    handleTogether(batch.map((delivery) => begin(delivery, started)));
+
+  /** Handles deliveries in one transaction, each message in a savepoint of its own. */
+  const handleTogether = async (handlings: Handling[]) => {
     let handled: Handling[] = [];
     let failed: { handling: Handling; error: unknown }[] = [];
+    let held: { handling: Handling; error: unknown }[] = [];
     try {
       await db.transaction(async () => {
         // A transaction that collided with another runs again from here: start over.
         handled = [];
         failed = [];
+        held = [];
         const parsed = handlings.map((handling) => {
           try {
             return { handling, message: incoming(handling.delivery) };
@@ -342,17 +431,34 @@ export function createConsumer(
           } catch (error) {
             // The whole batch must run again, not this message alone.
             if (error instanceof TransactionConflict) throw error;
-            failed.push({ handling, error });
+            // Its savepoint gave up waiting for a lock: it waits, the others go ahead.
+            if (error instanceof LockTimeout) held.push({ handling, error });
+            else failed.push({ handling, error });
           }
         }
       });
     } catch (error) {
-      // The commit itself failed: none of the batch happened, and every message retries.
+      // The commit itself failed: none of the batch happened.
       handled = [];
-      failed = handlings.map((handling) => ({ handling, error }));
+      failed = [];
+      held = [];
+      // The batch waited too long for a row: only the messages that need it may wait again.
+      if (error instanceof LockTimeout && handlings.length > 1) return handleAlone(handlings);
+      if (error instanceof LockTimeout) held = handlings.map((handling) => ({ handling, error }));
+      else failed = handlings.map((handling) => ({ handling, error }));
     }
     for (const handling of handled) succeed(handling);
     for (const { handling, error } of failed) await fail(handling, error);
+    for (const { handling, error } of held) await holdBack(handling, error);
+  };
+
+  /** Handles each delivery in a transaction of its own, {@linkcode ALONE_AT_ONCE} at a time. */
+  const handleAlone = async (handlings: Handling[]) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < handlings.length) await handleTogether([handlings[next++]]);
+    };
+    await Promise.all(Array.from({ length: Math.min(ALONE_AT_ONCE, handlings.length) }, worker));
   };
 
   const handleRedelivery = async (delivery: Delivery, started: number) => {
@@ -388,6 +494,7 @@ export function createConsumer(
       await counter.forget(key);
       return;
     }
+    if (failure?.error instanceof LockTimeout) return holdBack(handling, failure.error);
     if (failure) return fail(handling, failure.error);
     succeed(handling);
   };
@@ -403,7 +510,17 @@ export function createConsumer(
       }
       let end = start;
       while (end < deliveries.length && !deliveries[end].redelivered) end++;
-      await handleFirstDeliveries(deliveries.slice(start, end), started);
+      const run = deliveries.slice(start, end);
+      const waited = run.filter(waitedForLock);
+      if (waited.length === 0) {
+        await handleFirstDeliveries(run, started);
+      } else {
+        // Messages back from waiting for a lock may wait again: alone, holding none of the
+        // rows the others need.
+        const fresh = run.filter((delivery) => !waitedForLock(delivery));
+        if (fresh.length > 0) await handleFirstDeliveries(fresh, started);
+        await handleAlone(waited.map((delivery) => begin(delivery, started)));
+      }
       start = end;
     }
   };
@@ -421,6 +538,36 @@ function incoming(delivery: Delivery): IncomingMessage {
 
 function retriesOf(delivery: Delivery): number {
   return Number(delivery.headers[RETRY_HEADER] ?? 0) || 0;
+}
+
+function lockWaitsOf(delivery: Delivery): number {
+  return Number(delivery.headers[LOCK_WAITS_HEADER] ?? 0) || 0;
+}
+
+/** True for a copy that was set aside before because a row it needed was locked. */
+function waitedForLock(delivery: Delivery): boolean {
+  return lockWaitsOf(delivery) > 0;
+}
+
+function waitingSinceOf(delivery: Delivery): number | undefined {
+  const since = Number(delivery.headers[WAITING_SINCE_HEADER]);
+  // A header from elsewhere must not claim a wait longer than a day.
+  return Number.isFinite(since) && since > Date.now() - 86_400_000 ? since : undefined;
+}
+
+/** What a message is known by while it waits for a lock: its id, its order's, or its body. */
+function waitKey(delivery: Delivery): string {
+  return delivery.messageId ?? delivery.correlationId ?? new TextDecoder().decode(delivery.body);
+}
+
+/**
+ * The delay before the `lockWaits`-th attempt of a message set aside for a lock: `retryDelayMs`
+ * doubling with each wait, up to {@linkcode MAX_LOCK_WAIT_DELAY_MS} (or `retryDelayMs`, if
+ * that is longer).
+ */
+export function lockWaitDelay(retryDelayMs: number, lockWaits: number): number {
+  const doubled = retryDelayMs * 2 ** Math.min(lockWaits - 1, 30);
+  return Math.max(retryDelayMs, Math.min(doubled, MAX_LOCK_WAIT_DELAY_MS));
 }
 
 function parseBody(body: Uint8Array): unknown {

@@ -4,10 +4,15 @@ import {
   createConsumer,
   type DeliveryCounter,
   ERROR_ID_HEADER,
+  LOCK_WAITS_HEADER,
+  lockWaitDelay,
+  MAX_LOCK_WAIT_DELAY_MS,
   REASON_HEADER,
   RETRY_HEADER,
+  WAITING_SINCE_HEADER,
 } from "./consumer.ts";
-import { TransactionConflict } from "./database.ts";
+import { LockTimeout, TransactionConflict } from "./database.ts";
+import { DatabaseWaits } from "./database_waits.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./events.ts";
 import { createLogger } from "./log.ts";
@@ -371,4 +376,126 @@ Deno.test("the queue's metrics count what became of each delivery", async () => 
     bus.sent.every((copy) => copy.properties.headers?.traceparent === undefined),
     "no trace header with tracing off",
   );
+});
+
+/** An order for `item`, with message id `id`. */
+const orderOf = (id: string, item: string, overrides = {}) =>
+  fakeDelivery(JSON.stringify({ item }), { messageId: id, ...overrides });
+
+/**
+ * A consumer whose batch preparation, like inventory's, locks the items of a batch, and gives
+ * up with {@linkcode LockTimeout} while `held` names one of them.
+ */
+async function lockingConsumer(held: Set<string>, overrides: Overrides = {}) {
+  const prepared: string[][] = [];
+  const handled: string[] = [];
+  const waits = new DatabaseWaits();
+  const consumer = await setup({
+    waits,
+    prepareBatch: (messages) => {
+      const items = messages.map((m) => (m.body as { item: string }).item);
+      prepared.push(items);
+      if (items.some((item) => held.has(item))) {
+        return Promise.reject(new LockTimeout("canceling statement due to lock timeout"));
+      }
+      return Promise.resolve();
+    },
+    handle: ({ messageId }) => void handled.push(messageId!),
+    ...overrides,
+  });
+  return { ...consumer, prepared, handled, waits };
+}
+
+Deno.test("a batch that waited too long for a lock goes on without the orders that need it", async () => {
+  const { bus, consume, prepared, handled, waits } = await lockingConsumer(new Set(["Pizza"]));
+  const batch = [orderOf("c1", "Coffee"), orderOf("p1", "Pizza"), orderOf("c2", "Coffee")];
+  await consume(batch);
+  assert.deepEqual(prepared[0], ["Coffee", "Pizza", "Coffee"], "first the batch as usual");
+  assert.deepEqual(prepared.slice(1).sort(), [["Coffee"], ["Coffee"], ["Pizza"]], "then alone");
+  assert.deepEqual(handled.sort(), ["c1", "c2"]);
+  assert.deepEqual(batch.map((d) => d.settled), ["acked", "acked", "acked"]);
+  const [copy] = bus.sent;
+  assert.equal(bus.sent.length, 1);
+  assert.equal(copy.queue, "order_placed_retry", "set aside, not dead-lettered");
+  const headers = copy.properties.headers!;
+  assert.equal(headers[LOCK_WAITS_HEADER], 1);
+  assert.equal(headers[RETRY_HEADER], undefined, "a lock wait is no failed attempt");
+  assert.equal(typeof headers[WAITING_SINCE_HEADER], "number");
+  assert.equal(copy.properties.expiration, "250");
+  assert.equal(copy.properties.messageId, "p1");
+  assert.equal(waits.heldBackCount, 1, "noted as waiting, for /ready");
+});
+
+Deno.test("an order waits for a held row as long as it takes, then goes through", async () => {
+  const held = new Set(["Pizza"]);
+  const { bus, consume, handled, waits } = await lockingConsumer(held, { maxRetries: 1 });
+  let delivery = orderOf("p1", "Pizza");
+  const delays: number[] = [];
+  let since: unknown;
+  for (let wait = 1; wait <= 8; wait++) {
+    await consume([delivery]);
+    assert.equal(delivery.settled, "acked");
+    const [copy] = bus.sent.splice(0);
+    assert.equal(copy.queue, "order_placed_retry", `wait ${wait} is set aside again`);
+    assert.equal(copy.properties.headers![LOCK_WAITS_HEADER], wait);
+    since ??= copy.properties.headers![WAITING_SINCE_HEADER];
+    assert.equal(copy.properties.headers![WAITING_SINCE_HEADER], since, "since its first wait");
+    delays.push(Number(copy.properties.expiration));
+    // Back from the retry queue: a new delivery of the copy.
+    delivery = fakeDelivery(copy.body, {
+      messageId: copy.properties.messageId,
+      headers: copy.properties.headers,
+    });
+  }
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+  assert.equal(waits.heldBackCount, 1);
+  held.clear();
+  await consume([delivery]);
+  assert.deepEqual(handled, ["p1"]);
+  assert.equal(delivery.settled, "acked");
+  assert.equal(bus.sent.length, 0, "nothing dead-lettered, however long it waited");
+  assert.equal(waits.heldBackCount, 0, "it waits no more");
+});
+
+Deno.test("orders back from a lock wait are handled apart from the others", async () => {
+  const { consume, prepared, handled } = await lockingConsumer(new Set());
+  const back = { headers: { [LOCK_WAITS_HEADER]: 2 } };
+  await consume([
+    orderOf("p1", "Pizza", back),
+    orderOf("c1", "Coffee"),
+    orderOf("p2", "Pizza", back),
+    orderOf("c2", "Coffee"),
+  ]);
+  assert.deepEqual(prepared, [["Coffee", "Coffee"], ["Pizza"], ["Pizza"]]);
+  assert.deepEqual(handled, ["c1", "c2", "p1", "p2"]);
+});
+
+Deno.test("a message whose own statement waited too long is set aside; its batch commits", async () => {
+  const db = SqliteDatabase.open(":memory:", "test");
+  db.db.exec("CREATE TABLE seen (n INTEGER)");
+  const insert = db.db.prepare("INSERT INTO seen VALUES (?)");
+  const { bus, consume } = await setup({
+    db,
+    maxRetries: 0,
+    handle: async ({ body }) => {
+      const { n } = body as { n: number };
+      await db.write(() => insert.run(n));
+      if (n === 2) throw new LockTimeout("canceling statement due to lock timeout");
+    },
+  });
+  const batch = [1, 2, 3].map((n) => fakeDelivery(JSON.stringify({ n })));
+  await consume(batch);
+  assert.deepEqual(db.db.prepare("SELECT n FROM seen ORDER BY n").all().map((r) => r.n), [1, 3]);
+  assert.deepEqual(batch.map((d) => d.settled), ["acked", "acked", "acked"]);
+  assert.deepEqual(bus.sent.map((m) => [m.queue, m.properties.headers?.[LOCK_WAITS_HEADER]]), [
+    ["order_placed_retry", 1],
+  ]);
+});
+
+Deno.test("lockWaitDelay() doubles from the retry delay up to its ceiling", () => {
+  assert.equal(lockWaitDelay(1000, 1), 1000);
+  assert.equal(lockWaitDelay(1000, 4), 8000);
+  assert.equal(lockWaitDelay(1000, 5), MAX_LOCK_WAIT_DELAY_MS);
+  assert.equal(lockWaitDelay(1000, 500), MAX_LOCK_WAIT_DELAY_MS, "no overflow");
+  assert.equal(lockWaitDelay(60_000, 3), 60_000, "never shorter than a retry");
 });

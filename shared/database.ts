@@ -56,6 +56,20 @@ export class TransactionConflict extends Error {
   }
 }
 
+/**
+ * Thrown when the engine gave up waiting for a lock that another transaction holds (PostgreSQL's
+ * `lock_timeout`). Nothing of the transaction or savepoint that waited was done; running it
+ * again once the other transaction ends is expected to work, so it is no reason to fail or
+ * dead-letter anything: the work is set aside and tried again later.
+ */
+export class LockTimeout extends Error {
+  /** A wait described by `message`; the driver's error goes in `cause`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LockTimeout";
+  }
+}
+
 /** One level of open transaction: the hooks waiting for its commit. */
 export interface TransactionFrame<C> {
   /** Engine handle of this level (a connection, a savepoint). */

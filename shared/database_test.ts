@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import type { Database } from "./database.ts";
-import type { PostgresDatabase } from "./postgres.ts";
+import { type Database, LockTimeout } from "./database.ts";
+import { DatabaseWaits } from "./database_waits.ts";
+import { PostgresDatabase } from "./postgres.ts";
 import { SqliteDatabase } from "./sqlite.ts";
-import { storeContract, TEST_ENGINES, withTestDatabase } from "./store_testing.ts";
+import {
+  createPostgresDatabase,
+  postgresTest,
+  storeContract,
+  withTestDatabase,
+} from "./store_testing.ts";
+import { waitFor } from "../tests/poll.ts";
 
 /** A tiny store over a `notes` table, written once per engine, for the tests below. */
 function notes(db: Database) {
@@ -116,30 +123,105 @@ Deno.test("SQLite: a read outside a transaction waits until the transaction ende
   await db.close();
 });
 
-Deno.test({
-  name: "PostgreSQL: transactions that deadlock are run again until both commit",
-  ignore: !TEST_ENGINES.includes("postgres"),
-  fn: async () => {
-    await withTestDatabase("postgres", async ({ db, replica }) => {
-      const pg = db as PostgresDatabase;
-      await pg.migrate("counters", [
-        "CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
-        "INSERT INTO counters VALUES ('a', 0), ('b', 0)",
-      ]);
-      const other = replica() as PostgresDatabase;
-      let meet!: () => void;
-      const bothLocked = new Promise<void>((resolve) => meet = resolve);
-      let locked = 0;
-      const bump = (target: PostgresDatabase, first: string, second: string) =>
-        target.transaction(async () => {
-          await target.sql`UPDATE counters SET n = n + 1 WHERE name = ${first}`;
-          if (++locked === 2) meet();
-          await bothLocked;
-          await target.sql`UPDATE counters SET n = n + 1 WHERE name = ${second}`;
-        });
-      await Promise.all([bump(pg, "a", "b"), bump(other, "b", "a")]);
-      const rows = await pg.sql`SELECT name, n FROM counters ORDER BY name`;
-      assert.deepEqual(rows.map((r) => [r.name, r.n]), [["a", 2], ["b", 2]]);
-    });
-  },
+postgresTest("PostgreSQL: transactions that deadlock are run again until both commit", async () => {
+  await withTestDatabase("postgres", async ({ db, replica }) => {
+    const pg = db as PostgresDatabase;
+    await pg.migrate("counters", [
+      "CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+      "INSERT INTO counters VALUES ('a', 0), ('b', 0)",
+    ]);
+    const other = replica() as PostgresDatabase;
+    let meet!: () => void;
+    const bothLocked = new Promise<void>((resolve) => meet = resolve);
+    let locked = 0;
+    const bump = (target: PostgresDatabase, first: string, second: string) =>
+      target.transaction(async () => {
+        await target.sql`UPDATE counters SET n = n + 1 WHERE name = ${first}`;
+        if (++locked === 2) meet();
+        await bothLocked;
+        await target.sql`UPDATE counters SET n = n + 1 WHERE name = ${second}`;
+      });
+    await Promise.all([bump(pg, "a", "b"), bump(other, "b", "a")]);
+    const rows = await pg.sql`SELECT name, n FROM counters ORDER BY name`;
+    assert.deepEqual(rows.map((r) => [r.name, r.n]), [["a", 2], ["b", 2]]);
+  });
 });
+
+postgresTest("PostgreSQL: a lock held too long ends the wait with LockTimeout", async (t) => {
+  const created = await createPostgresDatabase();
+  const waits = new DatabaseWaits();
+  const timeouts = { lockMs: 1_000, statementMs: 5_000, idleInTransactionMs: 20_000 };
+  const db = PostgresDatabase.connect(created.url, { name: "lock-test", timeouts, waits });
+  const holder = PostgresDatabase.connect(created.url, { name: "holder" });
+  const release = Promise.withResolvers<void>();
+  let holding: Promise<unknown> | undefined;
+  try {
+    await db.migrate("rows", [
+      "CREATE TABLE rows (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+      "INSERT INTO rows VALUES ('held', 0), ('free', 0)",
+    ]);
+    await t.step("every session of the pool has the bounds", async () => {
+      const [row] = await db.sql`SELECT current_setting('lock_timeout') AS lock,
+        current_setting('statement_timeout') AS statement,
+        current_setting('idle_in_transaction_session_timeout') AS idle`;
+      assert.deepEqual({ ...row }, { lock: "1s", statement: "5s", idle: "20s" });
+    });
+    const locked = Promise.withResolvers<void>();
+    holding = holder.transaction(async () => {
+      await holder.sql`SELECT n FROM rows WHERE name = 'held' FOR UPDATE`;
+      locked.resolve();
+      await release.promise;
+    });
+    await locked.promise;
+    await t.step("a transaction that waits gives up with LockTimeout", async () => {
+      const waiting = db.transaction(async () => {
+        await db.sql`UPDATE rows SET n = n + 1 WHERE name = 'held'`;
+      });
+      await waitingForLock(holder, "lock-test", 0);
+      assert.ok(waits.longestWaitMs() > 0, "the transaction is noted as under way");
+      await assert.rejects(waiting, (err) => {
+        assert.ok(err instanceof LockTimeout, `got ${err}`);
+        assert.match(err.message, /lock timeout/);
+        return true;
+      });
+      assert.equal(waits.longestWaitMs(), 0, "the transaction is no longer under way");
+    });
+    await t.step("a savepoint that waits gives up alone; the rest commits", async () => {
+      await db.transaction(async () => {
+        await db.sql`UPDATE rows SET n = n + 1 WHERE name = 'free'`;
+        await assert.rejects(
+          db.transaction(async () => {
+            await db.sql`UPDATE rows SET n = n + 1 WHERE name = 'held'`;
+          }),
+          LockTimeout,
+        );
+      });
+      const rows = await db.sql`SELECT name, n FROM rows ORDER BY name`;
+      assert.deepEqual(rows.map((r) => [r.name, r.n]), [["free", 1], ["held", 0]]);
+    });
+    await t.step("a migration waits as long as it takes", async () => {
+      const migrating = db.migrate("more", ["UPDATE rows SET n = 10 WHERE name = 'held'"]);
+      await waitingForLock(holder, "lock-test", 2 * timeouts.lockMs);
+      release.resolve();
+      await migrating;
+      const [row] = await db.sql`SELECT n FROM rows WHERE name = 'held'`;
+      assert.equal(row.n, 10);
+    });
+  } finally {
+    release.resolve();
+    await holding?.catch(() => {});
+    await holder.close();
+    await db.close();
+    await created.drop();
+  }
+});
+
+/** Resolves once a session of `application` has waited for a lock for more than `ms`. */
+async function waitingForLock(db: PostgresDatabase, application: string, ms: number) {
+  await waitFor(async () => {
+    const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE application_name = ${application} AND wait_event_type = 'Lock'
+        AND now() - query_start > ${ms} * interval '1 millisecond'`;
+    return n > 0;
+  }, { what: `a session of ${application} to wait for a lock for more than ${ms} ms` });
+}

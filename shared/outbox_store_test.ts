@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { envelopeFor, type OutgoingEvent } from "./events.ts";
 import { openOutboxStore } from "./outbox_store.ts";
 import type { PostgresDatabase } from "./postgres.ts";
-import { storeContract, TEST_ENGINES, withTestDatabase } from "./store_testing.ts";
+import { postgresTest, storeContract, withTestDatabase } from "./store_testing.ts";
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>
@@ -89,10 +89,9 @@ storeContract("a relay stuck on a batch never blocks the others", async ({ db, r
   assert.equal(await outbox.size(), 0);
 });
 
-Deno.test({
-  name: "PostgreSQL: rows held by a relay that dies or stalls go out through another",
-  ignore: !TEST_ENGINES.includes("postgres"),
-  fn: async (t) => {
+postgresTest(
+  "PostgreSQL: rows held by a relay that dies or stalls go out through another",
+  async (t) => {
     for (const how of ["dies", "stalls"] as const) {
       await t.step(how, () =>
         withTestDatabase("postgres", async ({ db, replica }) => {
@@ -118,4 +117,4 @@ Deno.test({
         }));
     }
   },
-});
+);

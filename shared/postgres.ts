@@ -7,10 +7,12 @@
 import postgres from "postgres";
 import {
   type Database,
+  LockTimeout,
   TransactionConflict,
   type TransactionFrame,
   TransactionScope,
 } from "./database.ts";
+import type { DatabaseWaits } from "./database_waits.ts";
 import { redactUrl } from "./redact.ts";
 
 /** The driver's query function: the pool, or one transaction's connection. */
@@ -27,6 +29,27 @@ export interface PostgresOptions {
   name: string;
   /** Connections in the pool. */
   max?: number;
+  /** Bounds on waiting, set on every connection of the pool; the server's own when absent. */
+  timeouts?: DatabaseTimeouts;
+  /** Where the transactions under way are noted, for `/ready`. */
+  waits?: DatabaseWaits;
+}
+
+/**
+ * How long the server lets one of the pool's sessions wait, in ms (0: no limit). Without them
+ * a row held by an operator's `psql` or a paused replica blocks every transaction that needs
+ * it, and everything queued behind those, for as long as it is held.
+ */
+export interface DatabaseTimeouts {
+  /** `lock_timeout`: longest wait for a lock; then {@linkcode LockTimeout}. */
+  lockMs: number;
+  /** `statement_timeout`: longest run of one statement; then the statement is cancelled. */
+  statementMs: number;
+  /**
+   * `idle_in_transaction_session_timeout`: longest pause inside a transaction; then the server
+   * ends the session, and its locks with it (a replica stopped mid-transaction).
+   */
+  idleInTransactionMs: number;
 }
 
 type Frame = TransactionFrame<postgres.TransactionSql>;
@@ -35,6 +58,8 @@ type Level<T> = { result: T; frame: Frame };
 
 /** SQLSTATEs of a transaction given up for colliding with another: deadlock, serialization. */
 const CONFLICTS = new Set(["40P01", "40001"]);
+/** SQLSTATE `lock_not_available`: `lock_timeout` passed (or `NOWAIT` found the lock taken). */
+const LOCK_NOT_AVAILABLE = "55P03";
 /** Times the outermost transaction is run when it keeps colliding. */
 const CONFLICT_ATTEMPTS = 5;
 /** Key of the advisory lock that lets one process at a time migrate a database. */
@@ -55,10 +80,17 @@ export class PostgresDatabase implements Database {
    * @param pool the driver's pool
    * @param location the URL without its password, for logs
    */
-  constructor(readonly pool: Pool, readonly location: string) {}
+  constructor(
+    readonly pool: Pool,
+    readonly location: string,
+    private readonly waits?: DatabaseWaits,
+  ) {}
 
   /** A pool for `url`; connections open on first use. */
-  static connect(url: string, { name, max = 8 }: PostgresOptions): PostgresDatabase {
+  static connect(
+    url: string,
+    { name, max = 8, timeouts, waits }: PostgresOptions,
+  ): PostgresDatabase {
     const pool = postgres(url, {
       max,
       connect_timeout: 10,
@@ -66,10 +98,19 @@ export class PostgresDatabase implements Database {
       idle_timeout: 60,
       // `CREATE ... IF NOT EXISTS` says so in a notice, which would otherwise go to the console.
       onnotice: () => {},
-      connection: { application_name: name },
+      // Settings in the start-up packet cost no round trip: every session has them from the
+      // start, including one the pool opens again after a failure.
+      connection: {
+        application_name: name,
+        ...(timeouts && {
+          lock_timeout: timeouts.lockMs,
+          statement_timeout: timeouts.statementMs,
+          idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+        }),
+      },
       transform: { undefined: null },
     });
-    return new PostgresDatabase(pool, redactUrl(url));
+    return new PostgresDatabase(pool, redactUrl(url), waits);
   }
 
   /** The connection of the current transaction, or the pool outside one. */
@@ -94,21 +135,26 @@ export class PostgresDatabase implements Database {
       } catch (err) {
         // Rolling back to the savepoint would not free the locks taken before it: the whole
         // transaction has to go and run again.
-        throw isConflict(err) ? asConflict(err) : err;
+        throw isConflict(err) ? asConflict(err) : asLockTimeout(err);
       }
     }
-    for (let attempt = 1;; attempt++) {
-      try {
-        const level = this.pool.begin((tx) => this.#scope.run(tx, work));
-        const { result, frame } = await level as Level<T>;
-        this.#scope.committed(frame, undefined);
-        return result;
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        if (attempt >= CONFLICT_ATTEMPTS) throw asConflict(err);
-        // A short random pause keeps the two colliding transactions from meeting again.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    const ended = this.waits?.begin();
+    try {
+      for (let attempt = 1;; attempt++) {
+        try {
+          const level = this.pool.begin((tx) => this.#scope.run(tx, work));
+          const { result, frame } = await level as Level<T>;
+          this.#scope.committed(frame, undefined);
+          return result;
+        } catch (err) {
+          if (!isConflict(err)) throw asLockTimeout(err);
+          if (attempt >= CONFLICT_ATTEMPTS) throw asConflict(err);
+          // A short random pause keeps the two colliding transactions from meeting again.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+        }
       }
+    } finally {
+      ended?.();
     }
   }
 
@@ -118,6 +164,10 @@ export class PostgresDatabase implements Database {
 
   async migrate(component: string, steps: readonly string[]): Promise<void> {
     await this.pool.begin(async (tx) => {
+      // A migration may wait for another replica's and rewrite a large table: the session's
+      // bounds, meant for the work of requests and messages, do not apply to it.
+      await tx`SET LOCAL lock_timeout = 0`;
+      await tx`SET LOCAL statement_timeout = 0`;
       // Replicas starting together queue here; the first applies the steps, the others find
       // them recorded. The lock ends with the transaction, even when the process dies.
       await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
@@ -192,6 +242,15 @@ export function isConflict(err: unknown): boolean {
   if (err instanceof TransactionConflict) return true;
   const code = (err as { code?: unknown })?.code;
   return typeof code === "string" && CONFLICTS.has(code);
+}
+
+/** The driver's error for a lock wait that timed out as a {@linkcode LockTimeout}; others as is. */
+function asLockTimeout(err: unknown): unknown {
+  if (err instanceof LockTimeout) return err;
+  if ((err as { code?: unknown })?.code !== LOCK_NOT_AVAILABLE) return err;
+  return new LockTimeout(`Gave up waiting for a lock another transaction holds: ${String(err)}`, {
+    cause: err,
+  });
 }
 
 function asConflict(err: unknown): TransactionConflict {

@@ -10,6 +10,7 @@ import { Authenticator } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { createConsumer, type Subscription } from "./consumer.ts";
 import type { Database } from "./database.ts";
+import { DatabaseWaits } from "./database_waits.ts";
 import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
@@ -63,11 +64,16 @@ export type ServiceFactory<S extends ServiceName> = (
 
 /**
  * The database of a service: its own PostgreSQL database at `DATABASE_URL`, shared by its
- * replicas, or else its SQLite file in `DATA_DIR`.
+ * replicas, with the configured bounds on waiting, or else its SQLite file in `DATA_DIR`.
+ * Its transactions under way are noted in `waits`.
  */
-export function openServiceDatabase(config: Readonly<Config>): Database {
+export function openServiceDatabase(config: Readonly<Config>, waits?: DatabaseWaits): Database {
   return config.databaseUrl
-    ? PostgresDatabase.connect(config.databaseUrl, { name: `${config.service}-${Deno.pid}` })
+    ? PostgresDatabase.connect(config.databaseUrl, {
+      name: `${config.service}-${Deno.pid}`,
+      timeouts: config.databaseTimeouts,
+      waits,
+    })
     : SqliteDatabase.open(config.dataDir, config.service);
 }
 
@@ -92,6 +98,8 @@ export interface BrokerState {
  * - the broker is not connected: `"broker":"disconnected"`;
  * - the broker blocks the publishing connection (a memory or disk alarm): `"broker":"blocked"`;
  * - the oldest outbox row has waited longer than `stallMs` while connected: `"outbox":"stalled"`;
+ * - database work has waited longer than `databaseStallMs` (a row another transaction holds,
+ *   a database that does not answer): `"database":"stalled"`;
  *
  * and `error` says why, e.g.
  * `{"status":"not ready","broker":"disconnected","outbox_pending":20,"error":"connect ECONNREFUSED"}`.
@@ -100,7 +108,7 @@ export interface BrokerState {
 export function healthRoutes(
   bus: BrokerState,
   outbox: OutboxStore,
-  { stallMs, secrets = [] }: { stallMs: number; secrets?: readonly string[] },
+  { secrets = [], ...bounds }: StallBounds & { secrets?: readonly string[] },
 ): Route[] {
   return [
     // Open even with authentication on: orchestrators call them without credentials. They say
@@ -111,7 +119,7 @@ export function healthRoutes(
       path: "/ready",
       access: "public",
       handler: async () => {
-        const { ready, body } = await readiness(bus, outbox, stallMs);
+        const { ready, body } = await readiness(bus, outbox, bounds);
         if (typeof body.error === "string") body.error = redactSecrets(body.error, secrets);
         return json(body, ready ? 200 : 503);
       },
@@ -119,11 +127,21 @@ export function healthRoutes(
   ];
 }
 
+/** What `/ready` counts as stalled work. */
+export interface StallBounds {
+  /** Longest wait of the oldest outbox row while connected. */
+  stallMs: number;
+  /** Where the service's database work that waits is noted; nothing is when absent. */
+  waits?: DatabaseWaits;
+  /** Longest wait of database work (`DB_STALL_MS`). */
+  databaseStallMs?: number;
+}
+
 /** Whether the service is ready, and the body `/ready` answers with. */
 async function readiness(
   bus: BrokerState,
   outbox: OutboxStore,
-  stallMs: number,
+  { stallMs, waits, databaseStallMs = Infinity }: StallBounds,
 ): Promise<{ ready: boolean; body: Record<string, unknown> }> {
   let outbox_pending: number;
   let oldest: number | undefined;
@@ -173,6 +191,14 @@ async function readiness(
       );
     }
   }
+  const waitedForDatabase = waits?.longestWaitMs() ?? 0;
+  if (waitedForDatabase > databaseStallMs) {
+    body.database = "stalled";
+    problems.push(
+      `database work has waited ${waitedForDatabase} ms, longer than ${databaseStallMs} ms ` +
+        "(a row locked by another transaction, or a database that does not answer)",
+    );
+  }
   if (problems.length === 0) return { ready: true, body };
   return { ready: false, body: { ...body, status: "not ready", error: problems.join("; ") } };
 }
@@ -187,12 +213,12 @@ function metricsRoutes(
   metrics: ServiceMetrics,
   bus: BrokerState & { queueDepths(queues: readonly string[]): Promise<Map<string, number>> },
   outbox: OutboxStore,
-  { stallMs, queues }: { stallMs: number; queues: readonly string[] },
+  { queues, ...bounds }: StallBounds & { queues: readonly string[] },
 ): Route[] {
   metrics.gauge(
     "campus_ready",
     "1 while the service is ready (GET /ready answers 200), 0 otherwise.",
-    async () => (await readiness(bus, outbox, stallMs)).ready ? 1 : 0,
+    async () => (await readiness(bus, outbox, bounds)).ready ? 1 : 0,
   );
   metrics.gauge(
     "campus_outbox_pending",
@@ -235,7 +261,8 @@ export async function startService<S extends ServiceName>(
 ): Promise<RunningService> {
   enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
-  const db = openServiceDatabase(config);
+  const waits = new DatabaseWaits();
+  const db = openServiceDatabase(config, waits);
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
   let outbox: OutboxStore;
@@ -276,14 +303,15 @@ export async function startService<S extends ServiceName>(
       maxRetries,
       retryDelayMs,
       maxDeliveries,
+      waits,
       metrics: metrics.forQueue(queue),
     });
     await broker.subscribe(queue, consumer);
   }
-  const stallMs = config.outboxStallMs;
-  const health = healthRoutes(broker, outbox, { stallMs, secrets: config.secrets });
+  const bounds = { stallMs: config.outboxStallMs, waits, databaseStallMs: config.databaseStallMs };
+  const health = healthRoutes(broker, outbox, { ...bounds, secrets: config.secrets });
   const queues = Object.keys(service.subscriptions);
-  const exposition = metricsRoutes(metrics, broker, outbox, { stallMs, queues });
+  const exposition = metricsRoutes(metrics, broker, outbox, { ...bounds, queues });
   const router = createRouter(
     [...health, ...exposition, ...service.routes],
     log,

@@ -23,6 +23,14 @@ export const TEST_ENGINES: readonly Engine[] = (Deno.env.get("TEST_ENGINES") || 
     name === "sqlite" || name === "postgres"
   );
 
+/**
+ * `Deno.test` for a test that needs PostgreSQL itself: ignored (and shown so) when
+ * {@linkcode TEST_ENGINES} leaves PostgreSQL out.
+ */
+export const postgresTest: Deno.TestIgnore = TEST_ENGINES.includes("postgres")
+  ? Deno.test
+  : Deno.test.ignore;
+
 /** A database made for one test. */
 export interface TestDatabase {
   /** Which engine the database runs on. */

@@ -101,6 +101,8 @@ export interface Readiness {
     outbox_pending: number;
     /** "stalled" when the oldest outbox row waited too long while the broker was connected. */
     outbox?: string;
+    /** "stalled" while database work has waited longer than `DB_STALL_MS`. */
+    database?: string;
     error?: string;
   };
 }

@@ -107,6 +107,8 @@ export interface StackBackend {
   pid(target: ServiceName | "broker", replica?: number): Promise<number | undefined>;
   /** Runs `rabbitmqctl` against the stack's own broker node; absent when it has none to drive. */
   rabbitmqctl?(args: string[]): Promise<string>;
+  /** The PostgreSQL database of a service (store `postgres`); undefined otherwise. */
+  databaseUrl?(service: ServiceName): string | undefined;
   dispose(): Promise<void>;
 }
 
@@ -220,6 +222,16 @@ export class Stack {
 
   async logs(service: ServiceName, replica = 0): Promise<string> {
     return await this.backend.logs(service, this.#replica(service, replica));
+  }
+
+  /**
+   * The URL of a service's PostgreSQL database, for suites that act on it as an operator's
+   * `psql` would; throws unless the stack runs with store `postgres`.
+   */
+  databaseUrl(service: ServiceName): string {
+    const url = this.backend.databaseUrl?.(service);
+    if (!url) throw new Error(`${service} keeps no PostgreSQL database in this stack`);
+    return url;
   }
 
   /** How the service's last process ended (after `stop`, `kill` or a crash); undefined while it runs. */
@@ -420,6 +432,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
     pid: async (target, replica = 0) =>
       target === "broker" ? await node?.pid() : children.get(keyOf(target, replica))?.pid,
     rabbitmqctl: node ? (args) => node!.ctl(...args) : undefined,
+    databaseUrl: (service) => databaseUrls[service],
     dispose: cleanUp,
   };
   try {

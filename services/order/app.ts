@@ -32,6 +32,11 @@ export async function createOrderService(
   const orders = await openOrderStore(db, outbox);
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
+  metrics.gauge(
+    "campus_order_intake_pending",
+    "Orders received by POST /order and not answered yet: waiting for their group's commit.",
+    () => intake.pending,
+  );
   const live = createLivePages({ config, orders, log, ...liveOptions });
   const sweeper = new OutcomeSweeper({
     orders,
