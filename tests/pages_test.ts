@@ -359,6 +359,41 @@ Deno.test({
           assert.deepEqual(quantities, [1, 2, 2]);
         },
       );
+
+      await t.step(
+        "a page refused a stream (too many open) asks again and catches up once one closes",
+        async () => {
+          const crowded = "S-crowd";
+          const order = await placeOrder(stack, { item: "Pasta", qty: 1, student_id: crowded });
+          // STREAMS_PER_STUDENT (5) streams of this student, held open elsewhere.
+          const held = await Promise.all(
+            Array.from(
+              { length: 5 },
+              () => fetch(stack.url("order", `/events?student_id=${crowded}`)),
+            ),
+          );
+          try {
+            assert.deepEqual(held.map((res) => res.status), [200, 200, 200, 200, 200]);
+            const studentId = page.getByLabel("Student ID");
+            await studentId.fill(crowded);
+            await studentId.blur();
+            const connection = page.locator("#connection");
+            await waitFor(async () => (await connection.innerText()).includes("trying again"), {
+              what: "the page to say it will ask again for the refused stream",
+            });
+            await held.shift()!.body!.cancel();
+            await waitFor(
+              async () => (await orderText(page, order.order_id)).includes("1 × Pasta"),
+              { timeoutMs: 30_000, what: `the page to list ${crowded}'s order once a slot freed` },
+            );
+            await waitFor(async () => (await connection.getAttribute("data-state")) === "live", {
+              what: "the page to say it is live again",
+            });
+          } finally {
+            await Promise.all(held.map((res) => res.body?.cancel()));
+          }
+        },
+      );
     } finally {
       await browser?.close();
       await stack.dispose();
