@@ -141,19 +141,15 @@ Deno.test({
       }
       await placeFor(stack, STUDENTS, ORDERS / STUDENTS.length);
       const stalled = await orderMemory(stack);
-      // The streams fell behind and were closed, and gave their slots back.
-      assert.match(await stack.logs("order"), /event stream closed: its client fell behind/);
-      const again = await waitFor(async () => {
-        const stream = await openRaw(stack.url("order"), `/events?student_id=${STUDENTS[0]}`);
-        if (stream.status === 200) return stream;
-        hangUp(stream);
-        return undefined;
-      }, { what: `a new stream for ${STUDENTS[0]} once its stalled ones were closed` });
-      streams.push(again);
+      // How many fell further behind than the sockets' buffers hold depends on the machine's
+      // speed (how many menus went out meanwhile); the bound must hold either way.
+      const closed = (await stack.logs("order")).split("\n")
+        .filter((line) => line.includes("event stream closed: its client fell behind")).length;
 
       const figures = `without streams: peak ${control.peakMb.toFixed(1)} MB, now ` +
         `${control.rssMb.toFixed(1)} MB; with ${STREAMS} stalled streams: peak ` +
-        `${stalled.peakMb.toFixed(1)} MB, now ${stalled.rssMb.toFixed(1)} MB`;
+        `${stalled.peakMb.toFixed(1)} MB, now ${stalled.rssMb.toFixed(1)} MB, ${closed} of them ` +
+        "closed for falling behind";
       // Kept for the record on a pass too (test-output/ is not committed).
       const output = new URL("../test-output/", import.meta.url);
       await Deno.mkdir(output, { recursive: true });
@@ -250,10 +246,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "MAX_STREAMS caps all streams with 503; without tokens ?student_id= is capped too",
+  name: "MAX_STREAMS caps all streams with 503, ?student_id= without tokens too, and a stream " +
+    "that falls behind is closed",
   ...INTEGRATION,
   fn: async (t) => {
-    const stack = await Stack.start({ env: { MAX_STREAMS: "8" } });
+    const stack = await Stack.start({ menu: LONG_MENU, env: { MAX_STREAMS: "8" } });
     const open: RawStream[] = [];
     const openStream = async (path: string) => {
       const stream = await openRaw(stack.url("order"), path);
@@ -281,6 +278,25 @@ Deno.test({
           if (stream.status !== 200) hangUp(stream);
           return stream.status === 200;
         }, { what: "a stream for S3 once the board's stream was closed" });
+      });
+
+      await t.step("streams that fall behind are closed and give their slots back", async () => {
+        assertRefused(await openStream("/events?student_id=S4"), 503, "while all 8 are open");
+        // Every stock change sends the long menu to all eight streams, none of which reads.
+        const stalled = () =>
+          stack.logs("order").then((log) =>
+            log.includes("event stream closed: its client fell behind")
+          );
+        await waitFor(async () => {
+          if (await stalled()) return true;
+          await placeFor(stack, ["S-load"], 50);
+          return false;
+        }, { timeoutMs: 120_000, what: "the service to close a stream that fell behind" });
+        await waitFor(async () => {
+          const stream = await openStream("/events?student_id=S4");
+          if (stream.status !== 200) hangUp(stream);
+          return stream.status === 200;
+        }, { what: "a stream for S4 once a stalled one was closed" });
       });
     } finally {
       open.forEach(hangUp);

@@ -134,10 +134,11 @@ export class EventStreams {
         // What setup sends is the snapshot the stream starts from: it always goes, however
         // large, or a long menu would close every stream as it opens.
         let opening = true;
+        // desiredSize is the high-water mark less what the client has not taken yet.
+        const unsentBytes = () => maxUnsent - (controller.desiredSize ?? 0);
         const write = (chunk: Uint8Array) => {
           if (ended) return;
-          // desiredSize is the high-water mark less what the client has not taken yet.
-          const unsent = maxUnsent - (controller.desiredSize ?? 0);
+          const unsent = unsentBytes();
           if (!opening && unsent > 0 && unsent + chunk.byteLength > maxUnsent) {
             return fallBehind(unsent);
           }
@@ -158,23 +159,29 @@ export class EventStreams {
           this.#release(student);
           teardown();
         };
+        // Erroring, not closing, while data waits: controller.close() would keep the stream,
+        // and its connection, until the client took what is queued, which a stalled client never
+        // does. Erroring drops the connection and the queue; the browser reconnects.
+        const drop = (unsent: number) =>
+          controller.error(new Error(`The client left ${unsent} bytes unread`));
         const close = () => {
+          if (ended) return;
           end();
+          const unsent = unsentBytes();
+          if (unsent > 0) return drop(unsent);
           try {
             controller.close();
           } catch {
             // already closed by the client
           }
         };
-        // Erroring, not closing: close() would still wait for the client to take what is queued,
-        // and this client does not. The connection is dropped and the queue freed.
         const fallBehind = (unsent: number) => {
           end();
           this.#log?.warn("event stream closed: its client fell behind", {
             unsent_bytes: unsent,
             max_unsent_bytes: maxUnsent,
           });
-          controller.error(new Error(`The client left ${unsent} bytes unread`));
+          drop(unsent);
         };
         this.#open.add(close);
         try {

@@ -230,3 +230,13 @@ Deno.test("an update sent on many streams reaches each of them whole over HTTP",
   for (const reader of readers) await reader.ended();
   await server.shutdown();
 });
+
+Deno.test("a stalled stream whose token expires is dropped with what it held", async () => {
+  const streams = new EventStreams({ perStudent: 1 });
+  const stalled = openPushed(streams, { student: "S1", endsAt: Date.now() + 50 });
+  stalled.send("order", { padding: "x".repeat(1000) });
+  await waitFor(() => streams.openFor("S1") === 0, { what: "the token's end to free the slot" });
+  assert.ok(stalled.tornDown());
+  await assert.rejects(stalled.res.body!.getReader().read(), /bytes unread/);
+  streams.closeAll();
+});
