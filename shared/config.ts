@@ -58,6 +58,8 @@ export const ENV_DEFAULTS = {
   // Empty: authentication off, every route open (the classic lab). See shared/auth.ts.
   AUTH_SECRET: "",
   ORDER_RATE_LIMIT: "60",
+  STREAMS_PER_STUDENT: "5",
+  MAX_STREAMS: "1000",
 } as const;
 
 /** Shortest `AUTH_SECRET` accepted: an HS256 key needs 256 bits to resist guessing. */
@@ -142,6 +144,8 @@ const EnvSchema = z.object({
     .default(ENV_DEFAULTS.INVENTORY_URL),
   AUTH_SECRET: authSecret.optional(),
   ORDER_RATE_LIMIT: int(1, 1_000_000).default(60),
+  STREAMS_PER_STUDENT: int(1, 10_000).default(5),
+  MAX_STREAMS: int(1, 1_000_000).default(1000),
 });
 
 /** Validated configuration of one service, `S`. */
@@ -205,6 +209,10 @@ export interface Config<S extends ServiceName = ServiceName> {
   authSecret?: string;
   /** Orders one student may place per minute while authentication is on (`ORDER_RATE_LIMIT`). */
   orderRateLimit: number;
+  /** Event streams one student may hold open on the order service (`STREAMS_PER_STUDENT`). */
+  streamsPerStudent: number;
+  /** Event streams the order service holds open at most (`MAX_STREAMS`). */
+  maxStreams: number;
   /**
    * Values never to be shown (the passwords in `AMQP_URL` and `DATABASE_URL`, `AUTH_SECRET`), in
    * the shapes a text may hold them; the logger and `/ready` mask them.
@@ -269,6 +277,8 @@ export function loadConfig<S extends ServiceName>(
     inventoryUrl: e.INVENTORY_URL.replace(/\/$/, ""),
     authSecret: e.AUTH_SECRET,
     orderRateLimit: e.ORDER_RATE_LIMIT,
+    streamsPerStudent: e.STREAMS_PER_STUDENT,
+    maxStreams: e.MAX_STREAMS,
     secrets: Object.freeze(secretsOf([...e.AMQP_URL, e.DATABASE_URL], [present.AUTH_SECRET])),
   });
 }

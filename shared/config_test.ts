@@ -117,6 +117,17 @@ Deno.test("AUTH_SECRET and ORDER_RATE_LIMIT are read and checked", () => {
   assert.throws(() => loadConfig("order", { ORDER_RATE_LIMIT: "many" }), /ORDER_RATE_LIMIT/);
 });
 
+Deno.test("STREAMS_PER_STUDENT (5) and MAX_STREAMS (1000) are read and checked", () => {
+  const defaults = loadConfig("order", {});
+  assert.equal(defaults.streamsPerStudent, 5);
+  assert.equal(defaults.maxStreams, 1000);
+  const config = loadConfig("order", { STREAMS_PER_STUDENT: "2", MAX_STREAMS: "50" });
+  assert.equal(config.streamsPerStudent, 2);
+  assert.equal(config.maxStreams, 50);
+  assert.throws(() => loadConfig("order", { STREAMS_PER_STUDENT: "0" }), /STREAMS_PER_STUDENT/);
+  assert.throws(() => loadConfig("order", { MAX_STREAMS: "lots" }), /MAX_STREAMS/);
+});
+
 Deno.test("a short AUTH_SECRET is refused without repeating it", () => {
   for (
     const load of [

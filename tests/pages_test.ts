@@ -45,6 +45,50 @@ async function orderFromPage(
   }, { what: `a new order element for ${order.qty} x ${order.item}` });
 }
 
+/** Fills the order form without sending it. */
+async function fillOrder(
+  page: Page,
+  order: { item: string; qty: string; student_id: string },
+): Promise<void> {
+  await page.getByLabel("Student ID").fill(order.student_id);
+  await page.getByLabel("Item").selectOption(order.item);
+  await page.getByLabel("Quantity").fill(order.qty);
+}
+
+/** The text above the Place order button, or "" while it is hidden. */
+async function formError(page: Page): Promise<string> {
+  const error = page.locator("#form-error");
+  return (await error.isVisible()) ? await error.innerText() : "";
+}
+
+/**
+ * Lets the page's next `POST /order` reach the order service, which commits the order and
+ * answers, then drops that answer as a broken connection would. Later requests pass untouched;
+ * `done()` resolves once the answer was dropped and takes the interception away.
+ */
+async function loseNextAnswer(page: Page, stack: Stack): Promise<{ done(): Promise<void> }> {
+  const url = stack.url("order", "/order");
+  let dropped: () => void;
+  const droppedOnce = new Promise<void>((resolve) => dropped = resolve);
+  let first = true;
+  await page.route(url, async (route) => {
+    if (!first || route.request().method() !== "POST") return await route.continue();
+    first = false;
+    const answer = await route.fetch();
+    if (answer.status() !== 201) {
+      throw new Error(`POST /order answered ${answer.status()}: ${await answer.text()}`);
+    }
+    await route.abort("connectionreset");
+    dropped();
+  });
+  return {
+    async done() {
+      await droppedOnce;
+      await page.unroute(url);
+    },
+  };
+}
+
 async function ordersOf(stack: Stack, student: string): Promise<OrderView[]> {
   const query = `/orders?student_id=${encodeURIComponent(student)}`;
   return (await getJson<OrderView[]>(stack.url("order", query))).body;
@@ -248,6 +292,106 @@ Deno.test({
           );
           await screenshot(boardPage, "board");
           await boardPage.close();
+        },
+      );
+
+      await t.step(
+        "Try again after an answer lost on the way places the order once",
+        async () => {
+          const retrying = "S-retry";
+          const form = { item: "Salad", qty: "1", student_id: retrying };
+          const lost = await loseNextAnswer(page, stack);
+          await fillOrder(page, form);
+          await page.getByRole("button", { name: "Place order" }).click();
+          await waitFor(async () => (await ordersOf(stack, retrying)).length === 1, {
+            what: `the first attempt's order of ${retrying} committed though its answer was lost`,
+          });
+          await waitFor(async () => (await formError(page)).includes("Try again"), {
+            what: 'the page to say "Try again" after the lost answer',
+          });
+          await lost.done();
+          await page.getByRole("button", { name: "Place order" }).click();
+          const [order] = await ordersOf(stack, retrying);
+          await waitFor(async () => (await orderText(page, order.order_id)).includes("Salad"), {
+            what: `the page to show order ${order.order_id} once the retry is answered`,
+          });
+          const orders = await ordersOf(stack, retrying);
+          assert.equal(
+            orders.length,
+            1,
+            `one order for one intended order, got ${
+              orders.map((o) => `${o.order_id} (${o.qty} x ${o.item})`).join(", ")
+            }`,
+          );
+          // The page now follows the student it ordered for: their one order, listed once.
+          assert.deepEqual(
+            await page.locator("[data-order-id]").evaluateAll((els) =>
+              els.map((el) => el.getAttribute("data-order-id"))
+            ),
+            [order.order_id],
+          );
+        },
+      );
+
+      await t.step(
+        "after a lost answer a changed form is a new order, and so is the next one",
+        async () => {
+          const changing = "S-change";
+          const lost = await loseNextAnswer(page, stack);
+          await fillOrder(page, { item: "Taco", qty: "1", student_id: changing });
+          await page.getByRole("button", { name: "Place order" }).click();
+          await waitFor(async () => (await formError(page)).includes("Try again"), {
+            what: 'the page to say "Try again" after the lost answer',
+          });
+          await lost.done();
+          // Two Tacos, not one: a different order, so it must not be taken for a retry.
+          await page.getByLabel("Quantity").fill("2");
+          await page.getByRole("button", { name: "Place order" }).click();
+          await waitFor(async () => (await ordersOf(stack, changing)).length === 2, {
+            what: `the changed form to place a second order for ${changing}`,
+          });
+          // An answered order is done with: the same form again is another order.
+          await page.getByRole("button", { name: "Place order" }).click();
+          await waitFor(async () => (await ordersOf(stack, changing)).length === 3, {
+            what: `the same form after an answer to place a third order for ${changing}`,
+          });
+          const quantities = (await ordersOf(stack, changing)).map((o) => o.qty).sort();
+          assert.deepEqual(quantities, [1, 2, 2]);
+        },
+      );
+
+      await t.step(
+        "a page refused a stream (too many open) asks again and catches up once one closes",
+        async () => {
+          const crowded = "S-crowd";
+          const order = await placeOrder(stack, { item: "Pasta", qty: 1, student_id: crowded });
+          // STREAMS_PER_STUDENT (5) streams of this student, held open elsewhere.
+          const held = await Promise.all(
+            Array.from(
+              { length: 5 },
+              () => fetch(stack.url("order", `/events?student_id=${crowded}`)),
+            ),
+          );
+          try {
+            assert.deepEqual(held.map((res) => res.status), [200, 200, 200, 200, 200]);
+            const studentId = page.getByLabel("Student ID");
+            await studentId.fill(crowded);
+            await studentId.blur();
+            const connection = page.locator("#connection");
+            await waitFor(async () => (await connection.innerText()).includes("trying again"), {
+              what: "the page to say it will ask again for the refused stream",
+            });
+            await held.shift()!.body!.cancel();
+            await waitFor(
+              async () => (await orderText(page, order.order_id)).includes("1 × Pasta"),
+              { timeoutMs: 30_000, what: `the page to list ${crowded}'s order once a slot freed` },
+            );
+            await waitFor(async () => (await connection.getAttribute("data-state")) === "live", {
+              what: "the page to say it is live again",
+            });
+          } finally {
+            await Promise.all(held.map((res) => res.body?.cancel()));
+          }
         },
       );
     } finally {

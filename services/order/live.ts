@@ -40,6 +40,8 @@ export interface LivePagesDeps {
   /** Period of the board's refresh while it is watched. */
   boardIntervalMs?: number;
   heartbeatMs?: number;
+  /** Unsent bytes a stream may hold before it is closed (default `MAX_UNSENT_BYTES`). */
+  maxUnsentBytes?: number;
 }
 
 /** The live pages of one order replica. */
@@ -60,7 +62,13 @@ export interface LivePages {
 export function createLivePages(deps: LivePagesDeps): LivePages {
   const { config, orders, log } = deps;
   const hub = new LiveHub();
-  const streams = new EventStreams({ heartbeatMs: deps.heartbeatMs });
+  const streams = new EventStreams({
+    heartbeatMs: deps.heartbeatMs,
+    perStudent: config.streamsPerStudent,
+    max: config.maxStreams,
+    maxUnsentBytes: deps.maxUnsentBytes,
+    log,
+  });
   const stock = new StockView({
     inventoryUrl: config.inventoryUrl,
     menu: config.menu,
@@ -149,7 +157,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
               send("order", update.order);
             }
           });
-        }, { endsAt: caller?.expiresAt });
+        }, { endsAt: caller?.expiresAt, student });
       },
     },
     {

@@ -1,5 +1,11 @@
 // Live updates for the pages: an EventSource on one of the order service's event streams, and
-// a line of text that says whether the page is live. The browser reconnects by itself.
+// a line of text that says whether the page is live. The browser reconnects by itself after a
+// lost stream; a stream the service refused (too many open, stopping) is asked for again here,
+// less and less often. Each new stream starts with a snapshot, so the page catches up.
+
+/** First wait before asking again for a refused stream, and the longest. */
+const FIRST_RETRY_MS = 2_000;
+const MAX_RETRY_MS = 60_000;
 
 /**
  * Opens the event stream at `url`, calls `handlers[name](data)` for each event, and keeps the
@@ -10,25 +16,41 @@
  * @returns {() => void}
  */
 export function listen(url, handlers, status) {
-  const source = new EventSource(url);
   const show = (text, state) => {
     status.textContent = text;
     status.dataset.state = state;
   };
+  /** @type {EventSource} */
+  let source;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let retry;
+  let delay = FIRST_RETRY_MS;
+  const open = () => {
+    source = new EventSource(url);
+    source.addEventListener("open", () => {
+      delay = FIRST_RETRY_MS;
+      show("Live: updates appear as they happen", "live");
+    });
+    source.addEventListener("error", () => {
+      if (source.readyState !== EventSource.CLOSED) {
+        show("Reconnecting…", "offline");
+        return;
+      }
+      // Refused: the browser gives up on its own, so the page asks again later.
+      show(`Offline: trying again in ${Math.round(delay / 1000)} s`, "offline");
+      retry = setTimeout(open, delay);
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+    });
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
+    }
+  };
   show("Connecting…", "connecting");
-  source.addEventListener("open", () => show("Live: updates appear as they happen", "live"));
-  source.addEventListener("error", () => {
-    show(
-      source.readyState === EventSource.CLOSED
-        ? "Offline: reload the page to try again"
-        : "Reconnecting…",
-      "offline",
-    );
-  });
-  for (const [name, handle] of Object.entries(handlers)) {
-    source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
-  }
-  return () => source.close();
+  open();
+  return () => {
+    clearTimeout(retry);
+    source.close();
+  };
 }
 
 /**

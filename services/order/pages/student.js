@@ -23,6 +23,13 @@ const submit = /** @type {HTMLButtonElement} */ (form.querySelector("button[type
 const orders = new Map();
 let student = readStoredStudent();
 let close = () => {};
+/**
+ * The order being placed and its Idempotency-Key, kept until the service answers definitely: a
+ * retry after a lost answer sends the same key, so an order the service already took is not
+ * taken twice.
+ * @type {{ fields: string, key: string } | undefined}
+ */
+let pending;
 
 studentInput.value = student;
 form.addEventListener("submit", (event) => {
@@ -73,14 +80,18 @@ async function placeOrder() {
     qty: qtyInput.value === "" ? undefined : Number(qtyInput.value),
     student_id: studentInput.value,
   };
+  // The same fields again are a retry of the same order; anything else is a new order.
+  const fields = JSON.stringify(body);
+  if (pending?.fields !== fields) pending = { fields, key: crypto.randomUUID() };
   submit.disabled = true;
   try {
     const res = await fetch("/order", {
       method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+      headers: { "content-type": "application/json", "idempotency-key": pending.key },
       body: JSON.stringify(body),
     });
     const answer = await res.json().catch(() => ({}));
+    if (answered(res.status)) pending = undefined;
     if (res.status === 201) {
       follow(answer.student_id);
       upsert(answer, "start");
@@ -92,6 +103,18 @@ async function placeOrder() {
   } finally {
     submit.disabled = false;
   }
+}
+
+/**
+ * Whether `status` settles the order the key was for: it was placed (2xx), or the request itself
+ * is wrong (4xx) and the same request would be refused again. A 5xx, a timeout (408), a refusal
+ * for now (429) or a missing sign-in (401) leave the order unknown: a retry must send the key
+ * again.
+ * @param {number} status
+ */
+function answered(status) {
+  if (status >= 200 && status < 300) return true;
+  return status >= 400 && status < 500 && ![401, 408, 425, 429].includes(status);
 }
 
 /** Shows each of the API's messages beside its field; the rest above the button. */
