@@ -65,6 +65,41 @@ export function errorText(err: unknown): string {
   return redactText(err instanceof Error ? err.message : String(err));
 }
 
+/** `msg` of the line {@linkcode surviveUncaught} logs for a rejection no code handled. */
+export const UNHANDLED_REJECTION = "unhandled rejection";
+
+/** `msg` of the line {@linkcode surviveUncaught} logs for an error thrown where nothing catches. */
+export const UNCAUGHT_ERROR = "uncaught error";
+
+/**
+ * The last line of defence of a process that must not end because one background task forgot
+ * a `catch`: a promise rejection or an error that no code handled is logged at `error` with its
+ * stack ({@linkcode UNHANDLED_REJECTION}, {@linkcode UNCAUGHT_ERROR}), and the process goes on.
+ * Such a line is a fault to fix, not a way of working: the test suites fail on it. Returns what
+ * removes the listeners.
+ */
+export function surviveUncaught(log: Logger): () => void {
+  const report = (msg: string, cause: unknown) =>
+    log.error(msg, {
+      error: errorText(cause),
+      stack: cause instanceof Error && cause.stack ? redactText(cause.stack) : undefined,
+    });
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    report(UNHANDLED_REJECTION, event.reason);
+  };
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    report(UNCAUGHT_ERROR, event.error ?? event.message);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
+  return () => {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+    globalThis.removeEventListener("error", onError);
+  };
+}
+
 /** Lines waiting for the end of the turn, one buffer per sink so that they stay in order. */
 interface LineBuffer {
   add(line: string): void;

@@ -13,7 +13,7 @@ import type { Database } from "./database.ts";
 import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
-import { createLogger, errorText, type Logger } from "./log.ts";
+import { createLogger, errorText, type Logger, surviveUncaught } from "./log.ts";
 import { redactSecrets } from "./redact.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { OutboxRelay } from "./outbox.ts";
@@ -36,6 +36,11 @@ export interface ServiceDeps {
   metrics: ServiceMetrics;
   /** Verifies callers while authentication is on (`AUTH_SECRET` set); undefined when off. */
   auth?: Authenticator;
+  /**
+   * Ready messages in each of `queues`, read through the service's broker session with passive
+   * declares, which never create or change a queue; a queue it could not read is left out.
+   */
+  queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
 }
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
@@ -227,7 +232,11 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
-/** Starts a service described by `factory` with `config`; stops on SIGTERM or SIGINT. */
+/**
+ * Starts a service described by `factory` with `config`. With `signals` (the default: the
+ * service owns its process) it stops on SIGTERM or SIGINT, and a rejection or error that no
+ * code handled is logged instead of ending the process ({@linkcode surviveUncaught}).
+ */
 export async function startService<S extends ServiceName>(
   config: Readonly<Config<S>>,
   factory: ServiceFactory<S>,
@@ -235,16 +244,27 @@ export async function startService<S extends ServiceName>(
 ): Promise<RunningService> {
   enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
+  if (signals) surviveUncaught(log);
   const db = openServiceDatabase(config);
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
+  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
+  const broker = new Broker({
+    url: config.amqpUrls,
+    topology: { queueType, maxDeliveries },
+    log,
+    prefetch: config.prefetch,
+    name: `${config.service}-${Deno.pid}`,
+    onPublished: (routingKey) => metrics.published(routingKey),
+  });
+  const queueDepths = (queues: readonly string[]) => broker.queueDepths(queues);
   let outbox: OutboxStore;
   let service: ServiceDefinition<S>;
   let counter: DeliveryCounter;
   try {
     // Opening a store brings its schema up to date: a database that does not answer stops here.
     outbox = await openOutboxStore(db);
-    service = await factory({ config, db, outbox, log, metrics, auth });
+    service = await factory({ config, db, outbox, log, metrics, auth, queueDepths });
     counter = await openDeliveryCounter(db);
   } catch (err) {
     await db.close().catch(() => {});
@@ -256,15 +276,6 @@ export async function startService<S extends ServiceName>(
       ),
     );
   }
-  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
-  const broker = new Broker({
-    url: config.amqpUrls,
-    topology: { queueType, maxDeliveries },
-    log,
-    prefetch: config.prefetch,
-    name: `${config.service}-${Deno.pid}`,
-    onPublished: (routingKey) => metrics.published(routingKey),
-  });
   const relay = new OutboxRelay(outbox, broker, log);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
     const consumer = createConsumer({

@@ -20,17 +20,17 @@ import { sessionRoutes } from "./session.ts";
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Test replacements for the broker and inventory parts of the live pages. */
-export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
+export type LiveOptions = Partial<Omit<LivePagesDeps, "config" | "orders" | "log">>;
 
 /** Builds the order service from its dependencies. */
 export async function createOrderService(
-  { config, db, outbox, log, metrics, auth }: ServiceDeps,
+  { config, db, outbox, log, metrics, auth, queueDepths }: ServiceDeps,
   liveOptions: LiveOptions = {},
 ): Promise<ServiceDefinition<"order">> {
   const orders = await openOrderStore(db, outbox);
   const counts = orderMetrics(metrics, orders);
   const intake = new OrderIntake(orders, counts);
-  const live = createLivePages({ config, orders, log, ...liveOptions });
+  const live = createLivePages({ config, orders, log, queueDepths, ...liveOptions });
   // Only while authentication is on: the classic lab's clients and the benchmark place many
   // orders for one student id, and must keep working as they always did.
   const rateLimit = auth ? new OrderRateLimit({ limit: config.orderRateLimit }) : undefined;
