@@ -94,6 +94,7 @@ export interface BrokerState {
  * `/health` answers 200 while the process runs (liveness, nothing else). `/ready` answers 200
  * when the broker is connected, every consumer runs and publishing flows; its body says how
  * many outbox rows wait. It answers 503 when:
+ * - the database fails or takes longer than 2 s to answer: `"database":"unavailable"`;
  * - the broker is not connected: `"broker":"disconnected"`;
  * - the broker blocks the publishing connection (a memory or disk alarm): `"broker":"blocked"`;
  * - the oldest outbox row has waited longer than `stallMs` while connected: `"outbox":"stalled"`;
@@ -124,6 +125,14 @@ export function healthRoutes(
   ];
 }
 
+/**
+ * How long `/ready` waits for the database. A probe must answer, and a query can hang for as
+ * long as the database refuses connections: postgres.js 3.4.9 leaves a connection whose query
+ * was cut off retrying its next query until the database accepts it again (porsager/postgres
+ * #1130, #1193).
+ */
+const READY_DATABASE_TIMEOUT_MS = 2_000;
+
 /** Whether the service is ready, and the body `/ready` answers with. */
 async function readiness(
   bus: BrokerState,
@@ -133,8 +142,10 @@ async function readiness(
   let outbox_pending: number;
   let oldest: number | undefined;
   try {
-    outbox_pending = await outbox.size();
-    oldest = await outbox.oldestPendingSince();
+    [outbox_pending, oldest] = await answerWithin(
+      Promise.all([outbox.size(), outbox.oldestPendingSince()]),
+      READY_DATABASE_TIMEOUT_MS,
+    );
   } catch (err) {
     return {
       ready: false,
@@ -348,6 +359,20 @@ export async function startService<S extends ServiceName>(
     }
   }
   return { port, shutdown };
+}
+
+/** The answer of `work`, or a rejection once `ms` passed without one. */
+async function answerWithin<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    // A late failure of `work` is handled here too: race() listens to both.
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Waits for `work`, or `ms`, whichever ends first. */

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { errorText } from "@campus/shared/log";
 import { TEST_POSTGRES_URL } from "@campus/shared/store_testing";
 import type { Board } from "../services/order/board.ts";
 import type { OrderView } from "../services/order/order_view.ts";
@@ -15,6 +16,9 @@ import { INTEGRATION, Stack } from "./stack.ts";
 
 /** How long the database refuses connections: several board refreshes fail meanwhile. */
 const OUTAGE_MS = 15_000;
+
+/** `/ready` calls made together, more than the service's pool of 8 connections. */
+const PROBES = 12;
 
 Deno.test(
   "the order service lives through its database refusing connections",
@@ -44,36 +48,48 @@ Deno.test(
       });
 
       await t.step("the database refuses connections for 15 s; the service stays up", async () => {
+        // The outage strikes while queries are under way, as it would under load.
+        let busy = true;
+        const load = (async () => {
+          while (busy) {
+            await Promise.all(
+              Array.from({ length: PROBES }, async () => {
+                await (await answer(stack, "/ready")).body?.cancel();
+              }),
+            );
+          }
+        })();
         await server.unsafe(`ALTER DATABASE ${database} WITH ALLOW_CONNECTIONS false`);
         await server`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
         WHERE datname = ${database} AND pid <> pg_backend_pid()`;
+        busy = false;
+        await load;
         const until = Date.now() + OUTAGE_MS;
-        let namedDatabase: Record<string, unknown> | undefined;
+        const answers: { status: number; body: Record<string, unknown> }[] = [];
         // Held for the whole outage, and checked all along: the process must never end.
         await waitFor(async () => {
-          let health: Response, ready: Response;
-          try {
-            // Each answer is awaited for a bounded time: a hung endpoint fails, naming itself.
-            health = await fetch(stack.url("order", "/health"), {
-              signal: AbortSignal.timeout(10_000),
-            });
-            await health.body?.cancel();
-            ready = await fetch(stack.url("order", "/ready"), {
-              signal: AbortSignal.timeout(10_000),
-            });
-          } catch (err) {
-            throw await exitedOr(stack, err);
-          }
+          const health = await answer(stack, "/health");
+          await health.body?.cancel();
           assert.equal(health.status, 200, "/health answers while the database is away");
-          const body = await ready.json() as Record<string, unknown>;
-          if (ready.status === 503 && "database" in body) namedDatabase = body;
+          // More probes at once than the pool has connections (an orchestrator, Prometheus, a
+          // person): those that wait for a connection must fail as well, not hang.
+          const probes = await Promise.all(
+            Array.from({ length: PROBES }, () => answer(stack, "/ready")),
+          );
+          for (const ready of probes) {
+            answers.push({ status: ready.status, body: await ready.json() });
+          }
           return Date.now() >= until;
-        }, { timeoutMs: OUTAGE_MS + 10_000, intervalMs: 500, what: "the outage to pass" });
-        assert.ok(
-          namedDatabase,
-          "/ready answered 503 naming the database at least once during the outage",
-        );
-        assert.match(String(namedDatabase.error), /database/);
+        }, { timeoutMs: OUTAGE_MS + 30_000, intervalMs: 500, what: "the outage to pass" });
+        for (const { status, body } of answers) {
+          assert.equal(
+            status,
+            503,
+            `/ready is not ready during the outage: ${JSON.stringify(body)}`,
+          );
+          assert.equal(body.database, "unavailable", "/ready names the database");
+          assert.match(String(body.error), /database/);
+        }
       });
 
       await t.step(
@@ -112,6 +128,18 @@ Deno.test(
     }
   },
 );
+
+/**
+ * `GET path` of the order service, awaited for a bounded time so that a hung endpoint fails
+ * naming itself; when the call fails because the service ended, says so with its log.
+ */
+async function answer(stack: Stack, path: string): Promise<Response> {
+  try {
+    return await fetch(stack.url("order", path), { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw await exitedOr(stack, new Error(`GET ${path} failed: ${errorText(err)}`));
+  }
+}
 
 /** The error to report for a failed call: the service's exit with its log, if it ended. */
 async function exitedOr(stack: Stack, err: unknown): Promise<unknown> {
