@@ -1,6 +1,7 @@
 /** The broker ceiling: persistent publishes with confirms plus consume-and-ack, nothing else. */
 import { Broker } from "@campus/shared/amqp";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { topologyOptions } from "@campus/shared/config";
 import { createLogger } from "@campus/shared/log";
 import { redactUrl } from "@campus/shared/redact";
 import { dlqOf } from "@campus/shared/topology";
@@ -46,8 +47,17 @@ export async function measureBrokerCeiling(
   { publishWindow = 1000, prefetch = 100, timeoutMs = 180_000, onProgress }: CeilingOptions = {},
 ): Promise<CeilingResult> {
   const log = createLogger("bench", "error");
-  const publisher = new Broker({ url: amqpUrl, log, prefetch: 1, name: "bench-publisher" });
-  const consumer = new Broker({ url: amqpUrl, log, prefetch, name: "bench-consumer" });
+  // The queues as the services declare them (QUEUE_TYPE, MAX_DELIVERIES): every connection
+  // declaring them must agree, or the broker refuses it.
+  const topology = topologyOptions();
+  const publisher = new Broker({
+    url: amqpUrl,
+    topology,
+    log,
+    prefetch: 1,
+    name: "bench-publisher",
+  });
+  const consumer = new Broker({ url: amqpUrl, topology, log, prefetch, name: "bench-consumer" });
   let ticker: ReturnType<typeof setInterval> | undefined;
   try {
     await publisher.start();
@@ -57,7 +67,7 @@ export async function measureBrokerCeiling(
         `Cannot connect to ${redactUrl(amqpUrl)}: ${publisher.lastError || consumer.lastError}`,
       );
     }
-    const admin = new QueueAdmin({ url: amqpUrl, name: "bench-admin" });
+    const admin = new QueueAdmin({ url: amqpUrl, topology, name: "bench-admin" });
     const left = await admin.queueDepth(QUEUE).finally(() => admin.close());
     if (left !== 0) throw new Error(`${QUEUE} must be empty for the ceiling, holds ${left}`);
 

@@ -107,6 +107,8 @@ export async function declareTopology(
  * Closes `connection`, gracefully when the broker answers within `timeoutMs`. The broker reads
  * nothing from a connection it blocks, its close included: such a socket is dropped, which
  * loses nothing (publishes still waiting for a confirm count as failed, deliveries come back).
+ * Never rejects, so that callers that do not wait for it (a lost session) cannot end the
+ * process.
  */
 export async function closeConnection(connection: ChannelModel, timeoutMs = 2000): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -116,9 +118,14 @@ export async function closeConnection(connection: ChannelModel, timeoutMs = 2000
   clearTimeout(timer);
   if (graceful) return;
   // amqplib has no way to drop a connection, so its socket is destroyed underneath it.
-  const socket = (connection as unknown as { connection: { stream: { destroy(e: Error): void } } })
-    .connection.stream;
-  socket.destroy(new Error(`No answer to the close within ${timeoutMs} ms`));
+  try {
+    const socket =
+      (connection as unknown as { connection: { stream: { destroy(e: Error): void } } })
+        .connection.stream;
+    socket.destroy(new Error(`No answer to the close within ${timeoutMs} ms`));
+  } catch {
+    // Already torn down: there is nothing left to drop.
+  }
 }
 
 /**

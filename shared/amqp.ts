@@ -127,7 +127,7 @@ export class Broker implements MessageBus {
 
   /** Starts connecting in the background; resolves after the first attempt either way. */
   start(): Promise<void> {
-    return this.#connect();
+    return this.#connect().catch((err) => this.#attemptFailed(err));
   }
 
   onWritable(listener: () => void): void {
@@ -560,8 +560,15 @@ export class Broker implements MessageBus {
     this.options.log.debug("reconnecting", { in_ms: Math.round(delay), error: this.#lastError });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
-      this.#connect();
+      this.#connect().catch((err) => this.#attemptFailed(err));
     }, delay);
+  }
+
+  /** An attempt that failed outside its own handling: reported, and tried again later. */
+  #attemptFailed(err: unknown): void {
+    this.#lastError = errorText(err);
+    this.options.log.error("broker connection attempt failed", { error: this.#lastError });
+    this.#scheduleReconnect();
   }
 }
 

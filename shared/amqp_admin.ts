@@ -1,7 +1,8 @@
 /**
  * Queue operations for tools and tests, over a plain connection of their own: read messages off
  * a queue, move them elsewhere, count them, and publish by hand. Not for services, which use
- * the self-healing session in `amqp.ts`.
+ * the self-healing session in `amqp.ts` (its `queueDepths` reads depths without declaring).
+ * Each connect declares the topology exactly as the services do, from the same options.
  * @module
  */
 // @deno-types="@types/amqplib"
@@ -36,8 +37,13 @@ export interface Destination {
 export interface QueueAdminOptions {
   /** The broker, or the nodes of a cluster (a list, or comma-separated), tried in turn. */
   url: string | readonly string[];
-  /** How the queues are declared; the same as the services', or the broker refuses them. */
-  topology?: TopologyOptions;
+  /**
+   * How the queues are declared: the services' own options (`topologyOptions()` in
+   * `config.ts`, from the same `QUEUE_TYPE` and `MAX_DELIVERIES`). Other arguments are refused
+   * by the broker, or on a fresh broker make a queue of the wrong type before the services
+   * declare theirs; so there is no default to fall back on.
+   */
+  topology: TopologyOptions;
   /** Connection name shown by the broker. */
   name: string;
   /** Hears connection errors; they also surface as failed operations. */

@@ -57,7 +57,10 @@ export class FeedListener {
 
   /** Starts connecting in the background. */
   start(): void {
-    this.#connecting ??= this.#connect();
+    this.#connecting ??= this.#connect().catch((err) => {
+      this.options.log.error("feed connection attempt failed", { error: errorText(err) });
+      this.#retry();
+    });
   }
 
   /** Stops listening for good; the broker deletes the queue with the connection. */

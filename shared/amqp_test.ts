@@ -24,7 +24,7 @@ Deno.test("the broker session on a real node", integration, async (t) => {
   if (!canStartBrokerNode()) throw new Error("This test needs rabbitmq-server");
   const node: BrokerNode = await createBrokerNode();
   await node.start();
-  const admin = new QueueAdmin({ url: node.url, name: "admin" });
+  const admin = new QueueAdmin({ url: node.url, name: "admin", topology: {} });
   const open: Broker[] = [];
   const broker = async (name: string, prefetch = 10) => {
     const b = new Broker({

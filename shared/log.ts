@@ -3,11 +3,11 @@
  * stdout stays free. The only module that writes to the console.
  * @module
  */
-import { redactSecrets } from "./redact.ts";
+import { errorText, redactSecrets, redactText } from "./redact.ts";
+import { activeTraceId } from "./tracing.ts";
 
 // Part of the logger's API; it lives beside the masking it applies, which tracing uses too.
-export { errorText } from "./redact.ts";
-import { activeTraceId } from "./tracing.ts";
+export { errorText };
 
 /** Severity of a log line. */
 export type Level = "debug" | "info" | "warn" | "error";
@@ -58,6 +58,41 @@ export function createLogger(
     if (RANK[lvl] >= RANK.warn) buffer.flush();
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
+}
+
+/** `msg` of the line {@linkcode surviveUncaught} logs for a rejection no code handled. */
+export const UNHANDLED_REJECTION = "unhandled rejection";
+
+/** `msg` of the line {@linkcode surviveUncaught} logs for an error thrown where nothing catches. */
+export const UNCAUGHT_ERROR = "uncaught error";
+
+/**
+ * The last line of defence of a process that must not end because one background task forgot
+ * a `catch`: a promise rejection or an error that no code handled is logged at `error` with its
+ * stack ({@linkcode UNHANDLED_REJECTION}, {@linkcode UNCAUGHT_ERROR}), and the process goes on.
+ * Such a line is a fault to fix, not a way of working: the test suites fail on it. Returns what
+ * removes the listeners.
+ */
+export function surviveUncaught(log: Logger): () => void {
+  const report = (msg: string, cause: unknown) =>
+    log.error(msg, {
+      error: errorText(cause),
+      stack: cause instanceof Error && cause.stack ? redactText(cause.stack) : undefined,
+    });
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    report(UNHANDLED_REJECTION, event.reason);
+  };
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    report(UNCAUGHT_ERROR, event.error ?? event.message);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
+  return () => {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+    globalThis.removeEventListener("error", onError);
+  };
 }
 
 /** Lines waiting for the end of the turn, one buffer per sink so that they stay in order. */

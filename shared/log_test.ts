@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger, errorText } from "./log.ts";
+import { createLogger, errorText, UNCAUGHT_ERROR, UNHANDLED_REJECTION } from "./log.ts";
 
 function recorder() {
   const writes: string[] = [];
@@ -104,4 +104,39 @@ Deno.test("errorText() masks a URL's password in an error message", () => {
     errorText(new Error("cannot reach postgres://app:Pw-1234@db:5432/x")),
     "cannot reach postgres://app:***@db:5432/x",
   );
+});
+
+Deno.test("surviveUncaught() logs an unhandled rejection or error, and the process goes on", async (t) => {
+  const log = new URL("./log.ts", import.meta.url).href;
+  const faults = [
+    ["a rejection nobody handles", "Promise.reject(new Error('the database refuses'));"],
+    [
+      "an error thrown in a timer",
+      "setTimeout(() => { throw new Error('the database refuses'); });",
+    ],
+  ];
+  for (const [name, fault] of faults) {
+    await t.step(name, async () => {
+      const script = `import { createLogger, surviveUncaught } from "${log}";
+        const log = createLogger("order");
+        surviveUncaught(log);
+        ${fault}
+        setTimeout(() => log.info("still running"), 50);`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, `the process went on to its end:\n${text}`);
+      const lines = text.trimEnd().split("\n").map((line) => JSON.parse(line));
+      assert.deepEqual(lines.map((line) => line.msg), [
+        name.startsWith("a rejection") ? UNHANDLED_REJECTION : UNCAUGHT_ERROR,
+        "still running",
+      ]);
+      assert.equal(lines[0].level, "error");
+      assert.equal(lines[0].error, "the database refuses");
+      assert.match(lines[0].stack, /Error: the database refuses/);
+    });
+  }
 });

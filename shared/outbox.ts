@@ -5,6 +5,7 @@
  * Adding a row wakes the relay once it is committed, so no writer can forget to.
  * @module
  */
+import { Backoff } from "./backoff.ts";
 import type { MessageBus } from "./message_bus.ts";
 import { errorText, type Logger } from "./log.ts";
 import type { OutboxStore } from "./outbox_store.ts";
@@ -14,7 +15,9 @@ export type { OutboxStore };
 /**
  * Publishes outbox rows oldest first, in batches, whenever a row is added or publishing may
  * work again (a reconnect, the broker unblocking it), and at least once a second: rows that
- * another replica left behind (it died) are sent by the others.
+ * another replica left behind (it died) are sent by the others. After a failed attempt (the
+ * database or the broker refuses) it waits with backoff; only publishing working again (a
+ * reconnect, an alarm cleared) cuts that wait short, not every new row.
  */
 export class OutboxRelay {
   #wake: (() => void) | undefined;
@@ -22,6 +25,9 @@ export class OutboxRelay {
   #running: Promise<void> | undefined;
   #stopped = false;
   #lastFailure = "";
+  #backoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
+  /** Waiting after a failure: a new row does not wake the relay before its time. */
+  #backingOff = false;
 
   /** Relays `outbox` rows to `bus`, `batchSize` rows per publish. */
   constructor(
@@ -31,18 +37,27 @@ export class OutboxRelay {
     private readonly batchSize = 500,
   ) {
     outbox.onAdded(() => this.wake());
-    bus.onWritable(() => this.wake());
+    bus.onWritable(() => {
+      this.#backoff.reset();
+      this.#backingOff = false;
+      this.wake();
+    });
   }
 
   /** Starts the relay loop; it drains what earlier runs left behind first. */
   start(): void {
-    this.#running ??= this.#loop();
+    this.#running ??= this.#loop().catch((err) => {
+      // Not expected (every attempt is caught): said loudly, and the relay starts over.
+      this.log.error("outbox relay loop failed; starting it again", { error: errorText(err) });
+      this.#running = undefined;
+      if (!this.#stopped) setTimeout(() => this.start(), this.#backoff.next());
+    });
   }
 
   /** Tells the relay there may be something to send. */
   wake(): void {
     this.#woken = true;
-    this.#wake?.();
+    if (!this.#backingOff || this.#stopped) this.#wake?.();
   }
 
   /** Stops after one last attempt to send what is pending; resolves when the loop ended. */
@@ -57,11 +72,14 @@ export class OutboxRelay {
     while (!this.#stopped) {
       this.#woken = false;
       let sent = 0;
+      let failed = false;
       if (this.bus.connected) {
         try {
           sent = await this.#sendBatch();
           this.#lastFailure = "";
+          this.#backoff.reset();
         } catch (err) {
+          failed = true;
           // Said once per cause, not on every retry while it lasts.
           const failure = errorText(err);
           if (failure !== this.#lastFailure) {
@@ -70,10 +88,16 @@ export class OutboxRelay {
           this.#lastFailure = failure;
         }
       }
-      // A full batch means more may be waiting; otherwise sleep until woken. The timeout is a
-      // safety net so that a missed wake-up delays a row, never strands it, and the way rows of
-      // a replica that died reach the others.
-      if (sent < this.batchSize && !this.#woken) await this.#sleep(1000);
+      if (failed) {
+        this.#backingOff = true;
+        await this.#sleep(this.#backoff.next());
+        this.#backingOff = false;
+      } else if (sent < this.batchSize && !this.#woken) {
+        // A full batch means more may be waiting; otherwise sleep until woken. The timeout is
+        // a safety net so that a missed wake-up delays a row, never strands it, and the way
+        // rows of a replica that died reach the others.
+        await this.#sleep(1000);
+      }
     }
   }
 

@@ -91,3 +91,30 @@ Deno.test("an outbox made before rows carried their time gains the columns", asy
     body TEXT NOT NULL, enqueued_at INTEGER)`);
   await openOutboxStore(again); // a file that has the column already keeps it
 });
+
+Deno.test("a relay whose outbox fails keeps trying, saying so once, and sends when it works", async () => {
+  const { db, outbox, bus } = await setup();
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("test", "info", (text) => {
+    for (const line of text.trimEnd().split("\n")) lines.push(JSON.parse(line));
+  });
+  let refusals = 3;
+  const failing: typeof outbox = {
+    add: (...events) => outbox.add(...events),
+    onAdded: (listener) => outbox.onAdded(listener),
+    size: () => outbox.size(),
+    oldestPendingSince: () => outbox.oldestPendingSince(),
+    publishOldest: (limit, publish) =>
+      refusals-- > 0
+        ? Promise.reject(new Error("the database refuses connections"))
+        : outbox.publishOldest(limit, publish),
+  };
+  const relay = new OutboxRelay(failing, bus, log);
+  await db.transaction(() => outbox.add(envelopeFor("OrderPlaced", order(1))));
+  relay.start();
+  await waitFor(() => bus.events.length === 1, { what: "the row to be sent once it works" });
+  assert.equal(refusals, -1, "three attempts failed before the one that worked");
+  const warnings = lines.filter((l) => l.msg === "outbox relay could not publish");
+  assert.equal(warnings.length, 1, "said once per cause, not at each retry");
+  await relay.stop();
+});

@@ -14,7 +14,7 @@ import { DatabaseWaits } from "./database_waits.ts";
 import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
 import { createRouter, json, type Route } from "./http.ts";
 import { dlqOf, type QueueOf, retryQueueOf, type ServiceName } from "./topology.ts";
-import { createLogger, errorText, type Logger } from "./log.ts";
+import { createLogger, errorText, type Logger, surviveUncaught } from "./log.ts";
 import { redactSecrets } from "./redact.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { OutboxRelay } from "./outbox.ts";
@@ -37,6 +37,11 @@ export interface ServiceDeps {
   metrics: ServiceMetrics;
   /** Verifies callers while authentication is on (`AUTH_SECRET` set); undefined when off. */
   auth?: Authenticator;
+  /**
+   * Ready messages in each of `queues`, read through the service's broker session with passive
+   * declares, which never create or change a queue; a queue it could not read is left out.
+   */
+  queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
 }
 
 /** Service `S`: its HTTP routes and the handler of each queue it consumes. */
@@ -95,6 +100,7 @@ export interface BrokerState {
  * `/health` answers 200 while the process runs (liveness, nothing else). `/ready` answers 200
  * when the broker is connected, every consumer runs and publishing flows; its body says how
  * many outbox rows wait. It answers 503 when:
+ * - the database fails or takes longer than 2 s to answer: `"database":"unavailable"`;
  * - the broker is not connected: `"broker":"disconnected"`;
  * - the broker blocks the publishing connection (a memory or disk alarm): `"broker":"blocked"`;
  * - the oldest outbox row has waited longer than `stallMs` while connected: `"outbox":"stalled"`;
@@ -137,6 +143,14 @@ export interface StallBounds {
   databaseStallMs?: number;
 }
 
+/**
+ * How long `/ready` waits for the database. A probe must answer, and a query can hang for as
+ * long as the database refuses connections: postgres.js 3.4.9 leaves a connection whose query
+ * was cut off retrying its next query until the database accepts it again (porsager/postgres
+ * #1130, #1193).
+ */
+const READY_DATABASE_TIMEOUT_MS = 2_000;
+
 /** Whether the service is ready, and the body `/ready` answers with. */
 async function readiness(
   bus: BrokerState,
@@ -146,8 +160,10 @@ async function readiness(
   let outbox_pending: number;
   let oldest: number | undefined;
   try {
-    outbox_pending = await outbox.size();
-    oldest = await outbox.oldestPendingSince();
+    [outbox_pending, oldest] = await answerWithin(
+      Promise.all([outbox.size(), outbox.oldestPendingSince()]),
+      READY_DATABASE_TIMEOUT_MS,
+    );
   } catch (err) {
     return {
       ready: false,
@@ -253,7 +269,11 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
-/** Starts a service described by `factory` with `config`; stops on SIGTERM or SIGINT. */
+/**
+ * Starts a service described by `factory` with `config`. With `signals` (the default: the
+ * service owns its process) it stops on SIGTERM or SIGINT, and a rejection or error that no
+ * code handled is logged instead of ending the process ({@linkcode surviveUncaught}).
+ */
 export async function startService<S extends ServiceName>(
   config: Readonly<Config<S>>,
   factory: ServiceFactory<S>,
@@ -261,17 +281,28 @@ export async function startService<S extends ServiceName>(
 ): Promise<RunningService> {
   enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
+  if (signals) surviveUncaught(log);
   const waits = new DatabaseWaits();
   const db = openServiceDatabase(config, waits);
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
+  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
+  const broker = new Broker({
+    url: config.amqpUrls,
+    topology: { queueType, maxDeliveries },
+    log,
+    prefetch: config.prefetch,
+    name: `${config.service}-${Deno.pid}`,
+    onPublished: (routingKey) => metrics.published(routingKey),
+  });
+  const queueDepths = (queues: readonly string[]) => broker.queueDepths(queues);
   let outbox: OutboxStore;
   let service: ServiceDefinition<S>;
   let counter: DeliveryCounter;
   try {
     // Opening a store brings its schema up to date: a database that does not answer stops here.
     outbox = await openOutboxStore(db);
-    service = await factory({ config, db, outbox, log, metrics, auth });
+    service = await factory({ config, db, outbox, log, metrics, auth, queueDepths });
     counter = await openDeliveryCounter(db);
   } catch (err) {
     await db.close().catch(() => {});
@@ -283,15 +314,6 @@ export async function startService<S extends ServiceName>(
       ),
     );
   }
-  const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
-  const broker = new Broker({
-    url: config.amqpUrls,
-    topology: { queueType, maxDeliveries },
-    log,
-    prefetch: config.prefetch,
-    name: `${config.service}-${Deno.pid}`,
-    onPublished: (routingKey) => metrics.published(routingKey),
-  });
   const relay = new OutboxRelay(outbox, broker, log);
   for (const [queue, subscription] of Object.entries<Subscription>(service.subscriptions)) {
     const consumer = createConsumer({
@@ -365,6 +387,20 @@ export async function startService<S extends ServiceName>(
     }
   }
   return { port, shutdown };
+}
+
+/** The answer of `work`, or a rejection once `ms` passed without one. */
+async function answerWithin<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    // A late failure of `work` is handled here too: race() listens to both.
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Waits for `work`, or `ms`, whichever ends first. */

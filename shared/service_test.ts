@@ -52,4 +52,16 @@ Deno.test("/ready answers 503 while database work waits longer than DB_STALL_MS"
   const again = await ready();
   assert.equal(again.status, 200);
   assert.equal(again.body.database, undefined);
+Deno.test("/ready answers 503 naming the database when a query hangs", async () => {
+  const hung = () => new Promise<never>(() => {});
+  const outbox = { size: hung, oldestPendingSince: hung } as unknown as OutboxStore;
+  const router = createRouter(
+    healthRoutes({ connected: true }, outbox, { stallMs: 1000 }),
+    createLogger("test", "error"),
+  );
+  const res = await router(new Request("http://service/ready"));
+  assert.equal(res.status, 503);
+  const body = await res.json();
+  assert.equal(body.database, "unavailable");
+  assert.equal(body.error, "the database does not answer: no answer within 2000 ms");
 });

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { UNCAUGHT_ERROR, UNHANDLED_REJECTION } from "@campus/shared/log";
 import { redactUrl } from "@campus/shared/redact";
 import { topologyOptions } from "@campus/shared/config";
 import { createPostgresDatabase } from "@campus/shared/store_testing";
@@ -247,11 +248,46 @@ export class Stack {
     });
   }
 
+  /**
+   * Each unhandled rejection or uncaught error any service's process met (Deno's
+   * `error: Uncaught`, or the line `surviveUncaught` logs), with the lines after it.
+   */
+  async unhandledErrors(): Promise<string[]> {
+    const found: string[] = [];
+    for (const service of SERVICE_NAMES) {
+      for (let replica = 0; replica < this.replicasOf(service); replica++) {
+        const lines = (await this.logs(service, replica).catch(() => "")).split("\n");
+        lines.forEach((line, i) => {
+          if (UNHANDLED.test(line)) {
+            found.push(`${service}[${replica}]: ${lines.slice(i, i + 8).join("\n")}`);
+          }
+        });
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Stops everything. Fails, after the stack is gone, when any service met an unhandled
+   * rejection or uncaught error: no background task may leave one, whatever a suite checks.
+   */
   async dispose(): Promise<void> {
+    const unhandled = await this.unhandledErrors();
     await this.broker.close();
     await this.backend.dispose();
+    if (unhandled.length > 0) {
+      throw new Error(
+        `${unhandled.length} unhandled rejection(s) or uncaught error(s) in the services' logs:\n` +
+          unhandled.join("\n---\n").slice(0, 6000),
+      );
+    }
   }
 }
+
+/** What a service's log holds where a rejection or an error went unhandled in it. */
+const UNHANDLED = new RegExp(
+  `error: Uncaught|"msg":"(?:${UNHANDLED_REJECTION}|${UNCAUGHT_ERROR})"`,
+);
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

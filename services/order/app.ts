@@ -22,11 +22,11 @@ import { sessionRoutes } from "./session.ts";
 const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Test replacements for the broker and inventory parts of the live pages. */
-export type LiveOptions = Omit<LivePagesDeps, "config" | "orders" | "log">;
+export type LiveOptions = Partial<Omit<LivePagesDeps, "config" | "orders" | "log">>;
 
 /** Builds the order service from its dependencies. */
 export async function createOrderService(
-  { config, db, outbox, log, metrics, auth }: ServiceDeps,
+  { config, db, outbox, log, metrics, auth, queueDepths }: ServiceDeps,
   liveOptions: LiveOptions = {},
 ): Promise<ServiceDefinition<"order">> {
   const orders = await openOrderStore(db, outbox);
@@ -37,7 +37,7 @@ export async function createOrderService(
     "Orders received by POST /order and not answered yet: waiting for their group's commit.",
     () => intake.pending,
   );
-  const live = createLivePages({ config, orders, log, ...liveOptions });
+  const live = createLivePages({ config, orders, log, queueDepths, ...liveOptions });
   const sweeper = new OutcomeSweeper({
     orders,
     timeoutMs: config.outcomeTimeoutMs,

@@ -25,6 +25,7 @@ async function setup(env: Record<string, string> = {}) {
     log: createLogger("test", "error"),
     metrics,
     auth,
+    queueDepths: () => Promise.resolve(new Map()),
   }, { feed: false, fetch: () => Promise.reject(new Error("no inventory in this test")) });
   const handle = createRouter(
     service.routes,

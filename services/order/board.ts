@@ -2,10 +2,13 @@
  * What the kitchen board shows: orders counted by status, the latest orders, the stock of each
  * item and the depth of each work queue and its DLQ. It is worked out again whenever something
  * changes and, while anyone watches, every few seconds (queue depths change without an event
- * this service hears); each new board goes out through the event streams.
+ * this service hears); each new board goes out through the event streams. A board that cannot
+ * be built (the database does not answer) is logged and tried again with backoff, while the
+ * last one stays on show: nothing the board does in the background may end the service.
  * @module
  */
-import { errorText } from "@campus/shared/log";
+import { Backoff } from "@campus/shared/backoff";
+import { errorText, type Logger } from "@campus/shared/log";
 import { Coalesced } from "./coalesced.ts";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
 import type { OrderStatus, OrderStore } from "./order_store.ts";
@@ -39,40 +42,44 @@ export const LATEST_ORDERS = 15;
 export interface BoardViewOptions {
   orders: OrderStore;
   stock: StockView;
-  /** Ready messages in a queue (a passive declare). */
-  queueDepth: (queue: string) => Promise<number>;
+  /**
+   * Ready messages in each of the queues, read without declaring anything; a queue left out of
+   * the answer could not be read.
+   */
+  queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
   /** Hears every new board. */
   onChange: (board: Board) => void;
+  /** Where a board that cannot be built is reported. */
+  log: Logger;
   /** Period of the refresh while anyone watches. */
   intervalMs?: number;
 }
 
+/** Longest wait between attempts while boards cannot be built. */
+const MAX_RETRY_MS = 30_000;
+
 /** The board, kept current while it has watchers. */
 export class BoardView {
-  #board: Board | undefined;
   #watchers = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #builds = new Coalesced(async () => {
-    const board = await this.#build();
-    this.#board = board;
-    this.options.onChange(board);
-    return board;
-  });
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #builds: Coalesced<Board | undefined>;
+  #backoff: Backoff;
+  /** Why the last build failed; empty after one that worked. */
+  #failure = "";
 
-  constructor(private readonly options: BoardViewOptions) {}
-
-  /** The board as last built, or a new one. */
-  async current(): Promise<Board> {
-    return this.#board ?? await this.refresh();
+  constructor(private readonly options: BoardViewOptions) {
+    const intervalMs = options.intervalMs ?? 3_000;
+    this.#backoff = new Backoff({
+      initialMs: intervalMs,
+      maxMs: Math.max(intervalMs, MAX_RETRY_MS),
+    });
+    this.#builds = new Coalesced(() => this.#rebuild(), (err) => this.#failed(err));
   }
 
   /** Counts a watcher; the periodic refresh runs while there is one. Returns its release. */
   watch(): () => void {
     this.#watchers++;
-    this.#timer ??= setInterval(() => {
-      this.options.stock.refresh();
-      this.refresh();
-    }, this.options.intervalMs ?? 3_000);
+    if (this.#timer === undefined) this.#schedule(this.options.intervalMs ?? 3_000);
     let released = false;
     return () => {
       if (released) return;
@@ -81,8 +88,11 @@ export class BoardView {
     };
   }
 
-  /** Builds the board again now; a refresh asked for meanwhile runs once this one ends. */
-  refresh(): Promise<Board> {
+  /**
+   * Builds the board again now; a refresh asked for meanwhile runs once this one ends. Resolves
+   * with the new board, or undefined when it could not be built (that is logged); never rejects.
+   */
+  refresh(): Promise<Board | undefined> {
     return this.#builds.run();
   }
 
@@ -93,9 +103,49 @@ export class BoardView {
 
   /** Stops the periodic and pending refreshes. */
   stop(): void {
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#builds.cancel();
+  }
+
+  /** The next periodic refresh: after the interval, or after a backoff while builds fail. */
+  #schedule(delayMs: number): void {
+    const timer = setTimeout(async () => {
+      this.options.stock.refresh();
+      const board = await this.refresh();
+      // Stopped meanwhile (and perhaps watched again, with a timer of its own).
+      if (this.#timer !== timer) return;
+      this.#schedule(board ? this.options.intervalMs ?? 3_000 : this.#backoff.next());
+    }, delayMs);
+    this.#timer = timer;
+  }
+
+  async #rebuild(): Promise<Board | undefined> {
+    let board: Board;
+    try {
+      board = await this.#build();
+    } catch (err) {
+      this.#failed(err);
+      return undefined;
+    }
+    if (this.#failure) this.options.log.info("board built again", { after: this.#failure });
+    this.#failure = "";
+    this.#backoff.reset();
+    try {
+      this.options.onChange(board);
+    } catch (err) {
+      this.options.log.error("a new board could not be sent", { error: errorText(err) });
+    }
+    return board;
+  }
+
+  #failed(err: unknown): void {
+    const failure = errorText(err);
+    // Said once per cause, not at every retry while it lasts.
+    if (failure !== this.#failure) {
+      this.options.log.warn("board not built; trying again with backoff", { error: failure });
+    }
+    this.#failure = failure;
   }
 
   async #build(): Promise<Board> {
@@ -107,25 +157,34 @@ export class BoardView {
       queues: null,
       updated_at: new Date().toISOString(),
     };
-    try {
-      board.queues = await this.#depths();
-    } catch (err) {
-      board.queues_error = `the broker cannot be asked: ${errorText(err)}`;
-    }
+    const depths = await this.#depths();
+    board.queues = depths.queues;
+    if (depths.error !== undefined) board.queues_error = depths.error;
     return board;
   }
 
-  async #depths(): Promise<QueueDepth[]> {
-    const { queueDepth } = this.options;
-    const depths: QueueDepth[] = [];
-    for (const { name } of WORK_QUEUES) {
-      depths.push({
-        queue: name,
-        depth: await queueDepth(name),
-        dlq: dlqOf(name),
-        dlq_depth: await queueDepth(dlqOf(name)),
-      });
+  /** Every work queue's depth and its DLQ's, or null and why when the broker did not say all. */
+  async #depths(): Promise<{ queues: QueueDepth[] | null; error?: string }> {
+    const names = WORK_QUEUES.flatMap(({ name }) => [name, dlqOf(name)]);
+    let read: Map<string, number>;
+    try {
+      read = await this.options.queueDepths(names);
+    } catch (err) {
+      return { queues: null, error: `the broker cannot be asked: ${errorText(err)}` };
     }
-    return depths;
+    const missing = names.filter((name) => !read.has(name));
+    if (missing.length === names.length) {
+      return { queues: null, error: "the broker cannot be asked just now" };
+    }
+    if (missing.length > 0) {
+      return { queues: null, error: `the broker did not say the depth of ${missing.join(", ")}` };
+    }
+    const queues = WORK_QUEUES.map(({ name }) => ({
+      queue: name,
+      depth: read.get(name)!,
+      dlq: dlqOf(name),
+      dlq_depth: read.get(dlqOf(name))!,
+    }));
+    return { queues };
   }
 }

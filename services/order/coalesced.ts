@@ -1,7 +1,8 @@
 /**
  * Work that many changes ask for and one run satisfies (building the board, reading stock): it
  * runs one at a time, a request during a run makes one more run after it, and requests for
- * "soon" within a delay make one run between them.
+ * "soon" within a delay make one run between them. Nobody awaits a run asked for "soon": its
+ * failure goes to `onError`, never up as an unhandled rejection that would end the process.
  * @module
  */
 
@@ -11,7 +12,14 @@ export class Coalesced<T> {
   #again = false;
   #soon: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly work: () => Promise<T>) {}
+  /**
+   * @param work the work; a failed run fails the callers of {@linkcode Coalesced.run} waiting on it
+   * @param onError hears the failure of a run nobody awaits (one asked for with `soon`)
+   */
+  constructor(
+    private readonly work: () => Promise<T>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
 
   /** Runs the work now, or once more after the run under way; resolves with the last result. */
   run(): Promise<T> {
@@ -38,7 +46,7 @@ export class Coalesced<T> {
     if (this.#soon !== undefined) return;
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
-      this.run();
+      this.run().catch(this.onError);
     }, delayMs);
   }
 

@@ -9,7 +9,7 @@ Deno.test("run() during a run makes one more run, shared by every caller meanwhi
     const n = ++runs;
     await new Promise<void>((resolve) => finish.push(resolve));
     return n;
-  });
+  }, (err) => assert.fail(`no run fails here: ${err}`));
   const first = work.run();
   const second = work.run();
   const third = work.run();
@@ -24,7 +24,10 @@ Deno.test("run() during a run makes one more run, shared by every caller meanwhi
 
 Deno.test("soon() runs once for the requests within its delay; cancel() drops it", async () => {
   let runs = 0;
-  const work = new Coalesced(() => Promise.resolve(++runs));
+  const work = new Coalesced(
+    () => Promise.resolve(++runs),
+    (err) => assert.fail(`no run fails here: ${err}`),
+  );
   work.soon(10);
   work.soon(10);
   await waitFor(() => runs === 1, { what: "one run after the delay" });
@@ -32,4 +35,19 @@ Deno.test("soon() runs once for the requests within its delay; cancel() drops it
   work.cancel();
   await work.run();
   assert.equal(runs, 2, "the cancelled request never ran; this one did");
+});
+
+Deno.test("a failed run asked for soon() goes to onError, and later runs go on", async () => {
+  const failures: unknown[] = [];
+  let runs = 0;
+  const work = new Coalesced(() => {
+    runs++;
+    return runs === 1 ? Promise.reject(new Error("the database refuses connections")) : (
+      Promise.resolve(runs)
+    );
+  }, (err) => failures.push(err));
+  work.soon(1);
+  await waitFor(() => failures.length === 1, { what: "the failed run to reach onError" });
+  assert.match(String(failures[0]), /the database refuses connections/);
+  assert.equal(await work.run(), 2, "the next run works");
 });

@@ -2,10 +2,10 @@
  * The live side of the pages: event streams for the student page (`GET /events`) and the
  * board (`GET /board/events`), `GET /menu`, and what feeds them. Status changes arrive through
  * this replica's own queue on the event feed, so a page open on any replica hears of results
- * that another replica consumed; stock comes from inventory, queue depths from the broker.
+ * that another replica consumed; stock comes from inventory, queue depths from the broker
+ * (read, never declared: the services' own declarations are the only ones).
  * @module
  */
-import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { type FeedEvent, FeedListener } from "@campus/shared/amqp_feed";
 import { type Caller, forbidden, serviceCredential } from "@campus/shared/auth";
 import type { Config } from "@campus/shared/config";
@@ -31,8 +31,8 @@ export interface LivePagesDeps {
   config: Readonly<Config>;
   orders: OrderStore;
   log: Logger;
-  /** Ready messages in a queue; by default a passive declare on a connection of its own. */
-  queueDepth?: (queue: string) => Promise<number>;
+  /** Ready messages in each queue, read with passive declares (the service's broker session). */
+  queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
   /** How inventory is asked for stock. */
   fetch?: typeof fetch;
   /** Listen to the event feed (default true). */
@@ -78,15 +78,11 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     authorization: config.authSecret ? serviceCredential(config.authSecret, "order") : undefined,
     onChange: (menu) => hub.publish({ kind: "menu", menu }),
   });
-  let admin: QueueAdmin | undefined;
-  const queueDepth = deps.queueDepth ?? ((queue: string) => {
-    admin ??= new QueueAdmin({ url: config.amqpUrls, name: `order-${Deno.pid}-board`, log });
-    return admin.queueDepth(queue);
-  });
   const board = new BoardView({
     orders,
     stock,
-    queueDepth,
+    queueDepths: deps.queueDepths,
+    log,
     intervalMs: deps.boardIntervalMs,
     onChange: (board) => hub.publish({ kind: "board", board }),
   });
@@ -172,6 +168,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
           });
           const release = board.watch();
           freshStock();
+          // Never fails: a board that cannot be built is logged and tried again with backoff.
           board.refresh();
           return () => {
             unsubscribe();
@@ -200,7 +197,6 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       board.stop();
       stock.stop();
       await feed?.close();
-      await admin?.close();
     },
   };
 }

@@ -23,7 +23,8 @@ async function setup(levels: { item: string; quantity: number }[] | Error = [
     orders,
     log,
     feed: false,
-    queueDepth: (queue) => Promise.resolve(queue.endsWith("_dlq") ? 1 : 0),
+    queueDepths: (queues) =>
+      Promise.resolve(new Map(queues.map((queue) => [queue, queue.endsWith("_dlq") ? 1 : 0]))),
     fetch: () =>
       levels instanceof Error ? Promise.reject(levels) : Promise.resolve(Response.json(levels)),
   });

@@ -2,7 +2,9 @@
  * The menu with the stock left, as the pages show it, read from the inventory service's
  * `GET /inventory`. The order service asks on the pages' behalf, so a browser talks to one
  * origin only. While inventory cannot be reached, the last levels read (or, before any, the
- * configured menu without levels) stay on show, marked as such.
+ * configured menu without levels) stay on show, marked as such. A read never fails: what goes
+ * wrong is shown and logged, and the next read (on the next change, or the board's next
+ * refresh) tries again.
  * @module
  */
 import { errorText, type Logger } from "@campus/shared/log";
@@ -41,10 +43,14 @@ export interface StockViewOptions {
 /** The latest menu and stock levels. */
 export class StockView {
   #menu: Menu;
-  #reads = new Coalesced(async () => this.#update(await this.#read()));
+  #reads: Coalesced<void>;
   #readAt = 0;
 
   constructor(private readonly options: StockViewOptions) {
+    this.#reads = new Coalesced(
+      async () => this.#update(await this.#read()),
+      (err) => this.#notUpdated(err),
+    );
     this.#menu = {
       items: Object.keys(options.menu).map((item) => ({ item, quantity: null })),
       available: false,
@@ -62,9 +68,12 @@ export class StockView {
     return this.#readAt === 0 ? Infinity : Date.now() - this.#readAt;
   }
 
-  /** Reads the levels now; a read asked for during another runs once that one ends. */
+  /**
+   * Reads the levels now; a read asked for during another runs once that one ends. Never
+   * rejects: a failure is logged, and the menu keeps what it showed.
+   */
   refresh(): Promise<void> {
-    return this.#reads.run();
+    return this.#reads.run().catch((err) => this.#notUpdated(err));
   }
 
   /** Reads the levels shortly, once for however many changes arrive together. */
@@ -101,6 +110,11 @@ export class StockView {
       this.options.log.debug("stock not read", { error });
       return { items: this.#menu.items, available: false, error };
     }
+  }
+
+  /** Only a listener of {@linkcode StockViewOptions.onChange} can fail a read. */
+  #notUpdated(err: unknown): void {
+    this.options.log.error("stock view not updated", { error: errorText(err) });
   }
 
   #update(next: Menu): void {
