@@ -52,6 +52,8 @@ Deno.test("/ready answers 503 while database work waits longer than DB_STALL_MS"
   const again = await ready();
   assert.equal(again.status, 200);
   assert.equal(again.body.database, undefined);
+});
+
 Deno.test("/ready answers 503 naming the database when a query hangs", async () => {
   const hung = () => new Promise<never>(() => {});
   const outbox = { size: hung, oldestPendingSince: hung } as unknown as OutboxStore;
