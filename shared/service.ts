@@ -271,8 +271,9 @@ export interface RunningService {
 
 /**
  * Starts a service described by `factory` with `config`. With `signals` (the default: the
- * service owns its process) it stops on SIGTERM or SIGINT, and a rejection or error that no
- * code handled is logged instead of ending the process ({@linkcode surviveUncaught}).
+ * service owns its process) it stops on SIGTERM or SIGINT, and once it has started, a rejection
+ * or error that no code handled is logged instead of ending the process
+ * ({@linkcode surviveUncaught}); a start-up that fails still ends it.
  */
 export async function startService<S extends ServiceName>(
   config: Readonly<Config<S>>,
@@ -281,7 +282,6 @@ export async function startService<S extends ServiceName>(
 ): Promise<RunningService> {
   enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
-  if (signals) surviveUncaught(log);
   const waits = new DatabaseWaits();
   const db = openServiceDatabase(config, waits);
   const metrics = new ServiceMetrics();
@@ -350,6 +350,8 @@ export async function startService<S extends ServiceName>(
     database: db.location,
     authentication: auth ? "on" : "off (AUTH_SECRET unset: every route is open)",
   });
+  // Only once started: a start-up that fails must still end the process, with its error.
+  if (signals) surviveUncaught(log);
   relay.start();
   broker.start();
   service.start?.();

@@ -212,10 +212,14 @@ export class PostgresOrderStore implements OrderStore {
         FOR UPDATE SKIP LOCKED`;
       if (rows.length === 0) return [];
       const reasks = rows.map((row) => ({ order: toOrder(row), asks: Number(row.asks) + 1 }));
-      const ids = reasks.map(({ order }) => order.order_id);
-      const next = reasks.map(({ asks }) => new Date(now + nextAskAfter(asks)).toISOString());
+      // One statement for the whole batch, its rows as one JSON parameter (the pool does not
+      // fetch array types: see shared/postgres.ts).
+      const due = reasks.map(({ order, asks }) => ({
+        id: order.order_id,
+        at: new Date(now + nextAskAfter(asks)).toISOString(),
+      }));
       await sql`UPDATE orders SET asks = asks + 1, ask_at = due.at
-        FROM unnest(${sql.array(ids)}::text[], ${sql.array(next)}::timestamptz[]) AS due (id, at)
+        FROM jsonb_to_recordset(${sql.json(due)}) AS due (id text, at timestamptz)
         WHERE orders.order_id = due.id`;
       await this.outbox.add(...reasks.map(({ order }) => orderPlaced(order)));
       return reasks;
