@@ -9,21 +9,7 @@ import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
 import { PostgresNotificationStore } from "./notification_store_postgres.ts";
-
-/** A message recorded for a student. */
-export interface Notification {
-  order_id: string;
-  student_id: string;
-  outcome: "RESERVED" | "FAILED";
-  message: string;
-  sent_at: string;
-}
-
-/** Filters of {@linkcode NotificationStore.pages}. */
-export interface NotificationFilter {
-  order_id?: string;
-  student_id?: string;
-}
+import type { Notification, NotificationFilter } from "./notification.ts";
 
 /** The notification service's store. */
 export interface NotificationStore {
@@ -38,12 +24,4 @@ export async function openNotificationStore(db: Database): Promise<NotificationS
   return db.engine === "postgres"
     ? await PostgresNotificationStore.open(db as PostgresDatabase)
     : await SqliteNotificationStore.open(db as SqliteDatabase);
-}
-
-/** The text a student reads. */
-export function messageFor(result: InventoryResult): string {
-  const { student_id, qty, item, order_id } = result.event;
-  return result.outcome === "RESERVED"
-    ? `Hi ${student_id}, your order of ${qty} x ${item} is confirmed (order ${order_id}).`
-    : `Sorry ${student_id}, your order of ${qty} x ${item} could not be completed: ${result.event.reason} (order ${order_id}).`;
 }

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { storeContract } from "@campus/shared/store_testing";
-import {
-  type NotificationFilter,
-  type NotificationStore,
-  openNotificationStore,
-} from "./notification_store.ts";
+import type { NotificationFilter } from "./notification.ts";
+import { type NotificationStore, openNotificationStore } from "./notification_store.ts";
 
 const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
 

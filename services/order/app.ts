@@ -13,13 +13,12 @@ import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
 import { createLivePages, type LivePagesDeps, notYours } from "./live.ts";
 import { OrderIntake } from "./order_intake.ts";
 import { orderMetrics } from "./order_metrics.ts";
-import { openOrderStore, type OrderStatus, type Placement } from "./order_store.ts";
+import { ORDER_STATUSES, type OrderStatus, type Placement } from "./order.ts";
+import { openOrderStore } from "./order_store.ts";
 import { OrderRateLimit } from "./order_rate_limit.ts";
 import { OutcomeSweeper } from "./outcome_sweeper.ts";
 import { pageRoutes } from "./pages.ts";
 import { sessionRoutes } from "./session.ts";
-
-const STATUSES: readonly OrderStatus[] = ["PLACED", "RESERVED", "FAILED"];
 
 /** Test replacements for the broker and inventory parts of the live pages. */
 export type LiveOptions = Partial<Omit<LivePagesDeps, "config" | "orders" | "log">>;
@@ -230,10 +229,14 @@ function tooManyOrders(limit: number, retryAfterMs: number): HttpError {
 /** The query of `GET /orders`; a student token lists only that student's orders. */
 function orderQuery(params: URLSearchParams, caller?: Caller) {
   const status = params.get("status") ?? undefined;
-  if (status && !STATUSES.includes(status as OrderStatus)) {
-    throw new HttpError(400, `Invalid status "${status}"; use one of ${STATUSES.join(", ")}`, [
-      { field: "status", message: `must be one of ${STATUSES.join(", ")}` },
-    ]);
+  if (status && !ORDER_STATUSES.includes(status as OrderStatus)) {
+    throw new HttpError(
+      400,
+      `Invalid status "${status}"; use one of ${ORDER_STATUSES.join(", ")}`,
+      [
+        { field: "status", message: `must be one of ${ORDER_STATUSES.join(", ")}` },
+      ],
+    );
   }
   const limitText = params.get("limit");
   const limit = limitText === null ? undefined : Number(limitText);

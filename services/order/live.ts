@@ -16,7 +16,8 @@ import { eventFeedOf } from "@campus/shared/topology";
 import { BoardView } from "./board.ts";
 import { EventStreams } from "./event_stream.ts";
 import { LiveHub } from "./live_hub.ts";
-import type { Order, OrderStore } from "./order_store.ts";
+import type { Order } from "./order.ts";
+import type { OrderStore } from "./order_store.ts";
 import { viewOfOrder, viewOfResult } from "./order_view.ts";
 import { StockView } from "./stock_view.ts";
 

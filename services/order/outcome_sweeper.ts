@@ -7,7 +7,8 @@
  */
 import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
-import type { OrderStore, Reask } from "./order_store.ts";
+import type { Reask } from "./order.ts";
+import type { OrderStore } from "./order_store.ts";
 
 /** Orders asked about in one sweep, at most: one transaction of bounded size. */
 export const REASK_BATCH = 100;
