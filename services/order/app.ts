@@ -10,15 +10,15 @@ import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campu
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
-import { createLivePages, type LivePagesDeps, notYours } from "./live.ts";
+import { createLivePages, type LivePagesDeps, notYours } from "./pages/live.ts";
 import { OrderIntake } from "./order_intake.ts";
 import { orderMetrics } from "./order_metrics.ts";
 import { ORDER_STATUSES, type OrderStatus, type Placement } from "./order.ts";
 import { openOrderStore } from "./order_store.ts";
 import { OrderRateLimit } from "./order_rate_limit.ts";
 import { OutcomeSweeper } from "./outcome_sweeper.ts";
-import { pageRoutes } from "./pages.ts";
-import { sessionRoutes } from "./session.ts";
+import { pageRoutes } from "./pages/pages.ts";
+import { sessionRoutes } from "./pages/session.ts";
 
 /** Test replacements for the broker and inventory parts of the live pages. */
 export type LiveOptions = Partial<Omit<LivePagesDeps, "config" | "orders" | "log">>;

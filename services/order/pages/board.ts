@@ -11,9 +11,9 @@ import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
 import { Coalesced } from "./coalesced.ts";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import type { OrderStatus } from "./order.ts";
-import type { OrderStore } from "./order_store.ts";
-import { type OrderView, viewOfOrder } from "./order_view.ts";
+import type { OrderStatus } from "../order.ts";
+import type { OrderStore } from "../order_store.ts";
+import { type OrderView, viewOfOrder } from "../order_view.ts";
 import type { Menu, StockView } from "./stock_view.ts";
 
 /** Ready messages in a work queue and in its DLQ. */

@@ -16,9 +16,9 @@ import { eventFeedOf } from "@campus/shared/topology";
 import { BoardView } from "./board.ts";
 import { EventStreams } from "./event_stream.ts";
 import { LiveHub } from "./live_hub.ts";
-import type { Order } from "./order.ts";
-import type { OrderStore } from "./order_store.ts";
-import { viewOfOrder, viewOfResult } from "./order_view.ts";
+import type { Order } from "../order.ts";
+import type { OrderStore } from "../order_store.ts";
+import { viewOfOrder, viewOfResult } from "../order_view.ts";
 import { StockView } from "./stock_view.ts";
 
 /** How many of a student's orders the student page gets when it (re)connects. */
