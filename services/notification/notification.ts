@@ -18,7 +18,7 @@ export interface Notification {
   sent_at: string;
 }
 
-/** Filters of {@linkcode NotificationStore.pages}. */
+/** Filters of a listing of notifications. */
 export interface NotificationFilter {
   /** Only this order's notifications. */
   order_id?: string;

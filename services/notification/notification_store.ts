@@ -15,8 +15,11 @@ import type { Notification, NotificationFilter } from "./notification.ts";
 export interface NotificationStore {
   /** Records the notification for a result; false when it was recorded before. */
   record(result: InventoryResult): Promise<boolean>;
-  /** Notifications oldest first, optionally for one order or one student, a page at a time. */
-  pages(filter?: NotificationFilter): AsyncGenerator<Notification[]>;
+  /**
+   * Notifications oldest first, optionally for one order or one student, a batch (one read) at
+   * a time: pagination, so that any number streams in bounded memory.
+   */
+  batches(filter?: NotificationFilter): AsyncGenerator<Notification[]>;
 }
 
 /** The notifications of `db`, its schema brought up to date. */

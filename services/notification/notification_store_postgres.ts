@@ -43,8 +43,8 @@ export class PostgresNotificationStore {
     return inserted.count > 0;
   }
 
-  /** Records oldest first, a page at a time. */
-  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
     const { order_id, student_id } = filter;
     for await (
       const rows of pagesOf(this.db, {

@@ -51,8 +51,8 @@ export class SqliteNotificationStore {
     );
   }
 
-  /** Records oldest first, a page at a time. */
-  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
     const { order_id, student_id } = filter;
     const pages = pagesOf(this.db.db, {
       table: "notifications",

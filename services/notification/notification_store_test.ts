@@ -6,7 +6,7 @@ import { type NotificationStore, openNotificationStore } from "./notification_st
 const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
 
 const all = async (store: NotificationStore, filter?: NotificationFilter) =>
-  (await Array.fromAsync(store.pages(filter))).flat();
+  (await Array.fromAsync(store.batches(filter))).flat();
 
 storeContract("record() keeps one notification per order and outcome", async ({ db }) => {
   const store = await openNotificationStore(db);
@@ -36,7 +36,7 @@ storeContract("an apology names the reason", async ({ db }) => {
 });
 
 storeContract(
-  "pages() lists any number of notifications in the order they were recorded",
+  "batches() lists any number of notifications in the order they were recorded",
   async ({ db }) => {
     const store = await openNotificationStore(db);
     const ids = Array.from({ length: 1203 }, (_, i) => `o${i}`);
@@ -45,7 +45,7 @@ storeContract(
         await store.record({ outcome: "RESERVED", event: { ...event, order_id } });
       }
     });
-    const pages = await Array.fromAsync(store.pages());
+    const pages = await Array.fromAsync(store.batches());
     assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
     assert.deepEqual(pages.flat().map((n) => n.order_id), ids);
     assert.equal((await all(store, { student_id: "S2" })).length, 1203);

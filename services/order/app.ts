@@ -75,7 +75,7 @@ export async function createOrderService(
         method: "GET",
         path: "/orders",
         handler: (_req, _params, url, caller) =>
-          jsonArray(orders.pages(orderQuery(url.searchParams, caller))),
+          jsonArray(orders.batches(orderQuery(url.searchParams, caller))),
       },
       {
         method: "GET",

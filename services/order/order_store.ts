@@ -35,8 +35,11 @@ export interface OrderStore {
   oldestPlacedAt(): Promise<number | undefined>;
   /** The order with `orderId`, or undefined. */
   get(orderId: string): Promise<Order | undefined>;
-  /** Orders in the order they were recorded, optionally filtered, a page at a time. */
-  pages(query?: OrderQuery): AsyncGenerator<Order[]>;
+  /**
+   * Orders in the order they were recorded, optionally filtered, a batch (one read) at a time:
+   * pagination, so that any number of orders streams in bounded memory.
+   */
+  batches(query?: OrderQuery): AsyncGenerator<Order[]>;
   /** The `limit` most recent orders, newest first, optionally of one student. */
   latest(limit: number, student_id?: string): Promise<Order[]>;
   /** How many orders stand at each status. */

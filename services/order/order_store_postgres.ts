@@ -171,8 +171,8 @@ export class PostgresOrderStore {
     return counts;
   }
 
-  /** Records oldest first, a page at a time. */
-  async *pages(query: OrderQuery = {}): AsyncGenerator<Order[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(query: OrderQuery = {}): AsyncGenerator<Order[]> {
     const { student_id, status, limit } = query;
     for await (
       const rows of pagesOf(this.db, {

@@ -173,8 +173,8 @@ export class SqliteOrderStore {
     });
   }
 
-  /** Records oldest first, a page at a time. */
-  async *pages(query: OrderQuery = {}): AsyncGenerator<Order[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(query: OrderQuery = {}): AsyncGenerator<Order[]> {
     const { student_id, status, limit } = query;
     const pages = pagesOf(this.db.db, {
       table: "orders",

@@ -18,7 +18,7 @@ async function openOrders(db: Database) {
 }
 
 const listOf = async (orders: OrderStore, query?: OrderQuery) =>
-  (await Array.fromAsync(orders.pages(query))).flat();
+  (await Array.fromAsync(orders.batches(query))).flat();
 
 storeContract("placeAll() stores each order and its OrderPlaced together", async ({ db }) => {
   const { orders, outbox, place } = await openOrders(db);
@@ -73,7 +73,7 @@ storeContract("applyResult() records an order that was published by hand", async
 });
 
 storeContract(
-  "pages() filters by student and status and reads any number of orders",
+  "batches() filters by student and status and reads any number of orders",
   async ({ db }) => {
     const { orders, place } = await openOrders(db);
     const a = await place();
@@ -86,7 +86,7 @@ storeContract(
     ]);
     assert.equal((await listOf(orders, { limit: 1 })).length, 1);
     const placed = await orders.placeAll(Array.from({ length: 1201 }, () => ({ request })));
-    const pages = await Array.fromAsync(orders.pages());
+    const pages = await Array.fromAsync(orders.batches());
     assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
     assert.deepEqual(
       pages.flat().slice(2).map((o) => o.order_id),
