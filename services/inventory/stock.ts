@@ -39,7 +39,8 @@ export class MenuItems {
   /** Menu spelling of each item by {@linkcode menuKey}: "coffee" finds "Coffee". */
   #spelling = new Map<string, string>();
 
-  /** The menu of `items`.
+  /**
+   * The menu of `items`.
    * @param items every item in stock
    */
   constructor(items: readonly string[]) {
