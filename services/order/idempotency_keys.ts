@@ -16,7 +16,9 @@ export const PRUNE_BATCH = 1000;
 
 /** A key seen before: the request it came with and the order it made. */
 export interface RememberedKey {
+  /** The request the key came with. */
   request: PlaceOrderRequest;
+  /** The order it made. */
   orderId: string;
 }
 

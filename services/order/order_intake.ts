@@ -30,6 +30,7 @@ export class OrderIntake {
   #inCommit = 0;
 
   /**
+   * An intake with no request waiting.
    * @param orders where orders are stored (their events wake the outbox relay)
    * @param counts hears how many new orders each commit stored
    */

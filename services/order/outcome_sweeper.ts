@@ -36,6 +36,7 @@ export interface OutcomeSweeperOptions {
   orders: Pick<OrderStore, "reaskOverdue">;
   /** `OUTCOME_TIMEOUT_MS`. */
   timeoutMs: number;
+  /** Where a failed sweep is reported. */
   log: Logger;
   /** Hears of the orders asked about again, once that is committed. */
   onReasked?(reasks: readonly Reask[]): void;

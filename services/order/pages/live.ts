@@ -29,8 +29,11 @@ const STOCK_FRESH_MS = 5_000;
 
 /** What the live pages need; tests replace the broker and inventory parts. */
 export interface LivePagesDeps {
+  /** The service configuration. */
   config: Readonly<Config>;
+  /** Where the orders are read. */
   orders: OrderStore;
+  /** Where failures of the feeds are reported. */
   log: Logger;
   /** Ready messages in each queue, read with passive declares (the service's broker session). */
   queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
@@ -40,6 +43,7 @@ export interface LivePagesDeps {
   feed?: boolean;
   /** Period of the board's refresh while it is watched. */
   boardIntervalMs?: number;
+  /** Period of the streams' heartbeat comments. */
   heartbeatMs?: number;
   /** Unsent bytes a stream may hold before it is closed (default `MAX_UNSENT_BYTES`). */
   maxUnsentBytes?: number;
@@ -47,6 +51,7 @@ export interface LivePagesDeps {
 
 /** The live pages of one order replica. */
 export interface LivePages {
+  /** The routes of the event streams and the menu. */
   routes: Route[];
   /** An order placed on this replica. */
   orderPlaced(order: Order): void;
@@ -54,6 +59,7 @@ export interface LivePages {
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
+  /** Starts listening to the event feed and reads the stock once. */
   start(): void;
   /** Ends every stream and closes the broker connections. */
   stop(): Promise<void>;

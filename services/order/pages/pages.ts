@@ -30,7 +30,7 @@ const ASSETS: Record<string, { body: string; type: string }> = {
  * The pages' Content-Security-Policy: their own scripts, styles and streams only, no inline
  * script or style, no plugins, and no framing by another site (clickjacking).
  */
-export const CONTENT_SECURITY_POLICY = [
+export const CONTENT_SECURITY_POLICY: string = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
