@@ -1,9 +1,10 @@
 /**
- * The words a student reads about an order's outcome: the notification service records them, and
- * the student page shows the same text as soon as the outcome is known.
+ * The words a student reads about an order's outcome, written once: the notification service
+ * stores them with each notification it records, and the order service's student page shows
+ * the same text as soon as the outcome is known.
  * @module
  */
-import type { InventoryResult } from "./events.ts";
+import type { InventoryResult } from "@campus/shared/events";
 
 /**
  * The message for an inventory result: a confirmation, or an apology that names the reason.

@@ -3,20 +3,27 @@
  * yet seen confirmed by the broker, in the service's own database whichever its engine.
  * @module
  */
-import type { Database } from "./database.ts";
-import type { OutgoingEvent } from "./events.ts";
-import type { PostgresDatabase } from "./postgres.ts";
-import type { SqliteDatabase } from "./sqlite.ts";
+import type { Database } from "@campus/shared/database";
+import type { OutgoingEvent } from "@campus/shared/events";
+import type { PostgresDatabase } from "@campus/shared/postgres";
+import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteOutboxStore } from "./outbox_store_sqlite.ts";
 import { PostgresOutboxStore } from "./outbox_store_postgres.ts";
 
 /** The pending outgoing events of a service. */
 export interface OutboxStore {
   /**
-   * Adds events; call it inside the transaction that makes the change they announce. The
-   * {@linkcode OutboxStore.onAdded} listeners hear of them once that transaction committed.
+   * Adds events in a write of their own, or inside a PostgreSQL transaction already open. The
+   * {@linkcode OutboxStore.onAdded} listeners hear of them once that write committed.
    */
   add(...events: OutgoingEvent[]): Promise<void>;
+  /**
+   * Adds events inside the write of the store whose change they announce, the way its engine
+   * writes. SQLite: call it in the synchronous work of `SqliteDatabase.write`; the rows are in
+   * when it returns, and a failure throws, so the write rolls back. PostgreSQL: await it inside
+   * `db.transaction`. The {@linkcode OutboxStore.onAdded} listeners hear of them after commit.
+   */
+  insert(...events: OutgoingEvent[]): void | Promise<void>;
   /** Calls `listener` after each commit that added events (a relay wakes up). */
   onAdded(listener: () => void): void;
   /**
@@ -51,6 +58,6 @@ export async function openOutboxStore(
   options: OutboxStoreOptions = {},
 ): Promise<OutboxStore> {
   return db.engine === "postgres"
-    ? await PostgresOutboxStore.open(db as PostgresDatabase, options)
+    ? await PostgresOutboxStore.open(db as PostgresDatabase, options.claimTimeoutMs)
     : await SqliteOutboxStore.open(db as SqliteDatabase);
 }

@@ -6,10 +6,9 @@
  * timeout. Either way its rows are free again for the others, which never waited for them.
  * @module
  */
-import type { EventType, OutgoingEvent } from "./events.ts";
-import type { OutboxStore, OutboxStoreOptions } from "./outbox_store.ts";
-import type { PostgresDatabase, Row } from "./postgres.ts";
-import { activeTraceparent } from "./tracing.ts";
+import type { EventType, OutgoingEvent } from "@campus/shared/events";
+import type { PostgresDatabase, Row } from "@campus/shared/postgres";
+import { activeTraceparent } from "@campus/shared/tracing";
 
 const SCHEMA = [
   `CREATE TABLE outbox (
@@ -27,8 +26,8 @@ const SCHEMA = [
   `ALTER TABLE outbox ADD COLUMN traceparent text`,
 ];
 
-/** {@linkcode OutboxStore} in a PostgreSQL database. */
-export class PostgresOutboxStore implements OutboxStore {
+/** The outbox store in a PostgreSQL database. */
+export class PostgresOutboxStore {
   #listeners: (() => void)[] = [];
 
   private constructor(
@@ -36,15 +35,19 @@ export class PostgresOutboxStore implements OutboxStore {
     private readonly claimTimeoutMs: number,
   ) {}
 
-  /** The outbox of `db`, its schema brought up to date. */
+  /**
+   * The outbox of `db`, its schema brought up to date.
+   * @param claimTimeoutMs how long a relay may hold claimed rows without a word to the server
+   */
   static async open(
     db: PostgresDatabase,
-    { claimTimeoutMs = 30_000 }: OutboxStoreOptions = {},
+    claimTimeoutMs = 30_000,
   ): Promise<PostgresOutboxStore> {
     await db.migrate("outbox", SCHEMA);
     return new PostgresOutboxStore(db, claimTimeoutMs);
   }
 
+  /** Adds events, inside the transaction open in this context if there is one. */
   async add(...events: OutgoingEvent[]): Promise<void> {
     if (events.length === 0) return;
     const active = activeTraceparent() ?? null;
@@ -63,10 +66,20 @@ export class PostgresOutboxStore implements OutboxStore {
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
 
+  /**
+   * {@linkcode PostgresOutboxStore.add} inside a store's transaction: a transaction needs no
+   * other way of writing.
+   */
+  insert(...events: OutgoingEvent[]): Promise<void> {
+    return this.add(...events);
+  }
+
+  /** Calls `listener` after each commit that added events. */
   onAdded(listener: () => void): void {
     this.#listeners.push(listener);
   }
 
+  /** Publishes up to `limit` of the oldest unclaimed events, then deletes them; how many. */
   async publishOldest(
     limit: number,
     publish: (events: OutgoingEvent[]) => Promise<void>,
@@ -84,11 +97,13 @@ export class PostgresOutboxStore implements OutboxStore {
     });
   }
 
+  /** Number of unsent events. */
   async size(): Promise<number> {
     const [{ n }] = await this.db.sql`SELECT count(*)::int AS n FROM outbox`;
     return Number(n);
   }
 
+  /** When the oldest unsent event was added (ms since the epoch). */
   async oldestPendingSince(): Promise<number | undefined> {
     const [row] = await this.db.sql`SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1`;
     return row ? (row.enqueued_at as Date).getTime() : undefined;

@@ -4,10 +4,9 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { EventType, OutgoingEvent } from "./events.ts";
-import type { OutboxStore } from "./outbox_store.ts";
-import type { SqliteDatabase } from "./sqlite.ts";
-import { activeTraceparent } from "./tracing.ts";
+import type { EventType, OutgoingEvent } from "@campus/shared/events";
+import type { SqliteDatabase } from "@campus/shared/sqlite";
+import { activeTraceparent } from "@campus/shared/tracing";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS outbox (
@@ -38,8 +37,8 @@ const SCHEMA = [
   },
 ];
 
-/** {@linkcode OutboxStore} in a SQLite database. */
-export class SqliteOutboxStore implements OutboxStore {
+/** The outbox store in a SQLite database. */
+export class SqliteOutboxStore {
   #insert: StatementSync;
   #pending: StatementSync;
   #delete: StatementSync;
@@ -66,13 +65,14 @@ export class SqliteOutboxStore implements OutboxStore {
     return new SqliteOutboxStore(db);
   }
 
+  /** Adds events in a write of their own. */
   add(...events: OutgoingEvent[]): Promise<void> {
     return this.db.write(() => this.insert(...events));
   }
 
   /**
-   * {@linkcode SqliteOutboxStore.add} for the synchronous work of a SQLite store: call it inside
-   * that store's {@linkcode SqliteDatabase.write}, where a failure must throw, not reject.
+   * Adds events inside the synchronous work of a store's {@linkcode SqliteDatabase.write}: no
+   * write of its own, and a failure throws (the store's write rolls back), never rejects.
    */
   insert(...events: OutgoingEvent[]): void {
     const now = Date.now();
@@ -91,10 +91,12 @@ export class SqliteOutboxStore implements OutboxStore {
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
 
+  /** Calls `listener` after each commit that added events. */
   onAdded(listener: () => void): void {
     this.#listeners.push(listener);
   }
 
+  /** Publishes up to `limit` of the oldest events, then deletes them; returns how many. */
   async publishOldest(
     limit: number,
     publish: (events: OutgoingEvent[]) => Promise<void>,
@@ -111,10 +113,12 @@ export class SqliteOutboxStore implements OutboxStore {
     return rows.length;
   }
 
+  /** Number of unsent events. */
   size(): Promise<number> {
     return this.db.read(() => Number(this.#count.get()?.n ?? 0));
   }
 
+  /** When the oldest unsent event was added (ms since the epoch). */
   oldestPendingSince(): Promise<number | undefined> {
     return this.db.read(() => {
       const at = this.#oldest.get()?.enqueued_at;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { envelopeFor, type OutgoingEvent } from "./events.ts";
-import { openOutboxStore } from "./outbox_store.ts";
-import type { PostgresDatabase } from "./postgres.ts";
-import { postgresTest, storeContract, withTestDatabase } from "./store_testing.ts";
+import { envelopeFor, type OutgoingEvent } from "@campus/shared/events";
+import { openOutboxStore } from "@campus/shared/outbox_store";
+import type { PostgresDatabase } from "@campus/shared/postgres";
+import { postgresTest, storeContract, withTestDatabase } from "@campus/shared/store_testing";
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>

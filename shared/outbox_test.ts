@@ -101,6 +101,7 @@ Deno.test("a relay whose outbox fails keeps trying, saying so once, and sends wh
   let refusals = 3;
   const failing: typeof outbox = {
     add: (...events) => outbox.add(...events),
+    insert: (...events) => outbox.insert(...events),
     onAdded: (listener) => outbox.onAdded(listener),
     size: () => outbox.size(),
     oldestPendingSince: () => outbox.oldestPendingSince(),

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import type { Board, QueueDepth } from "../services/order/board.ts";
+import type { Board, QueueDepth } from "../services/order/pages/board.ts";
 import { EventStreamReader } from "./event_stream_client.ts";
 import { INTEGRATION, Stack } from "./stack.ts";
 

@@ -8,7 +8,8 @@ import { decodeEvent, OrderPlaced } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { openStockStore, type Reservation } from "./stock_store.ts";
+import type { Reservation } from "./stock.ts";
+import { openStockStore } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; its error id follows. */
 export const SET_ASIDE_REASON =

@@ -10,15 +10,14 @@ import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import {
   announcement,
-  failed,
   MenuItems,
   notEnough,
   recordedReservation,
+  refused,
   type Reservation,
   reserved,
   type StockLevel,
-  type StockStore,
-} from "./stock_store.ts";
+} from "./stock.ts";
 
 const SCHEMA = [
   `CREATE TABLE stock (
@@ -37,8 +36,8 @@ const SCHEMA = [
   );`,
 ];
 
-/** {@linkcode StockStore} in a PostgreSQL database. */
-export class PostgresStockStore implements StockStore {
+/** The stock store in a PostgreSQL database. */
+export class PostgresStockStore {
   private constructor(
     private readonly db: PostgresDatabase,
     private readonly outbox: OutboxStore,
@@ -63,24 +62,28 @@ export class PostgresStockStore implements StockStore {
     return store;
   }
 
+  /** Reserves stock for an order, or records why it can't; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.#settle(order, () => this.#decide(order));
   }
 
+  /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
       const item = await this.#find(order.item) ?? order.item;
-      const reservation = failed({ ...order, item }, fitReason(reason));
+      const reservation = refused({ ...order, item }, fitReason(reason));
       return await this.#record(reservation) ? reservation : undefined;
     });
   }
 
+  /** Stock of every item, by name. */
   async levels(): Promise<StockLevel[]> {
     // Byte order, as SQLite sorts, whatever the database's locale.
     const rows = await this.db.sql`SELECT item, quantity FROM stock ORDER BY item COLLATE "C"`;
     return rows.map((r) => ({ item: r.item, quantity: r.quantity }));
   }
 
+  /** Takes the stock rows of the items `names` mean, always in the same order. */
   async lockItems(names: readonly string[]): Promise<void> {
     const items = new Set<string>();
     for (const name of names) {
@@ -105,7 +108,7 @@ export class PostgresStockStore implements StockStore {
       const reservation = await this.#recorded(order.order_id) ?? await decide() ??
         await this.#recorded(order.order_id);
       if (!reservation) throw new Error(`The reservation of ${order.order_id} vanished`);
-      await this.outbox.add(announcement(reservation));
+      await this.outbox.insert(announcement(reservation));
       return reservation;
     });
   }
@@ -114,7 +117,7 @@ export class PostgresStockStore implements StockStore {
     const { qty } = order;
     const item = await this.#find(order.item);
     if (item === undefined) {
-      const reservation = failed(order, this.menu.notOnMenu(order.item));
+      const reservation = refused(order, this.menu.notOnMenu(order.item));
       return await this.#record(reservation) ? reservation : undefined;
     }
     const sql = this.db.sql;
@@ -122,7 +125,7 @@ export class PostgresStockStore implements StockStore {
       WHERE item = ${item} AND quantity >= ${qty} RETURNING quantity`;
     if (!taken) {
       const [row] = await sql`SELECT quantity FROM stock WHERE item = ${item}`;
-      const reservation = failed({ ...order, item }, notEnough(item, qty, Number(row?.quantity)));
+      const reservation = refused({ ...order, item }, notEnough(item, qty, Number(row?.quantity)));
       return await this.#record(reservation) ? reservation : undefined;
     }
     const reservation = reserved(order, item, taken.quantity);

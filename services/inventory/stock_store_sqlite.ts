@@ -6,19 +6,18 @@
  */
 import type { StatementSync } from "node:sqlite";
 import { fitReason, type OrderPlaced } from "@campus/shared/events";
-import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";
+import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import {
   announcement,
-  failed,
   MenuItems,
   notEnough,
   recordedReservation,
+  refused,
   type Reservation,
   reserved,
   type StockLevel,
-  type StockStore,
-} from "./stock_store.ts";
+} from "./stock.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS stock (
@@ -37,8 +36,8 @@ const SCHEMA = [
   );`,
 ];
 
-/** {@linkcode StockStore} in a SQLite database. */
-export class SqliteStockStore implements StockStore {
+/** The stock store in a SQLite database. */
+export class SqliteStockStore {
   #stockOf: StatementSync;
   #take: StatementSync;
   #recorded: StatementSync;
@@ -47,7 +46,7 @@ export class SqliteStockStore implements StockStore {
 
   private constructor(
     private readonly db: SqliteDatabase,
-    private readonly outbox: SqliteOutboxStore,
+    private readonly outbox: OutboxStore,
     private readonly menu: MenuItems,
   ) {
     const sql = db.db;
@@ -64,7 +63,7 @@ export class SqliteStockStore implements StockStore {
   /** The stock of `db`; the items of `menu` not in it yet are added with their stock. */
   static async open(
     db: SqliteDatabase,
-    outbox: SqliteOutboxStore,
+    outbox: OutboxStore,
     menu: Readonly<Record<string, number>>,
   ): Promise<SqliteStockStore> {
     await db.migrate("stock", SCHEMA);
@@ -78,23 +77,27 @@ export class SqliteStockStore implements StockStore {
     return new SqliteStockStore(db, outbox, new MenuItems(items));
   }
 
+  /** Reserves stock for an order, or records why it can't; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.#settle(order, () => this.#decide(order));
   }
 
+  /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, () => {
       const item = this.menu.find(order.item) ?? order.item;
-      return this.#record(failed({ ...order, item }, fitReason(reason)));
+      return this.#record(refused({ ...order, item }, fitReason(reason)));
     });
   }
 
+  /** Stock of every item, by name. */
   levels(): Promise<StockLevel[]> {
     return this.db.read(() =>
       this.#levels.all().map((r) => ({ item: String(r.item), quantity: Number(r.quantity) }))
     );
   }
 
+  /** Takes the stock rows of the items `names` mean, always in the same order. */
   lockItems(): Promise<void> {
     return Promise.resolve();
   }
@@ -111,11 +114,11 @@ export class SqliteStockStore implements StockStore {
   #decide(order: OrderPlaced): Reservation {
     const { qty } = order;
     const item = this.menu.find(order.item);
-    if (item === undefined) return this.#record(failed(order, this.menu.notOnMenu(order.item)));
+    if (item === undefined) return this.#record(refused(order, this.menu.notOnMenu(order.item)));
     const taken = this.#take.get(qty, item, qty);
     if (taken) return this.#record(reserved(order, item, Number(taken.quantity)));
     const inStock = Number(this.#stockOf.get(item)?.quantity);
-    return this.#record(failed({ ...order, item }, notEnough(item, qty, inStock)));
+    return this.#record(refused({ ...order, item }, notEnough(item, qty, inStock)));
   }
 
   #record(reservation: Reservation): Reservation {

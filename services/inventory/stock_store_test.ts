@@ -3,7 +3,8 @@ import type { Database } from "@campus/shared/database";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { drainOutbox, storeContract } from "@campus/shared/store_testing";
 import type { PostgresDatabase } from "@campus/shared/postgres";
-import { openStockStore, type Reservation, type StockStore } from "./stock_store.ts";
+import type { Reservation } from "./stock.ts";
+import { openStockStore, type StockStore } from "./stock_store.ts";
 import { waitFor } from "../../tests/poll.ts";
 
 const order = (order_id: string, item = "Coffee", qty = 1) => ({

@@ -30,7 +30,7 @@ export async function createNotificationService(
       method: "GET",
       path: "/notifications",
       handler: (_req, _params, url, caller) =>
-        jsonArray(notifications.pages({
+        jsonArray(notifications.batches({
           order_id: url.searchParams.get("order_id") ?? undefined,
           student_id: studentOf(url.searchParams, caller),
         })),

@@ -9,28 +9,17 @@ import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
 import { PostgresNotificationStore } from "./notification_store_postgres.ts";
-
-/** A message recorded for a student. */
-export interface Notification {
-  order_id: string;
-  student_id: string;
-  outcome: "RESERVED" | "FAILED";
-  message: string;
-  sent_at: string;
-}
-
-/** Filters of {@linkcode NotificationStore.pages}. */
-export interface NotificationFilter {
-  order_id?: string;
-  student_id?: string;
-}
+import type { Notification, NotificationFilter } from "./notification.ts";
 
 /** The notification service's store. */
 export interface NotificationStore {
   /** Records the notification for a result; false when it was recorded before. */
   record(result: InventoryResult): Promise<boolean>;
-  /** Notifications oldest first, optionally for one order or one student, a page at a time. */
-  pages(filter?: NotificationFilter): AsyncGenerator<Notification[]>;
+  /**
+   * Notifications oldest first, optionally for one order or one student, a batch (one read) at
+   * a time: pagination, so that any number streams in bounded memory.
+   */
+  batches(filter?: NotificationFilter): AsyncGenerator<Notification[]>;
 }
 
 /** The notifications of `db`, its schema brought up to date. */
@@ -38,12 +27,4 @@ export async function openNotificationStore(db: Database): Promise<NotificationS
   return db.engine === "postgres"
     ? await PostgresNotificationStore.open(db as PostgresDatabase)
     : await SqliteNotificationStore.open(db as SqliteDatabase);
-}
-
-/** The text a student reads. */
-export function messageFor(result: InventoryResult): string {
-  const { student_id, qty, item, order_id } = result.event;
-  return result.outcome === "RESERVED"
-    ? `Hi ${student_id}, your order of ${qty} x ${item} is confirmed (order ${order_id}).`
-    : `Sorry ${student_id}, your order of ${qty} x ${item} could not be completed: ${result.event.reason} (order ${order_id}).`;
 }

@@ -5,12 +5,8 @@
  */
 import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type PostgresDatabase } from "@campus/shared/postgres";
-import {
-  messageFor,
-  type Notification,
-  type NotificationFilter,
-  type NotificationStore,
-} from "./notification_store.ts";
+import { notificationMessage } from "@campus/shared/notification_message";
+import type { Notification, NotificationFilter } from "./notification.ts";
 
 const SCHEMA = [
   `CREATE TABLE notifications (
@@ -25,8 +21,8 @@ const SCHEMA = [
   CREATE INDEX notifications_by_student ON notifications (student_id, id);`,
 ];
 
-/** {@linkcode NotificationStore} in a PostgreSQL database. */
-export class PostgresNotificationStore implements NotificationStore {
+/** The notification store in a PostgreSQL database. */
+export class PostgresNotificationStore {
   private constructor(private readonly db: PostgresDatabase) {}
 
   /** The notifications of `db`, its schema brought up to date. */
@@ -35,16 +31,20 @@ export class PostgresNotificationStore implements NotificationStore {
     return new PostgresNotificationStore(db);
   }
 
+  /** Records the notification for a result; false when it was recorded before. */
   async record(result: InventoryResult): Promise<boolean> {
     const { order_id, student_id } = result.event;
     const inserted = await this.db.sql`INSERT INTO notifications
       (order_id, student_id, outcome, message, sent_at)
-      VALUES (${order_id}, ${student_id}, ${result.outcome}, ${messageFor(result)}, ${new Date()})
+      VALUES (${order_id}, ${student_id}, ${result.outcome}, ${
+      notificationMessage(result)
+    }, ${new Date()})
       ON CONFLICT (order_id, outcome) DO NOTHING`;
     return inserted.count > 0;
   }
 
-  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
     const { order_id, student_id } = filter;
     for await (
       const rows of pagesOf(this.db, {

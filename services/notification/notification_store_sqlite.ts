@@ -5,12 +5,8 @@
 import type { StatementSync } from "node:sqlite";
 import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
-import {
-  messageFor,
-  type Notification,
-  type NotificationFilter,
-  type NotificationStore,
-} from "./notification_store.ts";
+import { notificationMessage } from "@campus/shared/notification_message";
+import type { Notification, NotificationFilter } from "./notification.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS notifications (
@@ -25,8 +21,8 @@ const SCHEMA = [
   CREATE INDEX IF NOT EXISTS notifications_by_student ON notifications (student_id);`,
 ];
 
-/** {@linkcode NotificationStore} in a SQLite database. */
-export class SqliteNotificationStore implements NotificationStore {
+/** The notification store in a SQLite database. */
+export class SqliteNotificationStore {
   #insert: StatementSync;
 
   private constructor(private readonly db: SqliteDatabase) {
@@ -41,6 +37,7 @@ export class SqliteNotificationStore implements NotificationStore {
     return new SqliteNotificationStore(db);
   }
 
+  /** Records the notification for a result; false when it was recorded before. */
   record(result: InventoryResult): Promise<boolean> {
     const { order_id, student_id } = result.event;
     return this.db.write(() =>
@@ -48,13 +45,14 @@ export class SqliteNotificationStore implements NotificationStore {
         order_id,
         student_id,
         result.outcome,
-        messageFor(result),
+        notificationMessage(result),
         new Date().toISOString(),
       ).changes > 0
     );
   }
 
-  async *pages(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(filter: NotificationFilter = {}): AsyncGenerator<Notification[]> {
     const { order_id, student_id } = filter;
     const pages = pagesOf(this.db.db, {
       table: "notifications",

@@ -1,15 +1,12 @@
 import assert from "node:assert/strict";
 import { storeContract } from "@campus/shared/store_testing";
-import {
-  type NotificationFilter,
-  type NotificationStore,
-  openNotificationStore,
-} from "./notification_store.ts";
+import type { NotificationFilter } from "./notification.ts";
+import { type NotificationStore, openNotificationStore } from "./notification_store.ts";
 
 const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
 
 const all = async (store: NotificationStore, filter?: NotificationFilter) =>
-  (await Array.fromAsync(store.pages(filter))).flat();
+  (await Array.fromAsync(store.batches(filter))).flat();
 
 storeContract("record() keeps one notification per order and outcome", async ({ db }) => {
   const store = await openNotificationStore(db);
@@ -39,7 +36,7 @@ storeContract("an apology names the reason", async ({ db }) => {
 });
 
 storeContract(
-  "pages() lists any number of notifications in the order they were recorded",
+  "batches() lists any number of notifications in the order they were recorded",
   async ({ db }) => {
     const store = await openNotificationStore(db);
     const ids = Array.from({ length: 1203 }, (_, i) => `o${i}`);
@@ -48,7 +45,7 @@ storeContract(
         await store.record({ outcome: "RESERVED", event: { ...event, order_id } });
       }
     });
-    const pages = await Array.fromAsync(store.pages());
+    const pages = await Array.fromAsync(store.batches());
     assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
     assert.deepEqual(pages.flat().map((n) => n.order_id), ids);
     assert.equal((await all(store, { student_id: "S2" })).length, 1203);

@@ -16,26 +16,27 @@ export const PRUNE_BATCH = 1000;
 
 /** A key seen before: the request it came with and the order it made. */
 export interface RememberedKey {
+  /** The request the key came with. */
   request: PlaceOrderRequest;
+  /** The order it made. */
   orderId: string;
 }
 
-/** The order service's idempotency keys; written in the transaction that stores the order. */
+/**
+ * The order service's idempotency keys in SQLite; written in the transaction that stores the
+ * order.
+ */
 export class IdempotencyKeys {
   #find: StatementSync;
   #insert: StatementSync;
   #prune: StatementSync;
   #prunedAt = -Infinity;
 
-  /** @param now the clock, in ms since the epoch (tests move it) */
+  /**
+   * The keys of `db`, whose `idempotency_keys` table the order store's migrations made.
+   * @param now the clock, in ms since the epoch (tests move it)
+   */
   constructor(db: DatabaseSync, private readonly now: () => number = Date.now) {
-    db.exec(`CREATE TABLE IF NOT EXISTS idempotency_keys (
-      key TEXT PRIMARY KEY,
-      request TEXT NOT NULL,
-      order_id TEXT NOT NULL,
-      expires_at INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at);`);
     this.#find = db.prepare(`SELECT request, order_id FROM idempotency_keys WHERE key = ?`);
     this.#insert = db.prepare(`INSERT INTO idempotency_keys (key, request, order_id, expires_at)
       VALUES (?, ?, ?, ?)`);

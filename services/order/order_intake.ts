@@ -5,7 +5,8 @@
  * @module
  */
 import type { OrderMetrics } from "./order_metrics.ts";
-import type { NewOrder, OrderStore, Placement } from "./order_store.ts";
+import type { NewOrder, Placement } from "./order.ts";
+import type { OrderStore } from "./order_store.ts";
 
 /**
  * Most orders committed in one transaction. A database that paused lets thousands pile up, and
@@ -29,6 +30,7 @@ export class OrderIntake {
   #inCommit = 0;
 
   /**
+   * An intake with no request waiting.
    * @param orders where orders are stored (their events wake the outbox relay)
    * @param counts hears how many new orders each commit stored
    */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_GROUP, OrderIntake } from "./order_intake.ts";
-import type { NewOrder, Order, OrderStore, Placement } from "./order_store.ts";
+import type { NewOrder, Order, Placement } from "./order.ts";
+import type { OrderStore } from "./order_store.ts";
 
 /** A store that records each group it is given and places every order of it. */
 function recordingStore() {

@@ -32,6 +32,7 @@ export class OrderRateLimit {
   readonly #students = new Map<string, Window>();
   #sweptAt: number;
 
+  /** A limit of `limit` orders per student per `windowMs`. */
   constructor({ limit, windowMs = 60_000, now = Date.now }: OrderRateLimitOptions) {
     this.#limit = limit;
     this.#windowMs = windowMs;

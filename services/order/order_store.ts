@@ -1,86 +1,26 @@
 /**
- * Orders in the order service's database. An order and its `OrderPlaced` event are committed
- * together (outbox), a status only ever moves forward from `PLACED`, and an idempotency key
- * makes one order however often, and through however many replicas, its request comes.
+ * Orders in the order service's database: the store's interface, and the engine that keeps
+ * them. An order and its `OrderPlaced` event are committed together (outbox), a status only
+ * ever moves forward from `PLACED`, and an idempotency key makes one order however often, and
+ * through however many replicas, its request comes. The rules themselves are in `order.ts`.
  * @module
  */
 import type { Database } from "@campus/shared/database";
-import {
-  envelopeFor,
-  type InventoryResult,
-  type OutgoingEvent,
-  type PlaceOrderRequest,
-} from "@campus/shared/events";
-import { menuKey } from "@campus/shared/menu";
+import type { InventoryResult } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
-import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
+import type {
+  NewOrder,
+  Order,
+  OrderQuery,
+  OrderStatus,
+  Placement,
+  Reask,
+  ReaskRequest,
+} from "./order.ts";
 import { SqliteOrderStore } from "./order_store_sqlite.ts";
 import { PostgresOrderStore } from "./order_store_postgres.ts";
-
-/** Where an order stands. `RESERVED` and `FAILED` are final. */
-export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";
-
-/** An order as the API shows it. */
-export interface Order {
-  order_id: string;
-  item: string;
-  qty: number;
-  student_id: string;
-  status: OrderStatus;
-  /** Why an order failed; absent otherwise. */
-  reason?: string;
-  created_at: string;
-  /** When the status last changed. */
-  updated_at: string;
-}
-
-/** Filters of {@linkcode OrderStore.pages}. */
-export interface OrderQuery {
-  student_id?: string;
-  status?: OrderStatus;
-  limit?: number;
-}
-
-/** A new order as `POST /order` hands it over. */
-export interface NewOrder {
-  request: PlaceOrderRequest;
-  /** The client's `Idempotency-Key`, when it sent one. */
-  idempotencyKey?: string;
-  /**
-   * W3C trace context of the request (with tracing on): orders committed together each keep
-   * their own request's trace in the outbox.
-   */
-  traceparent?: string;
-}
-
-/**
- * What placing an order did: stored a new one; found the order its idempotency key made before
- * from the same request (`replayed`); or found the key used for a different request.
- */
-export type Placement =
-  | { kind: "placed"; order: Order }
-  | { kind: "replayed"; order: Order }
-  | { kind: "conflict"; key: string; orderId: string; previous: PlaceOrderRequest };
-
-/** What {@linkcode OrderStore.reaskOverdue} is to do. */
-export interface ReaskRequest {
-  /** The time of the sweep, in ms since the epoch. */
-  now: number;
-  /** An order not yet asked about again is overdue this long after it was placed. */
-  timeoutMs: number;
-  /** How long after its `asks`-th ask an order is overdue again, in ms. */
-  nextAskAfter(asks: number): number;
-  /** At most this many orders in one call. */
-  limit: number;
-}
-
-/** An order asked about again, and how often it has been so far (this time included). */
-export interface Reask {
-  order: Order;
-  asks: number;
-}
 
 /** The order service's store. */
 export interface OrderStore {
@@ -95,8 +35,11 @@ export interface OrderStore {
   oldestPlacedAt(): Promise<number | undefined>;
   /** The order with `orderId`, or undefined. */
   get(orderId: string): Promise<Order | undefined>;
-  /** Orders in the order they were recorded, optionally filtered, a page at a time. */
-  pages(query?: OrderQuery): AsyncGenerator<Order[]>;
+  /**
+   * Orders in the order they were recorded, optionally filtered, a batch (one read) at a time:
+   * pagination, so that any number of orders streams in bounded memory.
+   */
+  batches(query?: OrderQuery): AsyncGenerator<Order[]>;
   /** The `limit` most recent orders, newest first, optionally of one student. */
   latest(limit: number, student_id?: string): Promise<Order[]>;
   /** How many orders stand at each status. */
@@ -132,35 +75,6 @@ export async function openOrderStore(
   options: OrderStoreOptions = {},
 ): Promise<OrderStore> {
   return db.engine === "postgres"
-    ? await PostgresOrderStore.open(db as PostgresDatabase, outbox, options)
-    : await SqliteOrderStore.open(db as SqliteDatabase, outbox as SqliteOutboxStore, options);
-}
-
-/** A new order, `PLACED` at `now`. */
-export function newOrder(request: PlaceOrderRequest, now: string): Order {
-  return {
-    order_id: crypto.randomUUID(),
-    item: request.item,
-    qty: request.qty,
-    student_id: request.student_id,
-    status: "PLACED",
-    created_at: now,
-    updated_at: now,
-  };
-}
-
-/** The event that announces a new order. */
-export function orderPlaced(order: Order): OutgoingEvent {
-  const { order_id, item, qty, student_id } = order;
-  return envelopeFor("OrderPlaced", { order_id, item, qty, student_id });
-}
-
-/** True when two requests ask for the same order. */
-export function sameRequest(a: PlaceOrderRequest, b: PlaceOrderRequest): boolean {
-  return a.item === b.item && a.qty === b.qty && a.student_id === b.student_id;
-}
-
-/** The item an order keeps once `result` is in: the result's spelling of the same item. */
-export function itemAfter(stored: string, result: InventoryResult): string {
-  return menuKey(stored) === menuKey(result.event.item) ? result.event.item : stored;
+    ? await PostgresOrderStore.open(db as PostgresDatabase, outbox, options.now)
+    : await SqliteOrderStore.open(db as SqliteDatabase, outbox, options.now);
 }

@@ -14,20 +14,20 @@ import {
   PRUNE_EVERY_MS,
 } from "./idempotency_keys.ts";
 import {
+  isFinal,
   itemAfter,
   type NewOrder,
   newOrder,
+  noOrders,
   type Order,
   orderPlaced,
   type OrderQuery,
   type OrderStatus,
-  type OrderStore,
-  type OrderStoreOptions,
   type Placement,
   type Reask,
   type ReaskRequest,
   sameRequest,
-} from "./order_store.ts";
+} from "./order.ts";
 
 const SCHEMA = [
   `CREATE TABLE orders (
@@ -70,8 +70,8 @@ const COLUMNS = [
   "updated_at",
 ] as const;
 
-/** {@linkcode OrderStore} in a PostgreSQL database. */
-export class PostgresOrderStore implements OrderStore {
+/** The order store in a PostgreSQL database. */
+export class PostgresOrderStore {
   #prunedAt = -Infinity;
 
   private constructor(
@@ -80,16 +80,20 @@ export class PostgresOrderStore implements OrderStore {
     private readonly now: () => number,
   ) {}
 
-  /** The orders of `db`, its schema brought up to date. */
+  /**
+   * The orders of `db`, its schema brought up to date.
+   * @param now the clock of idempotency keys, in ms since the epoch (tests move it)
+   */
   static async open(
     db: PostgresDatabase,
     outbox: OutboxStore,
-    { now = Date.now }: OrderStoreOptions = {},
+    now: () => number = Date.now,
   ): Promise<PostgresOrderStore> {
     await db.migrate("orders", SCHEMA);
     return new PostgresOrderStore(db, outbox, now);
   }
 
+  /** Stores new orders with their events and keys in one transaction. */
   placeAll(orders: readonly NewOrder[]): Promise<Placement[]> {
     return this.db.transaction(async () => {
       await this.#pruneExpired();
@@ -129,24 +133,27 @@ export class PostgresOrderStore implements OrderStore {
       if (placed.length > 0) {
         const sql = this.db.sql;
         await sql`INSERT INTO orders ${sql(placed, ...COLUMNS.filter((c) => c !== "reason"))}`;
-        await this.outbox.add(...events);
+        await this.outbox.insert(...events);
       }
       return placements;
     });
   }
 
+  /** When the oldest order still `PLACED` was placed (ms since the epoch). */
   async oldestPlacedAt(): Promise<number | undefined> {
     const [row] = await this.db.sql`SELECT min(created_at) AS at FROM orders
       WHERE status = 'PLACED'`;
     return row?.at ? (row.at as Date).getTime() : undefined;
   }
 
+  /** The order with `orderId`, or undefined. */
   async get(orderId: string): Promise<Order | undefined> {
     const [row] = await this.db.sql`SELECT ${this.db.sql(COLUMNS)} FROM orders
       WHERE order_id = ${orderId}`;
     return row ? toOrder(row) : undefined;
   }
 
+  /** The `limit` most recent orders, newest first. */
   async latest(limit: number, student_id?: string): Promise<Order[]> {
     const sql = this.db.sql;
     const rows = student_id === undefined
@@ -156,14 +163,16 @@ export class PostgresOrderStore implements OrderStore {
     return rows.map(toOrder);
   }
 
+  /** How many orders stand at each status. */
   async statusCounts(): Promise<Record<OrderStatus, number>> {
-    const counts: Record<OrderStatus, number> = { PLACED: 0, RESERVED: 0, FAILED: 0 };
+    const counts = noOrders();
     const rows = await this.db.sql`SELECT status, count(*)::int AS n FROM orders GROUP BY status`;
     for (const row of rows) counts[row.status as OrderStatus] = Number(row.n);
     return counts;
   }
 
-  async *pages(query: OrderQuery = {}): AsyncGenerator<Order[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(query: OrderQuery = {}): AsyncGenerator<Order[]> {
     const { student_id, status, limit } = query;
     for await (
       const rows of pagesOf(this.db, {
@@ -176,6 +185,7 @@ export class PostgresOrderStore implements OrderStore {
     ) yield rows.map(toOrder);
   }
 
+  /** Records an inventory outcome; false when the order was already final. */
   async applyResult(result: InventoryResult): Promise<boolean> {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
@@ -183,7 +193,7 @@ export class PostgresOrderStore implements OrderStore {
     const sql = this.db.sql;
     const [stored] = await sql`SELECT item, status FROM orders WHERE order_id = ${event.order_id}`;
     if (stored) {
-      if (stored.status !== "PLACED") return false;
+      if (isFinal(stored.status as OrderStatus)) return false;
       // Only one of several replicas given the result can move the order on from PLACED.
       const moved = await sql`UPDATE orders
         SET status = ${outcome}, reason = ${reason}, item = ${itemAfter(stored.item, result)},
@@ -199,6 +209,7 @@ export class PostgresOrderStore implements OrderStore {
     return inserted.count > 0;
   }
 
+  /** Asks again about overdue orders, oldest first. */
   reaskOverdue({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
     return this.db.transaction(async () => {
       const sql = this.db.sql;
@@ -221,7 +232,7 @@ export class PostgresOrderStore implements OrderStore {
       await sql`UPDATE orders SET asks = asks + 1, ask_at = due.at
         FROM jsonb_to_recordset(${sql.json(due)}) AS due (id text, at timestamptz)
         WHERE orders.order_id = due.id`;
-      await this.outbox.add(...reasks.map(({ order }) => orderPlaced(order)));
+      await this.outbox.insert(...reasks.map(({ order }) => orderPlaced(order)));
       return reasks;
     });
   }

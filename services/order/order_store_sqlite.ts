@@ -5,24 +5,24 @@
  */
 import type { StatementSync } from "node:sqlite";
 import type { InventoryResult, PlaceOrderRequest } from "@campus/shared/events";
-import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";
+import type { OutboxStore } from "@campus/shared/outbox_store";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
 import { IdempotencyKeys } from "./idempotency_keys.ts";
 import {
+  isFinal,
   itemAfter,
   type NewOrder,
   newOrder,
+  noOrders,
   type Order,
   orderPlaced,
   type OrderQuery,
   type OrderStatus,
-  type OrderStore,
-  type OrderStoreOptions,
   type Placement,
   type Reask,
   type ReaskRequest,
   sameRequest,
-} from "./order_store.ts";
+} from "./order.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS orders (
@@ -52,8 +52,8 @@ const SCHEMA = [
   ALTER TABLE orders ADD COLUMN ask_at TEXT;`,
 ];
 
-/** {@linkcode OrderStore} in a SQLite database. */
-export class SqliteOrderStore implements OrderStore {
+/** The order store in a SQLite database. */
+export class SqliteOrderStore {
   #insert: StatementSync;
   #byId: StatementSync;
   #finish: StatementSync;
@@ -65,7 +65,7 @@ export class SqliteOrderStore implements OrderStore {
 
   private constructor(
     private readonly db: SqliteDatabase,
-    private readonly outbox: SqliteOutboxStore,
+    private readonly outbox: OutboxStore,
     now: () => number,
   ) {
     const sql = db.db;
@@ -89,16 +89,20 @@ export class SqliteOrderStore implements OrderStore {
     this.#asked = sql.prepare(`UPDATE orders SET asks = ?, ask_at = ? WHERE order_id = ?`);
   }
 
-  /** The orders of `db`, its schema brought up to date. */
+  /**
+   * The orders of `db`, its schema brought up to date.
+   * @param now the clock of idempotency keys, in ms since the epoch (tests move it)
+   */
   static async open(
     db: SqliteDatabase,
-    outbox: SqliteOutboxStore,
-    { now = Date.now }: OrderStoreOptions = {},
+    outbox: OutboxStore,
+    now: () => number = Date.now,
   ): Promise<SqliteOrderStore> {
     await db.migrate("orders", SCHEMA);
     return new SqliteOrderStore(db, outbox, now);
   }
 
+  /** Stores new orders with their events and keys in one transaction. */
   placeAll(orders: readonly NewOrder[]): Promise<Placement[]> {
     const now = new Date().toISOString();
     return this.db.write(() => {
@@ -130,6 +134,7 @@ export class SqliteOrderStore implements OrderStore {
     return { kind: "replayed", order: toOrder(this.#byId.get(orderId)!) };
   }
 
+  /** When the oldest order still `PLACED` was placed (ms since the epoch). */
   oldestPlacedAt(): Promise<number | undefined> {
     return this.db.read(() => {
       const at = this.#oldestPlaced.get()?.at;
@@ -137,6 +142,7 @@ export class SqliteOrderStore implements OrderStore {
     });
   }
 
+  /** The order with `orderId`, or undefined. */
   get(orderId: string): Promise<Order | undefined> {
     return this.db.read(() => {
       const row = this.#byId.get(orderId);
@@ -144,6 +150,7 @@ export class SqliteOrderStore implements OrderStore {
     });
   }
 
+  /** The `limit` most recent orders, newest first. */
   latest(limit: number, student_id?: string): Promise<Order[]> {
     return this.db.read(() => {
       const rows = student_id === undefined
@@ -155,9 +162,10 @@ export class SqliteOrderStore implements OrderStore {
     });
   }
 
+  /** How many orders stand at each status. */
   statusCounts(): Promise<Record<OrderStatus, number>> {
     return this.db.read(() => {
-      const counts: Record<OrderStatus, number> = { PLACED: 0, RESERVED: 0, FAILED: 0 };
+      const counts = noOrders();
       const rows = this.db.db.prepare(`SELECT status, COUNT(*) AS n FROM orders GROUP BY status`)
         .all();
       for (const row of rows) counts[row.status as OrderStatus] = Number(row.n);
@@ -165,7 +173,8 @@ export class SqliteOrderStore implements OrderStore {
     });
   }
 
-  async *pages(query: OrderQuery = {}): AsyncGenerator<Order[]> {
+  /** Records oldest first, a batch (one read) at a time. */
+  async *batches(query: OrderQuery = {}): AsyncGenerator<Order[]> {
     const { student_id, status, limit } = query;
     const pages = pagesOf(this.db.db, {
       table: "orders",
@@ -185,6 +194,7 @@ export class SqliteOrderStore implements OrderStore {
     }
   }
 
+  /** Records an inventory outcome; false when the order was already final. */
   applyResult(result: InventoryResult): Promise<boolean> {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
@@ -192,7 +202,7 @@ export class SqliteOrderStore implements OrderStore {
     return this.db.write(() => {
       const stored = this.#byId.get(event.order_id);
       if (stored) {
-        if (stored.status !== "PLACED") return false;
+        if (isFinal(stored.status as OrderStatus)) return false;
         const item = itemAfter(String(stored.item), result);
         return this.#finish.run(outcome, reason, item, now, event.order_id).changes > 0;
       }
@@ -209,6 +219,7 @@ export class SqliteOrderStore implements OrderStore {
     });
   }
 
+  /** Asks again about overdue orders, oldest first. */
   reaskOverdue({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
     const cutoff = new Date(now - timeoutMs).toISOString();
     return this.db.write(() =>

@@ -3,7 +3,8 @@ import type { Database } from "@campus/shared/database";
 import type { PlaceOrderRequest } from "@campus/shared/events";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { drainOutbox, storeContract } from "@campus/shared/store_testing";
-import { openOrderStore, type Order, type OrderQuery, type OrderStore } from "./order_store.ts";
+import type { Order, OrderQuery } from "./order.ts";
+import { openOrderStore, type OrderStore } from "./order_store.ts";
 
 const request = { item: "Coffee", qty: 1, student_id: "S1" };
 
@@ -17,7 +18,7 @@ async function openOrders(db: Database) {
 }
 
 const listOf = async (orders: OrderStore, query?: OrderQuery) =>
-  (await Array.fromAsync(orders.pages(query))).flat();
+  (await Array.fromAsync(orders.batches(query))).flat();
 
 storeContract("placeAll() stores each order and its OrderPlaced together", async ({ db }) => {
   const { orders, outbox, place } = await openOrders(db);
@@ -72,7 +73,7 @@ storeContract("applyResult() records an order that was published by hand", async
 });
 
 storeContract(
-  "pages() filters by student and status and reads any number of orders",
+  "batches() filters by student and status and reads any number of orders",
   async ({ db }) => {
     const { orders, place } = await openOrders(db);
     const a = await place();
@@ -85,7 +86,7 @@ storeContract(
     ]);
     assert.equal((await listOf(orders, { limit: 1 })).length, 1);
     const placed = await orders.placeAll(Array.from({ length: 1201 }, () => ({ request })));
-    const pages = await Array.fromAsync(orders.pages());
+    const pages = await Array.fromAsync(orders.batches());
     assert.deepEqual(pages.map((p) => p.length), [500, 500, 203]);
     assert.deepEqual(
       pages.flat().slice(2).map((o) => o.order_id),

@@ -5,7 +5,7 @@
  */
 import type { InventoryResult } from "@campus/shared/events";
 import { notificationMessage } from "@campus/shared/notification_message";
-import type { Order } from "./order_store.ts";
+import type { Order } from "./order.ts";
 
 /** An order with its notification message, once final. */
 export type OrderView = Omit<Order, "created_at" | "updated_at"> & {

@@ -7,7 +7,8 @@
  */
 import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
-import type { OrderStore, Reask } from "./order_store.ts";
+import type { Reask } from "./order.ts";
+import type { OrderStore } from "./order_store.ts";
 
 /** Orders asked about in one sweep, at most: one transaction of bounded size. */
 export const REASK_BATCH = 100;
@@ -35,6 +36,7 @@ export interface OutcomeSweeperOptions {
   orders: Pick<OrderStore, "reaskOverdue">;
   /** `OUTCOME_TIMEOUT_MS`. */
   timeoutMs: number;
+  /** Where a failed sweep is reported. */
   log: Logger;
   /** Hears of the orders asked about again, once that is committed. */
   onReasked?(reasks: readonly Reask[]): void;

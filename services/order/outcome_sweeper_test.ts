@@ -4,7 +4,8 @@ import { SqliteDatabase } from "@campus/shared/sqlite";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { drainOutbox } from "@campus/shared/store_testing";
 import { waitFor } from "../../tests/poll.ts";
-import { newOrder, openOrderStore, type Reask, type ReaskRequest } from "./order_store.ts";
+import { newOrder, type Reask, type ReaskRequest } from "./order.ts";
+import { openOrderStore } from "./order_store.ts";
 import { nextAskAfter, OutcomeSweeper, sweepInterval } from "./outcome_sweeper.ts";
 
 const request = { item: "Coffee", qty: 1, student_id: "S1" };

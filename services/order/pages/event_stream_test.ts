@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { EventStreamReader } from "../../tests/event_stream_client.ts";
-import { waitFor } from "../../tests/poll.ts";
+import { EventStreamReader } from "../../../tests/event_stream_client.ts";
+import { waitFor } from "../../../tests/poll.ts";
 import { HttpError } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
 import { EventStreams, type SendEvent, STREAM_RETRY_AFTER_S } from "./event_stream.ts";

@@ -4,12 +4,13 @@ import { createRouter } from "@campus/shared/http";
 import { createLogger } from "@campus/shared/log";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { SqliteDatabase } from "@campus/shared/sqlite";
-import { EventStreamReader } from "../../tests/event_stream_client.ts";
+import { EventStreamReader } from "../../../tests/event_stream_client.ts";
 import { createLivePages } from "./live.ts";
-import { openOrderStore, type Order } from "./order_store.ts";
+import type { Order } from "../order.ts";
+import { openOrderStore } from "../order_store.ts";
 import type { Board } from "./board.ts";
 import type { Menu } from "./stock_view.ts";
-import type { OrderView } from "./order_view.ts";
+import type { OrderView } from "../order_view.ts";
 
 /** Live pages over an in-memory store, a stand-in inventory and fixed queue depths. */
 async function setup(levels: { item: string; quantity: number }[] | Error = [

@@ -86,6 +86,7 @@ export class EventStreams {
    */
   #encoded: WeakMap<object, Map<string, Uint8Array>> | undefined;
 
+  /** No stream open yet; the limits and timings of the streams to come. */
   constructor(
     {
       heartbeatMs = 15_000,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createLogger } from "@campus/shared/log";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import { waitFor } from "../../tests/poll.ts";
+import { waitFor } from "../../../tests/poll.ts";
 import { type Board, BoardView } from "./board.ts";
-import type { OrderStore } from "./order_store.ts";
+import type { OrderStore } from "../order_store.ts";
 import { StockView } from "./stock_view.ts";
 
 /** A board over a store that fails while `down` is set, and queue depths from `depths`. */

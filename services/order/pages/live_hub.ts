@@ -5,7 +5,7 @@
  */
 import type { Board } from "./board.ts";
 import type { Menu } from "./stock_view.ts";
-import type { OrderView } from "./order_view.ts";
+import type { OrderView } from "../order_view.ts";
 
 /** Something the pages show changed. */
 export type LiveUpdate =

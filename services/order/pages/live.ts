@@ -16,8 +16,9 @@ import { eventFeedOf } from "@campus/shared/topology";
 import { BoardView } from "./board.ts";
 import { EventStreams } from "./event_stream.ts";
 import { LiveHub } from "./live_hub.ts";
-import type { Order, OrderStore } from "./order_store.ts";
-import { viewOfOrder, viewOfResult } from "./order_view.ts";
+import type { Order } from "../order.ts";
+import type { OrderStore } from "../order_store.ts";
+import { viewOfOrder, viewOfResult } from "../order_view.ts";
 import { StockView } from "./stock_view.ts";
 
 /** How many of a student's orders the student page gets when it (re)connects. */
@@ -28,8 +29,11 @@ const STOCK_FRESH_MS = 5_000;
 
 /** What the live pages need; tests replace the broker and inventory parts. */
 export interface LivePagesDeps {
+  /** The service configuration. */
   config: Readonly<Config>;
+  /** Where the orders are read. */
   orders: OrderStore;
+  /** Where failures of the feeds are reported. */
   log: Logger;
   /** Ready messages in each queue, read with passive declares (the service's broker session). */
   queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
@@ -39,6 +43,7 @@ export interface LivePagesDeps {
   feed?: boolean;
   /** Period of the board's refresh while it is watched. */
   boardIntervalMs?: number;
+  /** Period of the streams' heartbeat comments. */
   heartbeatMs?: number;
   /** Unsent bytes a stream may hold before it is closed (default `MAX_UNSENT_BYTES`). */
   maxUnsentBytes?: number;
@@ -46,6 +51,7 @@ export interface LivePagesDeps {
 
 /** The live pages of one order replica. */
 export interface LivePages {
+  /** The routes of the event streams and the menu. */
   routes: Route[];
   /** An order placed on this replica. */
   orderPlaced(order: Order): void;
@@ -53,6 +59,7 @@ export interface LivePages {
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
+  /** Starts listening to the event feed and reads the stock once. */
   start(): void;
   /** Ends every stream and closes the broker connections. */
   stop(): Promise<void>;

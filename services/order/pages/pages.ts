@@ -5,13 +5,13 @@
  * @module
  */
 import type { Route } from "@campus/shared/http";
-import studentHtml from "./pages/student.html" with { type: "text" };
-import studentJs from "./pages/student.js" with { type: "text" };
-import boardHtml from "./pages/board.html" with { type: "text" };
-import boardJs from "./pages/board.js" with { type: "text" };
-import liveJs from "./pages/live.js" with { type: "text" };
-import sessionJs from "./pages/session.js" with { type: "text" };
-import styleCss from "./pages/style.css" with { type: "text" };
+import studentHtml from "./student.html" with { type: "text" };
+import studentJs from "./student.js" with { type: "text" };
+import boardHtml from "./board.html" with { type: "text" };
+import boardJs from "./board.js" with { type: "text" };
+import liveJs from "./live.js" with { type: "text" };
+import sessionJs from "./session.js" with { type: "text" };
+import styleCss from "./style.css" with { type: "text" };
 
 const HTML = "text/html; charset=utf-8";
 const JS = "text/javascript; charset=utf-8";
@@ -30,7 +30,7 @@ const ASSETS: Record<string, { body: string; type: string }> = {
  * The pages' Content-Security-Policy: their own scripts, styles and streams only, no inline
  * script or style, no plugins, and no framing by another site (clickjacking).
  */
-export const CONTENT_SECURITY_POLICY = [
+export const CONTENT_SECURITY_POLICY: string = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Coalesced } from "./coalesced.ts";
-import { waitFor } from "../../tests/poll.ts";
+import { waitFor } from "../../../tests/poll.ts";
 
 Deno.test("run() during a run makes one more run, shared by every caller meanwhile", async () => {
   const finish: (() => void)[] = [];

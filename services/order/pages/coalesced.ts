@@ -13,6 +13,7 @@ export class Coalesced<T> {
   #soon: ReturnType<typeof setTimeout> | undefined;
 
   /**
+   * Runs of `work`, none running yet.
    * @param work the work; a failed run fails the callers of {@linkcode Coalesced.run} waiting on it
    * @param onError hears the failure of a run nobody awaits (one asked for with `soon`)
    */

@@ -11,27 +11,36 @@ import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
 import { Coalesced } from "./coalesced.ts";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import type { OrderStatus, OrderStore } from "./order_store.ts";
-import { type OrderView, viewOfOrder } from "./order_view.ts";
+import type { OrderStatus } from "../order.ts";
+import type { OrderStore } from "../order_store.ts";
+import { type OrderView, viewOfOrder } from "../order_view.ts";
 import type { Menu, StockView } from "./stock_view.ts";
 
 /** Ready messages in a work queue and in its DLQ. */
 export interface QueueDepth {
+  /** The work queue. */
   queue: string;
+  /** Ready messages in it. */
   depth: number;
+  /** Its dead-letter queue. */
   dlq: string;
+  /** Ready messages in the DLQ. */
   dlq_depth: number;
 }
 
 /** The board at one moment. */
 export interface Board {
+  /** How many orders stand at each status. */
   counts: Record<OrderStatus, number>;
   /** The most recent orders, newest first. */
   latest: OrderView[];
+  /** The menu and its stock levels. */
   stock: Menu;
   /** Null while the broker cannot be asked; `queues_error` says why. */
   queues: QueueDepth[] | null;
+  /** Why the queues could not be read. */
   queues_error?: string;
+  /** When the board was built, an ISO time. */
   updated_at: string;
 }
 
@@ -40,7 +49,9 @@ export const LATEST_ORDERS = 15;
 
 /** Options of {@linkcode BoardView}. */
 export interface BoardViewOptions {
+  /** Where the orders are read. */
   orders: OrderStore;
+  /** The stock levels, kept by the live pages. */
   stock: StockView;
   /**
    * Ready messages in each of the queues, read without declaring anything; a queue left out of
@@ -67,6 +78,7 @@ export class BoardView {
   /** Why the last build failed; empty after one that worked. */
   #failure = "";
 
+  /** A board view, not yet watched: it refreshes periodically only while watched. */
   constructor(private readonly options: BoardViewOptions) {
     const intervalMs = options.intervalMs ?? 3_000;
     this.#backoff = new Backoff({

@@ -12,15 +12,19 @@ import { Coalesced } from "./coalesced.ts";
 
 /** One item on the menu; `quantity` is null while its stock is unknown. */
 export interface MenuItem {
+  /** The item, in the menu's spelling. */
   item: string;
+  /** How many are in stock; null while unknown. */
   quantity: number | null;
 }
 
 /** The menu as the pages show it. */
 export interface Menu {
+  /** Every item, in menu order. */
   items: MenuItem[];
   /** False when the levels could not be read just now; `error` says why. */
   available: boolean;
+  /** Why the levels could not be read. */
   error?: string;
 }
 
@@ -30,6 +34,7 @@ export interface StockViewOptions {
   inventoryUrl: string;
   /** The configured menu, shown without levels until inventory first answers. */
   menu: Readonly<Record<string, number>>;
+  /** Where failed reads are reported. */
   log: Logger;
   /** Hears every change of the menu. */
   onChange: (menu: Menu) => void;
@@ -37,6 +42,7 @@ export interface StockViewOptions {
   timeoutMs?: number;
   /** The `Authorization` header to send, while authentication is on. */
   authorization?: () => Promise<string>;
+  /** How inventory is asked (tests replace it). */
   fetch?: typeof fetch;
 }
 
@@ -46,6 +52,7 @@ export class StockView {
   #reads: Coalesced<void>;
   #readAt = 0;
 
+  /** The configured menu, without levels until inventory first answers. */
   constructor(private readonly options: StockViewOptions) {
     this.#reads = new Coalesced(
       async () => this.#update(await this.#read()),
