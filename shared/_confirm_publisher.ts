@@ -10,12 +10,7 @@ import type { ConfirmChannel, Message, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import { BrokerUnavailable, type MessageProperties, UnroutableMessage } from "./message_bus.ts";
 import { errorText } from "./log.ts";
-
-/**
- * Header numbering each publish on its channel: a returned message carries it back, which says
- * which publish the broker could not route (the confirm that follows the return does not).
- */
-const PUBLISH_SEQ_HEADER = "x-publish-seq";
+import { PUBLISH_SEQ_HEADER } from "./contract.ts";
 
 interface Pending {
   routingKey: string;

@@ -1,6 +1,6 @@
 /** An in-memory MessageBus for unit tests of handlers, the consumer policy and the relay. */
 import type { Delivery, MessageBus, MessageProperties } from "./message_bus.ts";
-import type { OutgoingEvent } from "./events.ts";
+import type { OutgoingEvent } from "./contract.ts";
 
 /** A message the memory bus accepted. */
 export interface SentMessage {

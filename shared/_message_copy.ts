@@ -7,8 +7,9 @@
  */
 import type { Delivery, MessageProperties } from "./message_bus.ts";
 
-/** Header of a copy naming what was dropped from it, e.g. `message_id (not valid UTF-8)`. */
-export const CLEANED_HEADER = "x-copy-cleaned";
+import { CLEANED_HEADER } from "./contract.ts";
+
+export { CLEANED_HEADER };
 
 /** Most encoded header bytes a copy carries. */
 export const MAX_COPY_HEADER_BYTES = 16 * 1024;

@@ -9,14 +9,14 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { Buffer } from "node:buffer";
 import { EXCHANGE, type TopologyOptions } from "./topology.ts";
-import { type OutgoingEvent, SCHEMA_VERSION } from "./events.ts";
+import { envelopeHeaders, type OutgoingEvent } from "./contract.ts";
 import { errorText, type Logger } from "./log.ts";
 import { AckWindow, type Settlement } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "./backoff.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
 import { BrokerNodes, closeConnection, declareTopology, openConnection } from "./_connection.ts";
 import { redactUrl } from "./redact.ts";
-import { endSpan, startMessageSpan, TRACEPARENT_HEADER, traceparentOf } from "./tracing.ts";
+import { endSpan, startMessageSpan, traceparentOf } from "./tracing.ts";
 import {
   BrokerUnavailable,
   type Delivery,
@@ -159,9 +159,7 @@ export class Broker implements MessageBus {
       })
     );
     const messages = events.map((event, i): Outgoing => {
-      const headers: Record<string, unknown> = { "schema-version": SCHEMA_VERSION };
-      const traceparent = traceparentOf(spans[i]);
-      if (traceparent !== undefined) headers[TRACEPARENT_HEADER] = traceparent;
+      const headers = envelopeHeaders(traceparentOf(spans[i]));
       return {
         exchange: EXCHANGE,
         routingKey: event.routingKey,

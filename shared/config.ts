@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { summarizeIssues } from "./events.ts";
+import { summarizeIssues } from "./contract.ts";
 import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
 import { menuKey } from "./menu.ts";
 import { secretsOf } from "./redact.ts";

@@ -12,39 +12,38 @@ import type { DeliveryCounter } from "./delivery_counter.ts";
 import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
 import { errorText, type Logger } from "./log.ts";
-import { InvalidMessage } from "./events.ts";
+import {
+  DEAD_LETTERED_AT_HEADER,
+  decodeBody,
+  ERROR_ID_HEADER,
+  InvalidMessage,
+  LAST_ERROR_HEADER,
+  LOCK_WAITS_HEADER,
+  ORIGINAL_QUEUE_HEADER,
+  REASON_HEADER,
+  RETRY_HEADER,
+  ROUTING_KEY_HEADER,
+  TRACEPARENT_HEADER,
+  WAITING_SINCE_HEADER,
+} from "./contract.ts";
 import { copyProperties } from "./_message_copy.ts";
 import { newErrorId } from "./error_id.ts";
 import type { QueueMetrics } from "./metrics.ts";
-import {
-  endSpan,
-  startMessageSpan,
-  TRACEPARENT_HEADER,
-  traceparentOf,
-  withSpan,
-} from "./tracing.ts";
+import { endSpan, startMessageSpan, traceparentOf, withSpan } from "./tracing.ts";
 
 export { InvalidMessage };
+// The header names and the body limit live in the wire contract; exported here too, where the
+// suites and tools that read dead letters have always found them.
+export {
+  ERROR_ID_HEADER,
+  LOCK_WAITS_HEADER,
+  MAX_MESSAGE_BYTES,
+  REASON_HEADER,
+  RETRY_HEADER,
+  ROUTING_KEY_HEADER,
+  WAITING_SINCE_HEADER,
+} from "./contract.ts";
 export type { DeliveryCounter };
-
-/** Largest message body a consumer will parse; larger ones are dead-lettered. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
-
-/** Header naming why a message was dead-lettered. */
-export const REASON_HEADER = "x-dead-letter-reason";
-/**
- * Header naming a dead letter's error id: the one its log line carries, and all a student is
- * shown of the reason.
- */
-export const ERROR_ID_HEADER = "x-error-id";
-/** Header counting the retries a message has had. */
-export const RETRY_HEADER = "x-retry-count";
-/** Header keeping the routing key a message was first published with, across retries. */
-export const ROUTING_KEY_HEADER = "x-original-routing-key";
-/** Header counting the times a message was set aside because a row it needs was locked. */
-export const LOCK_WAITS_HEADER = "x-lock-waits";
-/** Header keeping when a message first waited for a lock (ms since the epoch), across waits. */
-export const WAITING_SINCE_HEADER = "x-waiting-since";
 
 /**
  * Longest delay before a message set aside for a lock is tried again: the lock may go at any
@@ -277,9 +276,9 @@ export function createConsumer(
         copyProperties(delivery, {
           [REASON_HEADER]: reason,
           [ERROR_ID_HEADER]: record.errorId,
-          "x-original-queue": delivery.queue,
+          [ORIGINAL_QUEUE_HEADER]: delivery.queue,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
-          "x-dead-lettered-at": new Date().toISOString(),
+          [DEAD_LETTERED_AT_HEADER]: new Date().toISOString(),
           ...traceHeaders(handling),
         }),
       );
@@ -310,7 +309,7 @@ export function createConsumer(
         ...copyProperties(delivery, {
           [RETRY_HEADER]: retries + 1,
           [ROUTING_KEY_HEADER]: originalRoutingKey(delivery),
-          "x-last-error": errorText(err),
+          [LAST_ERROR_HEADER]: errorText(err),
           ...traceHeaders(handling),
         }),
         expiration: String(retryDelayMs),
@@ -529,7 +528,7 @@ export function createConsumer(
 /** The message as handlers see it; throws {@linkcode InvalidMessage} for a body that isn't JSON. */
 function incoming(delivery: Delivery): IncomingMessage {
   return {
-    body: parseBody(delivery.body),
+    body: decodeBody(delivery.body),
     routingKey: originalRoutingKey(delivery),
     messageId: delivery.messageId,
     retries: retriesOf(delivery),
@@ -568,20 +567,6 @@ function waitKey(delivery: Delivery): string {
 export function lockWaitDelay(retryDelayMs: number, lockWaits: number): number {
   const doubled = retryDelayMs * 2 ** Math.min(lockWaits - 1, 30);
   return Math.max(retryDelayMs, Math.min(doubled, MAX_LOCK_WAIT_DELAY_MS));
-}
-
-function parseBody(body: Uint8Array): unknown {
-  if (body.byteLength > MAX_MESSAGE_BYTES) {
-    throw new InvalidMessage(
-      `body is ${body.byteLength} bytes, more than the ${MAX_MESSAGE_BYTES} allowed`,
-    );
-  }
-  const text = new TextDecoder().decode(body);
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new InvalidMessage(`body is not JSON: ${errorText(err)}`);
-  }
 }
 
 function originalRoutingKey(delivery: Delivery): string {

@@ -14,7 +14,7 @@ import {
 import { LockTimeout, TransactionConflict } from "./database.ts";
 import { DatabaseWaits } from "./database_waits.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
-import { InvalidMessage } from "./events.ts";
+import { InvalidMessage } from "./contract.ts";
 import { createLogger } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { SqliteDatabase } from "./sqlite.ts";

@@ -4,7 +4,7 @@
  * tests may use an in-memory one.
  * @module
  */
-import type { OutgoingEvent } from "./events.ts";
+import type { OutgoingEvent } from "./contract.ts";
 
 /** One delivered message, with the means to settle it on the channel it came from. */
 export interface Delivery {

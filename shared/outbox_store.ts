@@ -4,7 +4,7 @@
  * @module
  */
 import type { Database } from "./database.ts";
-import type { OutgoingEvent } from "./events.ts";
+import type { OutgoingEvent } from "./contract.ts";
 import type { PostgresDatabase } from "./postgres.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
 import { SqliteOutboxStore } from "./outbox_store_sqlite.ts";

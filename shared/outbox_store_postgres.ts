@@ -6,7 +6,7 @@
  * timeout. Either way its rows are free again for the others, which never waited for them.
  * @module
  */
-import type { EventType, OutgoingEvent } from "./events.ts";
+import type { EventType, OutgoingEvent } from "./contract.ts";
 import type { OutboxStore, OutboxStoreOptions } from "./outbox_store.ts";
 import type { PostgresDatabase, Row } from "./postgres.ts";
 import { activeTraceparent } from "./tracing.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { EventType, OutgoingEvent } from "./events.ts";
+import type { EventType, OutgoingEvent } from "./contract.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
 import { activeTraceparent } from "./tracing.ts";

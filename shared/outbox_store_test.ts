@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { envelopeFor, type OutgoingEvent } from "./events.ts";
+import { envelopeFor, type OutgoingEvent } from "./contract.ts";
 import { openOutboxStore } from "./outbox_store.ts";
 import type { PostgresDatabase } from "./postgres.ts";
 import { postgresTest, storeContract, withTestDatabase } from "./store_testing.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { envelopeFor, type OutgoingEvent } from "./events.ts";
+import { envelopeFor, type OutgoingEvent } from "./contract.ts";
 import { createLogger } from "./log.ts";
 import { OutboxRelay } from "./outbox.ts";
 import { openOutboxStore } from "./outbox_store.ts";

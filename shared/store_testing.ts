@@ -5,7 +5,7 @@
  */
 import postgres from "postgres";
 import type { Database, Engine } from "./database.ts";
-import type { OutgoingEvent } from "./events.ts";
+import type { OutgoingEvent } from "./contract.ts";
 import type { OutboxStore } from "./outbox_store.ts";
 import { PostgresDatabase } from "./postgres.ts";
 import { SqliteDatabase } from "./sqlite.ts";

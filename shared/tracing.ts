@@ -16,9 +16,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { errorText } from "./redact.ts";
-
-/** Header (and outbox column) holding the W3C trace context of a message's cause. */
-export const TRACEPARENT_HEADER = "traceparent";
+import { TRACEPARENT_HEADER } from "./contract.ts";
 
 /** A span of Deno's OpenTelemetry, as {@linkcode startMessageSpan} makes it. */
 export type TraceSpan = Span;

@@ -6,7 +6,8 @@
  * @module
  */
 import { type Caller, forbidden } from "@campus/shared/auth";
-import { decodeInventoryResult, describeIssues, PlaceOrderRequest } from "@campus/shared/events";
+import { decodeInventoryResult } from "@campus/shared/events";
+import { describeIssues, PlaceOrderRequest } from "./place_order_request.ts";
 import { HttpError, json, jsonArray, readJson } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";

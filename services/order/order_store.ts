@@ -5,12 +5,8 @@
  * @module
  */
 import type { Database } from "@campus/shared/database";
-import {
-  envelopeFor,
-  type InventoryResult,
-  type OutgoingEvent,
-  type PlaceOrderRequest,
-} from "@campus/shared/events";
+import { envelopeFor, type InventoryResult, type OutgoingEvent } from "@campus/shared/events";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 import { menuKey } from "@campus/shared/menu";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { SqliteOutboxStore } from "@campus/shared/outbox_store_sqlite";

@@ -1,9 +1,25 @@
 /**
- * Event schemas of the order pipeline. Bodies are flat JSON domain payloads (the compatibility
- * contract); envelope data travels in AMQP properties, built by {@linkcode envelopeFor}.
+ * The wire contract: everything that crosses the broker, in one place. The event schemas and
+ * their routing keys, the schema version, the envelope (what travels in AMQP properties and
+ * headers, built by {@linkcode envelopeFor} and {@linkcode envelopeHeaders}), the decoding of a
+ * delivered body, and the names of every header the services set or read. Bodies are flat JSON
+ * domain payloads (the compatibility contract), so a hand-published body decodes like ours.
+ * The queues and exchanges they travel through are in `topology.ts`.
+ * @example Decode a flat body published by hand
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeBody, decodeEvent } from "./contract.ts";
+ *
+ * const raw = new TextEncoder().encode(
+ *   '{"order_id":"o1","item":"Tea","qty":2,"student_id":"S1"}',
+ * );
+ * const order = decodeEvent("OrderPlaced", decodeBody(raw));
+ * assert.deepEqual(order, { order_id: "o1", item: "Tea", qty: 2, student_id: "S1" });
+ * ```
  * @module
  */
 import { z } from "zod";
+import { errorText } from "./redact.ts";
 
 /** Largest quantity one order may ask for; protects stock from typos like 1000000. */
 const MAX_QTY = 100;
@@ -33,8 +49,18 @@ export interface BodySchema<T> {
   safeParse(value: unknown): ParseResult<T>;
 }
 
-/** What a value is, in the words of a validation message: `string`, `null`, `array`, … */
-function kindOf(value: unknown): string {
+/**
+ * What a value is, in the words of a validation message: `string`, `null`, `array`, …
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kindOf } from "./contract.ts";
+ *
+ * assert.equal(kindOf([1]), "array");
+ * assert.equal(kindOf(null), "null");
+ * ```
+ */
+export function kindOf(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
@@ -46,6 +72,7 @@ const typeError = (field: string, type: string) => (issue: { input?: unknown }) 
     ? `${field} is required`
     : `${field} must be ${type}, got ${kindOf(issue.input)}`;
 
+/** A required, trimmed, non-empty text field of at most 100 characters. */
 const text = (field: string) =>
   z.string({ error: typeError(field, "a string") }).trim().min(1, `${field} must not be empty`)
     .max(100, `${field} must be at most 100 characters`);
@@ -55,46 +82,6 @@ const quantity = z.number({ error: typeError("qty", "a number") })
   .positive("qty must be at least 1")
   .max(MAX_QTY, `qty must be at most ${MAX_QTY}`);
 
-/** A validated `POST /order` body. */
-export type PlaceOrderRequest = {
-  /** Menu item, as the student typed it (trimmed). */
-  item: string;
-  /** Whole number from 1 to 100. */
-  qty: number;
-  /** Who ordered. */
-  student_id: string;
-};
-
-/**
- * What a student sends to `POST /order`. Unknown fields are refused, not ignored.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { PlaceOrderRequest } from "./events.ts";
- *
- * const parsed = PlaceOrderRequest.safeParse({ item: " Coffee ", qty: 0 });
- * assert.equal(parsed.success, false);
- * assert.deepEqual(parsed.error?.issues.map((i) => i.message), [
- *   "qty must be at least 1",
- *   "student_id is required",
- * ]);
- * ```
- */
-export const PlaceOrderRequest: BodySchema<PlaceOrderRequest> = z.strictObject({
-  item: text("item"),
-  qty: quantity,
-  student_id: text("student_id"),
-}, {
-  error: (issue) => {
-    if (issue.code === "invalid_type") return `expected a JSON object, got ${kindOf(issue.input)}`;
-    if (issue.code === "unrecognized_keys") {
-      const names = issue.keys.map((k) => `"${k}"`).join(", ");
-      const fields = issue.keys.length === 1 ? "field" : "fields";
-      return `unknown ${fields} ${names}; an order has item, qty and student_id`;
-    }
-    return undefined;
-  },
-});
 /** Body of an `order.placed` message. */
 export type OrderPlaced = {
   /** The order's id, also the message's correlation id. */
@@ -107,12 +94,17 @@ export type OrderPlaced = {
   student_id: string;
 };
 
-const orderPlaced = z.object({
-  order_id: text("order_id"),
+/**
+ * The fields of an order as the contract checks them (`item`, `qty`, `student_id`), for a
+ * request schema that must accept exactly what an `order.placed` event carries.
+ */
+export const orderFields = {
   item: text("item"),
   qty: quantity,
   student_id: text("student_id"),
-});
+};
+
+const orderPlaced = z.object({ order_id: text("order_id"), ...orderFields });
 
 /** `order.placed`: an order was accepted and needs stock. Extra fields are tolerated. */
 export const OrderPlaced: BodySchema<OrderPlaced> = orderPlaced;
@@ -138,7 +130,7 @@ export const MAX_REASON_LENGTH = 1000;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { fitReason } from "./events.ts";
+ * import { fitReason } from "./contract.ts";
  *
  * const reason = fitReason("x".repeat(5000));
  * assert.equal(reason.length, 1000);
@@ -215,7 +207,7 @@ export interface OutgoingEvent {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { envelopeFor } from "./events.ts";
+ * import { envelopeFor } from "./contract.ts";
  *
  * const order = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" };
  * const event = envelopeFor("OrderPlaced", order);
@@ -258,7 +250,7 @@ export class InvalidMessage extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeEvent, InvalidMessage } from "./events.ts";
+ * import { decodeEvent, InvalidMessage } from "./contract.ts";
  *
  * const order = decodeEvent("OrderPlaced", { order_id: "o1", item: "Tea", qty: 2, student_id: "S" });
  * assert.equal(order.qty, 2);
@@ -292,22 +284,99 @@ export function decodeInventoryResult(routingKey: string, body: unknown): Invent
   throw new InvalidMessage(`unexpected routing key "${routingKey}" for an inventory result`);
 }
 
-/** Turns a zod error into `{field, message}` pairs a client can act on. */
-export function describeIssues(
-  error: { issues: readonly ValidationIssue[] },
-): { field: string; message: string }[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.length ? issue.path.join(".") : fieldOf(issue),
-    message: issue.message,
-  }));
-}
-
-function fieldOf(issue: ValidationIssue): string {
+/**
+ * The field an issue is about: its path (`qty`, `items.0.qty`), the unknown keys of an
+ * `unrecognized_keys` issue, or `(body)` for the value as a whole.
+ */
+export function fieldOf(issue: ValidationIssue): string {
+  if (issue.path.length) return issue.path.join(".");
   // Unknown-key issues name the keys in `keys`, not in `path`.
   return issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "(body)";
 }
 
 /** One line summary of a zod error: `qty: qty must be at least 1; item: ...`. */
 export function summarizeIssues(error: { issues: readonly ValidationIssue[] }): string {
-  return describeIssues(error).map((d) => `${d.field}: ${d.message}`).join("; ");
+  return error.issues.map((issue) => `${fieldOf(issue)}: ${issue.message}`).join("; ");
+}
+
+/** Largest message body a consumer will parse; larger ones are dead-lettered. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * The JSON value of a delivered body; throws {@linkcode InvalidMessage} when it is larger than
+ * {@linkcode MAX_MESSAGE_BYTES} or not JSON. Validate it with {@linkcode decodeEvent}.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeBody, InvalidMessage } from "./contract.ts";
+ *
+ * assert.deepEqual(decodeBody(new TextEncoder().encode('{"qty":1}')), { qty: 1 });
+ * assert.throws(() => decodeBody(new TextEncoder().encode("qty=1")), InvalidMessage);
+ * ```
+ */
+export function decodeBody(body: Uint8Array): unknown {
+  if (body.byteLength > MAX_MESSAGE_BYTES) {
+    throw new InvalidMessage(
+      `body is ${body.byteLength} bytes, more than the ${MAX_MESSAGE_BYTES} allowed`,
+    );
+  }
+  const text = new TextDecoder().decode(body);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidMessage(`body is not JSON: ${errorText(err)}`);
+  }
+}
+
+// Headers. Every name a service sets on a message or reads from one; the broker's own queue
+// arguments (`x-queue-type`, `x-dead-letter-exchange`, …) are in `topology.ts`.
+
+/** Header carrying {@linkcode SCHEMA_VERSION} on every event published. */
+export const SCHEMA_VERSION_HEADER = "schema-version";
+/** Header carrying the W3C trace context of the span that published the message. */
+export const TRACEPARENT_HEADER = "traceparent";
+/** Header naming why a message was dead-lettered. */
+export const REASON_HEADER = "x-dead-letter-reason";
+/**
+ * Header naming a dead letter's error id: the one its log line carries, and all a student is
+ * shown of the reason.
+ */
+export const ERROR_ID_HEADER = "x-error-id";
+/** Header naming the queue a dead letter was consumed from. */
+export const ORIGINAL_QUEUE_HEADER = "x-original-queue";
+/** Header saying when a message was dead-lettered (ISO 8601). */
+export const DEAD_LETTERED_AT_HEADER = "x-dead-lettered-at";
+/** Header counting the retries a message has had. */
+export const RETRY_HEADER = "x-retry-count";
+/** Header carrying the error of a message's last failed attempt, on its way to a retry. */
+export const LAST_ERROR_HEADER = "x-last-error";
+/** Header keeping the routing key a message was first published with, across retries. */
+export const ROUTING_KEY_HEADER = "x-original-routing-key";
+/** Header counting the times a message was set aside because a row it needs was locked. */
+export const LOCK_WAITS_HEADER = "x-lock-waits";
+/** Header keeping when a message first waited for a lock (ms since the epoch), across waits. */
+export const WAITING_SINCE_HEADER = "x-waiting-since";
+/** Header of a retry or dead-letter copy naming what was dropped from it, e.g. `message_id (not valid UTF-8)`. */
+export const CLEANED_HEADER = "x-copy-cleaned";
+/**
+ * Header numbering each publish on its channel: a returned message carries it back, which says
+ * which publish the broker could not route (the confirm that follows the return does not).
+ */
+export const PUBLISH_SEQ_HEADER = "x-publish-seq";
+
+/**
+ * The headers of an event's envelope: the schema version, and the trace context when tracing
+ * is on.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { envelopeHeaders } from "./contract.ts";
+ *
+ * assert.deepEqual(envelopeHeaders(), { "schema-version": 1 });
+ * ```
+ */
+export function envelopeHeaders(traceparent?: string): Record<string, unknown> {
+  const headers: Record<string, unknown> = { [SCHEMA_VERSION_HEADER]: SCHEMA_VERSION };
+  if (traceparent !== undefined) headers[TRACEPARENT_HEADER] = traceparent;
+  return headers;
 }
