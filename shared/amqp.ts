@@ -7,23 +7,29 @@
  */
 // @deno-types="@types/amqplib"
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
-import { Buffer } from "node:buffer";
 import { EXCHANGE, type TopologyOptions } from "./topology.ts";
-import { envelopeHeaders, type OutgoingEvent } from "./contract.ts";
+import type { OutgoingEvent } from "./contract.ts";
 import { errorText, type Logger } from "./log.ts";
-import { AckWindow, type Settlement } from "./_ack_window.ts";
+import { AckWindow } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "./backoff.ts";
-import { ConfirmPublisher } from "./_confirm_publisher.ts";
+import type { ConfirmPublisher } from "./_confirm_publisher.ts";
+import {
+  abandon,
+  type Consumer,
+  settle,
+  toDelivery,
+  type TrackedDelivery,
+} from "./_amqp_consuming.ts";
+import { eventMessage, openPublisher, type Outgoing, sendAll } from "./_amqp_publishing.ts";
+import { readQueueDepths } from "./_queue_depths.ts";
 import { BrokerNodes, closeConnection, declareTopology, openConnection } from "./_connection.ts";
 import { redactUrl } from "./redact.ts";
 import { endSpan, startMessageSpan, traceparentOf } from "./tracing.ts";
 import {
   BrokerUnavailable,
-  type Delivery,
   type DeliveryHandler,
   type MessageBus,
   type MessageProperties,
-  UnroutableMessage,
 } from "./message_bus.ts";
 
 /** Options of {@linkcode Broker}. */
@@ -50,11 +56,6 @@ export interface BrokerOptions {
   onPublished?: (routingKey: string) => void;
 }
 
-interface Consumer {
-  channel: Channel;
-  tag: string;
-}
-
 interface Session {
   consuming: ChannelModel;
   publishing: ChannelModel;
@@ -70,14 +71,6 @@ interface Session {
   since: number;
   /** A connection went away; a new session will replace this one. */
   lost: boolean;
-}
-
-/** A message to publish. */
-interface Outgoing {
-  exchange: string;
-  routingKey: string;
-  content: Uint8Array;
-  properties: MessageProperties;
 }
 
 /** A self-healing connection to RabbitMQ. Call {@linkcode Broker.start} once. */
@@ -158,21 +151,9 @@ export class Broker implements MessageBus {
         parent: event.traceparent,
       })
     );
-    const messages = events.map((event, i): Outgoing => {
-      const headers = envelopeHeaders(traceparentOf(spans[i]));
-      return {
-        exchange: EXCHANGE,
-        routingKey: event.routingKey,
-        content: Buffer.from(JSON.stringify(event.body)),
-        properties: {
-          messageId: event.messageId,
-          type: event.type,
-          correlationId: event.correlationId,
-          timestamp,
-          headers,
-        },
-      };
-    });
+    const messages = events.map((event, i) =>
+      eventMessage(event, traceparentOf(spans[i]), timestamp)
+    );
     try {
       await this.#publishAll(messages);
     } catch (err) {
@@ -219,27 +200,10 @@ export class Broker implements MessageBus {
    * (for metrics: a handful of round trips). Queues it could not read are left out: all of them
    * while disconnected, or when the broker does not answer within `timeoutMs`.
    */
-  async queueDepths(queues: readonly string[], timeoutMs = 2_000): Promise<Map<string, number>> {
-    const depths = new Map<string, number>();
+  queueDepths(queues: readonly string[], timeoutMs = 2_000): Promise<Map<string, number>> {
     const session = this.#session;
-    if (!session?.ready) return depths;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
-    const read = (async () => {
-      const channel = await session.consuming.createChannel();
-      // A queue deleted under us closes the channel with an error; it is only not counted.
-      channel.on("error", () => {});
-      try {
-        for (const queue of queues) {
-          depths.set(queue, (await channel.checkQueue(queue)).messageCount);
-        }
-      } finally {
-        await channel.close().catch(() => {});
-      }
-    })().catch(() => {});
-    await Promise.race([read, expired]);
-    clearTimeout(timer);
-    return new Map(depths);
+    if (!session?.ready) return Promise.resolve(new Map());
+    return readQueueDepths(session.consuming, queues, timeoutMs);
   }
 
   /** Closes both connections for good; unacknowledged deliveries go back to their queues. */
@@ -266,32 +230,15 @@ export class Broker implements MessageBus {
   }
 
   async #confirmAll(messages: Outgoing[]): Promise<void> {
-    const returned = await this.#sendAll(messages);
+    const returned = await sendAll(await this.#publisher(), messages);
     if (returned.length === 0) return;
     this.options.log.warn("a publish matched no queue; declaring the topology again", {
       routing_key: returned[0].message.routingKey,
       returned: returned.length,
     });
     await this.#redeclare();
-    const again = await this.#sendAll(returned.map((r) => r.message));
+    const again = await sendAll(await this.#publisher(), returned.map((r) => r.message));
     if (again.length > 0) throw again[0].error;
-  }
-
-  /** Sends and awaits every confirm; returns the returned messages, throws any other failure. */
-  async #sendAll(
-    messages: Outgoing[],
-  ): Promise<{ message: Outgoing; error: UnroutableMessage }[]> {
-    const publisher = await this.#publisher();
-    const results = await Promise.allSettled(
-      messages.map((m) => publisher.publish(m.exchange, m.routingKey, m.content, m.properties)),
-    );
-    const returned: { message: Outgoing; error: UnroutableMessage }[] = [];
-    for (const [i, result] of results.entries()) {
-      if (result.status === "fulfilled") continue;
-      if (!(result.reason instanceof UnroutableMessage)) throw result.reason;
-      returned.push({ message: messages[i], error: result.reason });
-    }
-    return returned;
   }
 
   async #publisher(): Promise<ConfirmPublisher> {
@@ -308,7 +255,7 @@ export class Broker implements MessageBus {
 
   async #reopenPublisher(session: Session): Promise<ConfirmPublisher> {
     try {
-      const publisher = await this.#openPublisher(session);
+      const publisher = await openPublisher(session.publishing, this.options.log);
       if (session.lost) {
         await publisher.close();
         throw new BrokerUnavailable(this.#lastError || "connection lost");
@@ -323,19 +270,6 @@ export class Broker implements MessageBus {
     } finally {
       session.reopening = undefined;
     }
-  }
-
-  async #openPublisher(session: Session): Promise<ConfirmPublisher> {
-    const { log } = this.options;
-    const channel = await session.publishing.createConfirmChannel();
-    channel.on("error", (err) => log.warn("publish channel error", { error: errorText(err) }));
-    return new ConfirmPublisher(
-      channel,
-      (reason) =>
-        log.error("publish channel broken; the next publish opens another", {
-          error: errorText(reason),
-        }),
-    );
   }
 
   /** Declares the topology again, once for however many publishes came back together. */
@@ -390,7 +324,7 @@ export class Broker implements MessageBus {
       publishing.on("blocked", (reason: string) => this.#blocked(current, reason));
       publishing.on("unblocked", () => this.#unblocked(current));
       await declareTopology(consuming, this.options.topology);
-      current.publisher = await this.#openPublisher(current);
+      current.publisher = await openPublisher(current.publishing, this.options.log);
       // Handlers may retry or dead-letter as soon as the first consumer runs, so publishing
       // works from here on; `connected` waits until every subscription consumes.
       this.#session = current;
@@ -570,70 +504,8 @@ export class Broker implements MessageBus {
   }
 }
 
-/** A delivery that knows whether it was settled. */
-interface TrackedDelivery extends Delivery {
-  readonly settled: boolean;
-}
-
-function toDelivery(
-  queue: string,
-  msg: ConsumeMessage,
-  channel: Channel,
-  settlement: Settlement,
-  channelOpen: () => boolean,
-): TrackedDelivery {
-  const p = msg.properties;
-  let settled = false;
-  return {
-    queue,
-    body: msg.content,
-    routingKey: msg.fields.routingKey,
-    messageId: p.messageId ?? undefined,
-    type: p.type ?? undefined,
-    correlationId: p.correlationId ?? undefined,
-    headers: p.headers ?? {},
-    redelivered: msg.fields.redelivered,
-    get channelOpen() {
-      return channelOpen();
-    },
-    get settled() {
-      return settled;
-    },
-    ack: () => {
-      settled = true;
-      settlement.ack();
-    },
-    reject: () => {
-      settled = true;
-      settle(() => channel.nack(msg, false, false));
-      settlement.rejected();
-    },
-  };
-}
-
-/** Gives up a consumer channel after something unexpected; its deliveries are redelivered. */
-function abandon(log: Logger, queue: string, channel: Channel, err: unknown): void {
-  try {
-    log.error("delivery path failed; closing the channel so the broker delivers again", {
-      queue,
-      error: errorText(err),
-    });
-  } catch {
-    // the log itself failing must not keep the channel open
-  }
-  channel.close().catch(() => {});
-}
-
 function closedBecause(what: string, err?: Error): string {
   return err ? `${what} closed: ${errorText(err)}` : `${what} closed`;
-}
-
-function settle(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // channel closed: the delivery is redelivered after reconnect, and handlers are idempotent
-  }
 }
 
 async function waitAll(work: Set<Promise<void>>, timeoutMs: number): Promise<void> {

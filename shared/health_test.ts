@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "./log.ts";
 import { createRouter } from "./http.ts";
 import type { OutboxStore } from "./outbox_store.ts";
-import { healthRoutes } from "./service.ts";
+import { healthRoutes } from "./health.ts";
 import { DatabaseWaits } from "./database_waits.ts";
 
 Deno.test("/ready answers 503 naming the database when it does not answer", async () => {
