@@ -3,7 +3,7 @@
  * the student page shows the same text as soon as the outcome is known.
  * @module
  */
-import type { InventoryResult } from "./contract.ts";
+import type { InventoryResult } from "./messaging/contract.ts";
 
 /**
  * The message for an inventory result: a confirmation, or an apology that names the reason.

@@ -3,10 +3,10 @@
  * yet seen confirmed by the broker, in the service's own database whichever its engine.
  * @module
  */
-import type { Database } from "./database.ts";
-import type { OutgoingEvent } from "./contract.ts";
-import type { PostgresDatabase } from "./postgres.ts";
-import type { SqliteDatabase } from "./sqlite.ts";
+import type { Database } from "./storage/database.ts";
+import type { OutgoingEvent } from "./messaging/contract.ts";
+import type { PostgresDatabase } from "./storage/postgres.ts";
+import type { SqliteDatabase } from "./storage/sqlite.ts";
 import { SqliteOutboxStore } from "./outbox_store_sqlite.ts";
 import { PostgresOutboxStore } from "./outbox_store_postgres.ts";
 

@@ -6,10 +6,10 @@
  * timeout. Either way its rows are free again for the others, which never waited for them.
  * @module
  */
-import type { EventType, OutgoingEvent } from "./contract.ts";
+import type { EventType, OutgoingEvent } from "./messaging/contract.ts";
 import type { OutboxStore, OutboxStoreOptions } from "./outbox_store.ts";
-import type { PostgresDatabase, Row } from "./postgres.ts";
-import { activeTraceparent } from "./tracing.ts";
+import type { PostgresDatabase, Row } from "./storage/postgres.ts";
+import { activeTraceparent } from "./runtime/tracing.ts";
 
 const SCHEMA = [
   `CREATE TABLE outbox (

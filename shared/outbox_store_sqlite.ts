@@ -4,10 +4,10 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { EventType, OutgoingEvent } from "./contract.ts";
+import type { EventType, OutgoingEvent } from "./messaging/contract.ts";
 import type { OutboxStore } from "./outbox_store.ts";
-import type { SqliteDatabase } from "./sqlite.ts";
-import { activeTraceparent } from "./tracing.ts";
+import type { SqliteDatabase } from "./storage/sqlite.ts";
+import { activeTraceparent } from "./runtime/tracing.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS outbox (

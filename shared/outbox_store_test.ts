@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { envelopeFor, type OutgoingEvent } from "./contract.ts";
+import { envelopeFor, type OutgoingEvent } from "./messaging/contract.ts";
 import { openOutboxStore } from "./outbox_store.ts";
-import type { PostgresDatabase } from "./postgres.ts";
+import type { PostgresDatabase } from "./storage/postgres.ts";
 import { postgresTest, storeContract, withTestDatabase } from "./store_testing.ts";
 import { waitFor } from "../tests/poll.ts";
 

@@ -10,9 +10,9 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { Database } from "./database.ts";
-import type { PostgresDatabase } from "./postgres.ts";
-import type { SqliteDatabase } from "./sqlite.ts";
+import type { Database } from "../storage/database.ts";
+import type { PostgresDatabase } from "../storage/postgres.ts";
+import type { SqliteDatabase } from "../storage/sqlite.ts";
 
 /** Deliveries of messages, by message key. */
 export interface DeliveryCounter {

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Access, Caller } from "./caller.ts";
-import type { Logger } from "./log.ts";
-import { type ServiceMetrics, UNMATCHED_ROUTE } from "./metrics.ts";
-import { nameRequestSpan } from "./tracing.ts";
+import type { Logger } from "../runtime/log.ts";
+import { type ServiceMetrics, UNMATCHED_ROUTE } from "../runtime/metrics.ts";
+import { nameRequestSpan } from "../runtime/tracing.ts";
 import { HttpError, json } from "./http_response.ts";
 
 export { HttpError, type HttpErrorOptions, json, jsonArray } from "./http_response.ts";

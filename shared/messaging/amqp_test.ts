@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { Broker } from "./amqp.ts";
 import { BrokerUnavailable, type Delivery, UnroutableMessage } from "./message_bus.ts";
-import { QueueAdmin } from "./amqp_admin.ts";
-import { createLogger } from "./log.ts";
-import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "../tools/broker_node.ts";
-import { waitFor } from "../tests/poll.ts";
+import { QueueAdmin } from "../amqp_admin.ts";
+import { createLogger } from "../runtime/log.ts";
+import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "../../tools/broker_node.ts";
+import { waitFor } from "../../tests/poll.ts";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const log = createLogger("test", "error");

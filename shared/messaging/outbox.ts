@@ -5,10 +5,10 @@
  * Adding a row wakes the relay once it is committed, so no writer can forget to.
  * @module
  */
-import { Backoff } from "./backoff.ts";
+import { Backoff } from "../runtime/backoff.ts";
 import type { MessageBus } from "./message_bus.ts";
-import { errorText, type Logger } from "./log.ts";
-import type { OutboxStore } from "./outbox_store.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
+import type { OutboxStore } from "../outbox_store.ts";
 
 export type { OutboxStore };
 

@@ -4,11 +4,16 @@
  * @module
  */
 import { z } from "zod";
-import { summarizeIssues } from "./contract.ts";
-import { type QueueType, type ServiceName, SERVICES, type TopologyOptions } from "./topology.ts";
-import { menuKey } from "./menu.ts";
+import { summarizeIssues } from "../messaging/contract.ts";
+import {
+  type QueueType,
+  type ServiceName,
+  SERVICES,
+  type TopologyOptions,
+} from "../messaging/topology.ts";
+import { menuKey } from "../menu.ts";
 import { secretsOf } from "./redact.ts";
-import type { DatabaseTimeouts } from "./postgres.ts";
+import type { DatabaseTimeouts } from "../storage/postgres.ts";
 
 export type { QueueType, ServiceName };
 

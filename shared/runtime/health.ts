@@ -4,13 +4,13 @@
  * (Prometheus, with the runtime's own gauges). `startService` mounts them on every service.
  * @module
  */
-import type { DatabaseWaits } from "./database_waits.ts";
-import { json, type Route } from "./http.ts";
+import type { DatabaseWaits } from "../storage/database_waits.ts";
+import { json, type Route } from "../http/http.ts";
 import { errorText } from "./log.ts";
 import type { ServiceMetrics } from "./metrics.ts";
-import type { OutboxStore } from "./outbox_store.ts";
+import type { OutboxStore } from "../outbox_store.ts";
 import { redactSecrets } from "./redact.ts";
-import { dlqOf, retryQueueOf } from "./topology.ts";
+import { dlqOf, retryQueueOf } from "../messaging/topology.ts";
 
 /** What `/ready` needs to know about the broker connection. */
 export interface BrokerState {

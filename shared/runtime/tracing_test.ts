@@ -47,7 +47,7 @@ Deno.test("with tracing on, a message span continues its parent's trace", async 
   `;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--no-prompt", script],
-    cwd: new URL("..", import.meta.url).pathname,
+    cwd: new URL("../..", import.meta.url).pathname,
     // Spans go nowhere: no collector listens on port 9.
     env: { OTEL_DENO: "true", OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" },
   }).output();

@@ -5,23 +5,23 @@
  * routes and message handlers.
  * @module
  */
-import { Broker } from "./amqp.ts";
-import { Authenticator } from "./auth.ts";
+import { Broker } from "../messaging/amqp.ts";
+import { Authenticator } from "../http/auth.ts";
 import type { Config } from "./config.ts";
-import { createConsumer, type Subscription } from "./consumer.ts";
-import type { Database } from "./database.ts";
-import { DatabaseWaits } from "./database_waits.ts";
-import { type DeliveryCounter, openDeliveryCounter } from "./delivery_counter.ts";
-import { createRouter, type Route } from "./http.ts";
+import { createConsumer, type Subscription } from "../messaging/consumer.ts";
+import type { Database } from "../storage/database.ts";
+import { DatabaseWaits } from "../storage/database_waits.ts";
+import { type DeliveryCounter, openDeliveryCounter } from "../messaging/delivery_counter.ts";
+import { createRouter, type Route } from "../http/http.ts";
 import { healthRoutes, metricsRoutes } from "./health.ts";
-import type { QueueOf, ServiceName } from "./topology.ts";
+import type { QueueOf, ServiceName } from "../messaging/topology.ts";
 import { createLogger, errorText, type Logger, surviveUncaught } from "./log.ts";
 import { redactSecrets } from "./redact.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { OutboxRelay } from "./outbox.ts";
-import { openOutboxStore, type OutboxStore } from "./outbox_store.ts";
-import { PostgresDatabase } from "./postgres.ts";
-import { SqliteDatabase } from "./sqlite.ts";
+import { OutboxRelay } from "../messaging/outbox.ts";
+import { openOutboxStore, type OutboxStore } from "../outbox_store.ts";
+import { PostgresDatabase } from "../storage/postgres.ts";
+import { SqliteDatabase } from "../storage/sqlite.ts";
 import { enableTracing } from "./tracing.ts";
 
 export { type BrokerState, healthRoutes, type StallBounds } from "./health.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRouter, HttpError, json, jsonArray, readJson } from "./http.ts";
-import { createLogger } from "./log.ts";
-import { ServiceMetrics } from "./metrics.ts";
+import { createLogger } from "../runtime/log.ts";
+import { ServiceMetrics } from "../runtime/metrics.ts";
 
 const router = createRouter([
   { method: "GET", path: "/things/:id", handler: (_req, { id }) => json({ id }) },

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WalFlush } from "./_wal_flush.ts";
-import { waitFor } from "../tests/poll.ts";
+import { waitFor } from "../../tests/poll.ts";
 
 /** A WalFlush on a real file whose flushes wait until the test lets each one finish. */
 async function setup() {

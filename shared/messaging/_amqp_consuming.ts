@@ -8,7 +8,7 @@
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { Settlement } from "./_ack_window.ts";
 import type { Delivery } from "./message_bus.ts";
-import { errorText, type Logger } from "./log.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
 
 /** A queue being consumed: its channel and consumer tag, to cancel it by. */
 export interface Consumer {

@@ -6,7 +6,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { bindToActiveContext } from "./tracing.ts";
+import { bindToActiveContext } from "../runtime/tracing.ts";
 
 /** The engines a service can keep its state in. */
 export type Engine = "sqlite" | "postgres";

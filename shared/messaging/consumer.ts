@@ -6,12 +6,12 @@
  * takes, while a row it needs is locked by another transaction.
  * @module
  */
-import { type Database, LockTimeout, TransactionConflict } from "./database.ts";
-import type { DatabaseWaits } from "./database_waits.ts";
+import { type Database, LockTimeout, TransactionConflict } from "../storage/database.ts";
+import type { DatabaseWaits } from "../storage/database_waits.ts";
 import type { DeliveryCounter } from "./delivery_counter.ts";
 import type { Delivery, MessageBus } from "./message_bus.ts";
 import { dlqOf, retryQueueOf } from "./topology.ts";
-import { errorText, type Logger } from "./log.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
 import {
   DEAD_LETTERED_AT_HEADER,
   decodeBody,
@@ -27,9 +27,9 @@ import {
   WAITING_SINCE_HEADER,
 } from "./contract.ts";
 import { copyProperties } from "./_message_copy.ts";
-import { newErrorId } from "./error_id.ts";
-import type { QueueMetrics } from "./metrics.ts";
-import { endSpan, startMessageSpan, traceparentOf, withSpan } from "./tracing.ts";
+import { newErrorId } from "../runtime/error_id.ts";
+import type { QueueMetrics } from "../runtime/metrics.ts";
+import { endSpan, startMessageSpan, traceparentOf, withSpan } from "../runtime/tracing.ts";
 
 export { InvalidMessage };
 // The header names and the body limit live in the wire contract; exported here too, where the

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Subscription } from "./consumer.ts";
-import type { ServiceDefinition } from "./service.ts";
+import type { ServiceDefinition } from "../runtime/service.ts";
 import {
   declarationsOf,
   dlqOf,
@@ -104,7 +104,7 @@ Deno.test("a service's subscriptions are typed from the table", () => {
 
 Deno.test("every service has a port and a deno task that runs it", async () => {
   const config = JSON.parse(
-    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
   ) as { tasks: Record<string, string> };
   assert.deepEqual(SERVICE_NAMES, ["order", "inventory", "notification"]);
   assert.deepEqual(SERVICES.map((s) => s.port), [5001, 5002, 5003]);

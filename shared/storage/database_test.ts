@@ -8,8 +8,8 @@ import {
   postgresTest,
   storeContract,
   withTestDatabase,
-} from "./store_testing.ts";
-import { waitFor } from "../tests/poll.ts";
+} from "../store_testing.ts";
+import { waitFor } from "../../tests/poll.ts";
 
 /** A tiny store over a `notes` table, written once per engine, for the tests below. */
 function notes(db: Database) {

@@ -16,7 +16,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { errorText } from "./redact.ts";
-import { TRACEPARENT_HEADER } from "./contract.ts";
+import { TRACEPARENT_HEADER } from "../messaging/contract.ts";
 
 /** A span of Deno's OpenTelemetry, as {@linkcode startMessageSpan} makes it. */
 export type TraceSpan = Span;

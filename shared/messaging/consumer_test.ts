@@ -11,13 +11,13 @@ import {
   RETRY_HEADER,
   WAITING_SINCE_HEADER,
 } from "./consumer.ts";
-import { LockTimeout, TransactionConflict } from "./database.ts";
-import { DatabaseWaits } from "./database_waits.ts";
+import { LockTimeout, TransactionConflict } from "../storage/database.ts";
+import { DatabaseWaits } from "../storage/database_waits.ts";
 import { openDeliveryCounter } from "./delivery_counter.ts";
 import { InvalidMessage } from "./contract.ts";
-import { createLogger } from "./log.ts";
-import { ServiceMetrics } from "./metrics.ts";
-import { SqliteDatabase } from "./sqlite.ts";
+import { createLogger } from "../runtime/log.ts";
+import { ServiceMetrics } from "../runtime/metrics.ts";
+import { SqliteDatabase } from "../storage/sqlite.ts";
 import { fakeDelivery, MemoryBus } from "./_memory_bus.ts";
 
 /** What a test may set on the consumer; the bus and database are the in-memory kinds it inspects. */

@@ -9,7 +9,7 @@
 import type { ConfirmChannel, Message, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import { BrokerUnavailable, type MessageProperties, UnroutableMessage } from "./message_bus.ts";
-import { errorText } from "./log.ts";
+import { errorText } from "../runtime/log.ts";
 import { PUBLISH_SEQ_HEADER } from "./contract.ts";
 
 interface Pending {

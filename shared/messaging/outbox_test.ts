@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { envelopeFor, type OutgoingEvent } from "./contract.ts";
-import { createLogger } from "./log.ts";
+import { createLogger } from "../runtime/log.ts";
 import { OutboxRelay } from "./outbox.ts";
-import { openOutboxStore } from "./outbox_store.ts";
-import { SqliteDatabase } from "./sqlite.ts";
+import { openOutboxStore } from "../outbox_store.ts";
+import { SqliteDatabase } from "../storage/sqlite.ts";
 import { MemoryBus } from "./_memory_bus.ts";
-import { waitFor } from "../tests/poll.ts";
+import { waitFor } from "../../tests/poll.ts";
 
 const order = (n: number) => ({ order_id: `o${n}`, item: "Tea", qty: 1, student_id: "S" });
 

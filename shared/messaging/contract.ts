@@ -19,7 +19,7 @@
  * @module
  */
 import { z } from "zod";
-import { errorText } from "./redact.ts";
+import { errorText } from "../runtime/redact.ts";
 
 /** Largest quantity one order may ask for; protects stock from typos like 1000000. */
 const MAX_QTY = 100;

@@ -7,9 +7,9 @@
  */
 // @deno-types="@types/amqplib"
 import type { ChannelModel } from "amqplib";
-import { Backoff } from "./backoff.ts";
+import { Backoff } from "../runtime/backoff.ts";
 import { BrokerNodes, closeConnection } from "./_connection.ts";
-import { errorText, type Logger } from "./log.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
 import { type EventFeed, EXCHANGE } from "./topology.ts";
 
 /** One event heard on the feed: its routing key and its body, parsed. */

@@ -13,7 +13,7 @@ import {
   TransactionScope,
 } from "./database.ts";
 import type { DatabaseWaits } from "./database_waits.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../runtime/redact.ts";
 
 /** The driver's query function: the pool, or one transaction's connection. */
 export type Sql = postgres.ISql;

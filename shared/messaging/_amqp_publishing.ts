@@ -9,7 +9,7 @@ import type { ChannelModel } from "amqplib";
 import { Buffer } from "node:buffer";
 import { envelopeHeaders, type OutgoingEvent } from "./contract.ts";
 import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { errorText, type Logger } from "./log.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
 import { type MessageProperties, UnroutableMessage } from "./message_bus.ts";
 import { EXCHANGE } from "./topology.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createLogger } from "./log.ts";
-import { createRouter } from "./http.ts";
-import type { OutboxStore } from "./outbox_store.ts";
+import { createRouter } from "../http/http.ts";
+import type { OutboxStore } from "../outbox_store.ts";
 import { healthRoutes } from "./health.ts";
-import { DatabaseWaits } from "./database_waits.ts";
+import { DatabaseWaits } from "../storage/database_waits.ts";
 
 Deno.test("/ready answers 503 naming the database when it does not answer", async () => {
   const gone = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"));

@@ -9,9 +9,9 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { EXCHANGE, type TopologyOptions } from "./topology.ts";
 import type { OutgoingEvent } from "./contract.ts";
-import { errorText, type Logger } from "./log.ts";
+import { errorText, type Logger } from "../runtime/log.ts";
 import { AckWindow } from "./_ack_window.ts";
-import { Backoff, type BackoffBounds } from "./backoff.ts";
+import { Backoff, type BackoffBounds } from "../runtime/backoff.ts";
 import type { ConfirmPublisher } from "./_confirm_publisher.ts";
 import {
   abandon,
@@ -23,8 +23,8 @@ import {
 import { eventMessage, openPublisher, type Outgoing, sendAll } from "./_amqp_publishing.ts";
 import { readQueueDepths } from "./_queue_depths.ts";
 import { BrokerNodes, closeConnection, declareTopology, openConnection } from "./_connection.ts";
-import { redactUrl } from "./redact.ts";
-import { endSpan, startMessageSpan, traceparentOf } from "./tracing.ts";
+import { redactUrl } from "../runtime/redact.ts";
+import { endSpan, startMessageSpan, traceparentOf } from "../runtime/tracing.ts";
 import {
   BrokerUnavailable,
   type DeliveryHandler,
