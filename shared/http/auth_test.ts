@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import {
-  Authenticator,
-  AuthError,
-  cookieValue,
-  endedSessionCookie,
-  SESSION_COOKIE,
-  sessionCookie,
-  signToken,
-} from "./auth.ts";
+import { Authenticator, AuthError, SESSION_COOKIE, signToken } from "./auth.ts";
 import { HttpError } from "./http.ts";
 
 const SECRET = "unit-test-secret-of-at-least-32-characters";
@@ -146,18 +138,4 @@ Deno.test("Authenticator.admit() keeps staff routes for staff", async () => {
   assert.match(err.message, /for staff; the token's role is student/);
   assert.match(err.headers?.["www-authenticate"] ?? "", /error="insufficient_scope"/);
   assert.equal(await auth.admit(new Request("http://campus.test/health"), "public"), undefined);
-});
-
-Deno.test("sessionCookie() is HttpOnly, SameSite=Strict, Secure over https, and lasts the token", async () => {
-  const token = await student();
-  const caller = await auth.verify(token);
-  const cookie = sessionCookie(token, caller, false);
-  assert.match(cookie, new RegExp(`^${SESSION_COOKIE}=${token.replaceAll(".", "\\.")}; `));
-  assert.match(cookie, /; HttpOnly; SameSite=Strict$/);
-  const maxAge = Number(/Max-Age=(\d+)/.exec(cookie)?.[1]);
-  assert.ok(maxAge > 50 && maxAge <= 60, cookie);
-  assert.match(sessionCookie(token, caller, true), /; Secure$/);
-  assert.match(endedSessionCookie(false), /Max-Age=0/);
-  assert.equal(cookieValue(`a=1; ${SESSION_COOKIE}=${token}`, SESSION_COOKIE), token);
-  assert.equal(cookieValue(`a=1`, SESSION_COOKIE), undefined);
 });
