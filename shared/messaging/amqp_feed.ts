@@ -11,6 +11,7 @@ import { Backoff } from "../runtime/backoff.ts";
 import { BrokerNodes, closeConnection } from "./_connection.ts";
 import { errorText, type Logger } from "../runtime/log.ts";
 import { type EventFeed, EXCHANGE } from "./topology.ts";
+import { parseJson } from "./contract.ts";
 
 /** One event heard on the feed: its routing key and its body, parsed. */
 export interface FeedEvent {
@@ -145,13 +146,5 @@ export class FeedListener {
       this.#timer = undefined;
       this.start();
     }, this.#backoff.next());
-  }
-}
-
-function parseJson(content: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(content));
-  } catch {
-    return undefined;
   }
 }

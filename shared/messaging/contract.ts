@@ -328,6 +328,26 @@ export function decodeBody(body: Uint8Array): unknown {
   }
 }
 
+/**
+ * The JSON value of a body, or `undefined` when it is not JSON: for readers that only look
+ * (the live feed, a dead letter being set aside), where {@linkcode decodeBody} would refuse.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseJson } from "./contract.ts";
+ *
+ * assert.deepEqual(parseJson(new TextEncoder().encode('{"qty":1}')), { qty: 1 });
+ * assert.equal(parseJson(new TextEncoder().encode("qty=1")), undefined);
+ * ```
+ */
+export function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return undefined;
+  }
+}
+
 // Headers. Every name a service sets on a message or reads from one; the broker's own queue
 // arguments (`x-queue-type`, `x-dead-letter-exchange`, …) are in `topology.ts`.
 
