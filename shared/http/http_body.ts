@@ -4,6 +4,7 @@
  * @module
  */
 import { HttpError } from "./http_response.ts";
+import { Deadline, EXPIRED, type Expired } from "../runtime/deadline.ts";
 
 /** Largest request body accepted, in bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -51,31 +52,28 @@ const UTF8 = new TextDecoder();
  * JavaScript stream); a chunked one is counted as it arrives, so it cannot outgrow `maxBytes`.
  */
 async function readBody(req: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<"expired">((resolve) => {
-    timer = setTimeout(() => resolve("expired"), timeoutMs);
-  });
+  const deadline = new Deadline(timeoutMs);
   try {
-    if (req.headers.has("content-length")) return await readDeclared(req, expired, timeoutMs);
-    return await readChunked(req, maxBytes, expired, timeoutMs);
+    if (req.headers.has("content-length")) return await readDeclared(req, deadline, timeoutMs);
+    return await readChunked(req, maxBytes, deadline, timeoutMs);
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 
 async function readDeclared(
   req: Request,
-  expired: Promise<"expired">,
+  deadline: Deadline,
   timeoutMs: number,
 ): Promise<Uint8Array> {
   const reading = req.bytes();
-  let body: Uint8Array | "expired";
+  let body: Uint8Array | Expired;
   try {
-    body = await Promise.race([reading, expired]);
+    body = await deadline.race(reading);
   } catch (err) {
     throw bodyLost(err);
   }
-  if (body === "expired") {
+  if (body === EXPIRED) {
     // The read fails once the connection goes; nobody waits for it any more.
     reading.catch(() => {});
     throw bodyLate(timeoutMs, "part of the body arrived");
@@ -86,7 +84,7 @@ async function readDeclared(
 async function readChunked(
   req: Request,
   maxBytes: number,
-  expired: Promise<"expired">,
+  deadline: Deadline,
   timeoutMs: number,
 ): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array();
@@ -95,13 +93,13 @@ async function readChunked(
   let size = 0;
   try {
     while (true) {
-      let next: ReadableStreamReadResult<Uint8Array> | "expired";
+      let next: ReadableStreamReadResult<Uint8Array> | Expired;
       try {
-        next = await Promise.race([reader.read(), expired]);
+        next = await deadline.race(reader.read());
       } catch (err) {
         throw bodyLost(err);
       }
-      if (next === "expired") throw bodyLate(timeoutMs, `${size} bytes arrived`);
+      if (next === EXPIRED) throw bodyLate(timeoutMs, `${size} bytes arrived`);
       if (next.done) break;
       size += next.value.byteLength;
       if (size > maxBytes) throw tooLarge(maxBytes);

@@ -8,6 +8,7 @@
 import amqp from "amqplib";
 import type { ChannelModel } from "amqplib";
 import { declarationsOf, EXCHANGE, type TopologyOptions, WORK_QUEUES } from "./topology.ts";
+import { beforeDeadline, EXPIRED } from "../runtime/deadline.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -111,12 +112,8 @@ export async function declareTopology(
  * process.
  */
 export async function closeConnection(connection: ChannelModel, timeoutMs = 2000): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const closed = connection.close().then(() => true, () => true);
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
-  const graceful = await Promise.race([closed, late]);
-  clearTimeout(timer);
-  if (graceful) return;
+  const closed = connection.close().then(() => {}, () => {});
+  if (await beforeDeadline(closed, timeoutMs) !== EXPIRED) return;
   // amqplib has no way to drop a connection, so its socket is destroyed underneath it.
   try {
     const socket =

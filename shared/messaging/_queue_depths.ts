@@ -5,6 +5,7 @@
  */
 // @deno-types="@types/amqplib"
 import type { ChannelModel } from "amqplib";
+import { beforeDeadline } from "../runtime/deadline.ts";
 
 /**
  * Ready messages in each of `queues`, read on a channel of its own (a handful of round trips).
@@ -17,8 +18,6 @@ export async function readQueueDepths(
   timeoutMs: number,
 ): Promise<Map<string, number>> {
   const depths = new Map<string, number>();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
   const read = (async () => {
     const channel = await connection.createChannel();
     // A queue deleted under us closes the channel with an error; it is only not counted.
@@ -31,7 +30,6 @@ export async function readQueueDepths(
       await channel.close().catch(() => {});
     }
   })().catch(() => {});
-  await Promise.race([read, expired]);
-  clearTimeout(timer);
+  await beforeDeadline(read, timeoutMs);
   return new Map(depths);
 }

@@ -22,6 +22,7 @@ import {
 } from "./_amqp_consuming.ts";
 import { eventMessage, openPublisher, type Outgoing, sendAll } from "./_amqp_publishing.ts";
 import { readQueueDepths } from "./_queue_depths.ts";
+import { beforeDeadline } from "../runtime/deadline.ts";
 import { BrokerNodes, closeConnection, declareTopology, openConnection } from "./_connection.ts";
 import { redactUrl } from "../runtime/redact.ts";
 import { endSpan, startMessageSpan, traceparentOf } from "../runtime/tracing.ts";
@@ -509,8 +510,5 @@ function closedBecause(what: string, err?: Error): string {
 }
 
 async function waitAll(work: Set<Promise<void>>, timeoutMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
-  await Promise.race([Promise.all([...work]), timeout]);
-  clearTimeout(timer);
+  await beforeDeadline(Promise.all([...work]), timeoutMs);
 }

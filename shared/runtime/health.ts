@@ -7,6 +7,7 @@
 import type { DatabaseWaits } from "../storage/database_waits.ts";
 import { json, type Route } from "../http/http.ts";
 import { errorText } from "./log.ts";
+import { beforeDeadline, EXPIRED } from "./deadline.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import type { OutboxStore } from "../outbox_store.ts";
 import { redactSecrets } from "./redact.ts";
@@ -193,14 +194,7 @@ export function metricsRoutes(
 
 /** The answer of `work`, or a rejection once `ms` passed without one. */
 async function answerWithin<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    // A late failure of `work` is handled here too: race() listens to both.
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const answer = await beforeDeadline(work, ms);
+  if (answer === EXPIRED) throw new Error(`no answer within ${ms} ms`);
+  return answer;
 }

@@ -23,6 +23,7 @@ import { openOutboxStore, type OutboxStore } from "../outbox_store.ts";
 import { PostgresDatabase } from "../storage/postgres.ts";
 import { SqliteDatabase } from "../storage/sqlite.ts";
 import { enableTracing } from "./tracing.ts";
+import { beforeDeadline } from "./deadline.ts";
 
 export { type BrokerState, healthRoutes, type StallBounds } from "./health.ts";
 
@@ -215,7 +216,5 @@ export async function startService<S extends ServiceName>(
 
 /** Waits for `work`, or `ms`, whichever ends first. */
 async function within(work: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))]);
-  clearTimeout(timer);
+  await beforeDeadline(work, ms);
 }
