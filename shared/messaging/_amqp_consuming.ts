@@ -11,7 +11,7 @@ import type { Delivery } from "./message_bus.ts";
 import { errorText, type Logger } from "../runtime/log.ts";
 
 /** A queue being consumed: its channel and consumer tag, to cancel it by. */
-export interface Consumer {
+export interface ConsumerChannel {
   /** The channel the queue is consumed on. */
   channel: Channel;
   /** The consumer tag the broker gave. */

@@ -15,7 +15,7 @@ import { Backoff, type BackoffBounds } from "../runtime/backoff.ts";
 import type { ConfirmPublisher } from "./_confirm_publisher.ts";
 import {
   abandon,
-  type Consumer,
+  type ConsumerChannel,
   settle,
   toDelivery,
   type TrackedDelivery,
@@ -33,7 +33,7 @@ import {
   type MessageProperties,
 } from "./message_bus.ts";
 
-/** Options of {@linkcode Broker}. */
+/** Options of {@linkcode BrokerSession}. */
 export interface BrokerOptions {
   /**
    * The broker, or the nodes of a cluster (a list, or comma-separated): the session connects
@@ -63,7 +63,7 @@ interface Session {
   publisher: ConfirmPublisher | undefined;
   /** A publisher being opened to replace one that broke. */
   reopening: Promise<ConfirmPublisher> | undefined;
-  consumers: Map<string, Consumer>;
+  consumers: Map<string, ConsumerChannel>;
   /** Why the broker blocks the publishing connection (a resource alarm), while it does. */
   blocked: string | undefined;
   /** Every subscription consumes: only now may the service call itself ready. */
@@ -74,8 +74,11 @@ interface Session {
   lost: boolean;
 }
 
-/** A self-healing connection to RabbitMQ. Call {@linkcode Broker.start} once. */
-export class Broker implements MessageBus {
+/**
+ * The service's own self-healing session with RabbitMQ (the client side, not the broker).
+ * Call {@linkcode BrokerSession.start} once.
+ */
+export class BrokerSession implements MessageBus {
   #session: Session | undefined;
   #stopping = false;
   #backoff: Backoff;
@@ -89,7 +92,7 @@ export class Broker implements MessageBus {
   #lastError = "";
   #nodes: BrokerNodes;
 
-  /** Connects nothing yet: {@linkcode Broker.start} does. */
+  /** Connects nothing yet: {@linkcode BrokerSession.start} does. */
   constructor(private readonly options: BrokerOptions) {
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 100, maxMs: 5_000 });
     this.#nodes = new BrokerNodes(options.url);
@@ -168,7 +171,10 @@ export class Broker implements MessageBus {
     return this.publish("", queue, content, properties);
   }
 
-  /** Publishes raw content, persistent, mandatory and confirmed (for the benchmark, by hand). */
+  /**
+   * Publishes raw content, persistent, mandatory and confirmed: the consumer's retry and
+   * dead-letter copies (through {@linkcode BrokerSession.sendToQueue}), and the benchmark.
+   */
   publish(
     exchange: string,
     routingKey: string,

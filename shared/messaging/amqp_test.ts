@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "./amqp.ts";
+import { BrokerSession } from "./amqp.ts";
 import { BrokerUnavailable, type Delivery, UnroutableMessage } from "./message_bus.ts";
 import { QueueAdmin } from "../amqp_admin.ts";
 import { createLogger } from "../runtime/log.ts";
@@ -25,9 +25,9 @@ Deno.test("the broker session on a real node", integration, async (t) => {
   const node: BrokerNode = await createBrokerNode();
   await node.start();
   const admin = new QueueAdmin({ url: node.url, name: "admin", topology: {} });
-  const open: Broker[] = [];
+  const open: BrokerSession[] = [];
   const broker = async (name: string, prefetch = 10) => {
-    const b = new Broker({
+    const b = new BrokerSession({
       url: node.url,
       log,
       prefetch,

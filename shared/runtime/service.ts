@@ -5,7 +5,7 @@
  * routes and message handlers.
  * @module
  */
-import { Broker } from "../messaging/amqp.ts";
+import { BrokerSession } from "../messaging/amqp.ts";
 import { Authenticator } from "../http/auth.ts";
 import type { Config } from "./config.ts";
 import { createConsumer, type Subscription } from "../messaging/consumer.ts";
@@ -112,7 +112,7 @@ export async function startService<S extends ServiceName>(
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
   const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;
-  const broker = new Broker({
+  const broker = new BrokerSession({
     url: config.amqpUrls,
     topology: { queueType, maxDeliveries },
     log,
