@@ -273,7 +273,18 @@ export type InventoryResult =
   | { outcome: "RESERVED"; event: InventoryReserved }
   | { outcome: "FAILED"; event: InventoryFailed };
 
-/** Reads an `inventory.reserved` or `inventory.failed` message, told apart by routing key. */
+/**
+ * Reads an `inventory.reserved` or `inventory.failed` message, told apart by routing key.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeInventoryResult } from "./contract.ts";
+ *
+ * const order = { order_id: "o1", item: "Tea", qty: 1, student_id: "S1" };
+ * const result = decodeInventoryResult("inventory.failed", { ...order, reason: "sold out" });
+ * assert.equal(result.outcome, "FAILED");
+ * ```
+ */
 export function decodeInventoryResult(routingKey: string, body: unknown): InventoryResult {
   if (routingKey === events.InventoryReserved.routingKey) {
     return { outcome: "RESERVED", event: decodeEvent("InventoryReserved", body) };
