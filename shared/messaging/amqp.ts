@@ -6,20 +6,13 @@
  * @module
  */
 // @deno-types="@types/amqplib"
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { Channel, ChannelModel } from "amqplib";
 import { EXCHANGE, type TopologyOptions } from "./topology.ts";
 import type { OutgoingEvent } from "./contract.ts";
 import { errorText, type Logger } from "../runtime/log.ts";
-import { AckWindow } from "./_ack_window.ts";
 import { Backoff, type BackoffBounds } from "../runtime/backoff.ts";
 import type { ConfirmPublisher } from "./_confirm_publisher.ts";
-import {
-  abandon,
-  type ConsumerChannel,
-  settle,
-  toDelivery,
-  type TrackedDelivery,
-} from "./_amqp_consuming.ts";
+import { consumeQueue, type ConsumerChannel } from "./_amqp_consuming.ts";
 import { eventMessage, openPublisher, type Outgoing, sendAll } from "./_amqp_publishing.ts";
 import { readQueueDepths } from "./_queue_depths.ts";
 import { beforeDeadline } from "../runtime/deadline.ts";
@@ -364,68 +357,20 @@ export class BrokerSession implements MessageBus {
 
   async #consume(session: Session, queue: string, handler: DeliveryHandler): Promise<void> {
     const { log, prefetch } = this.options;
-    const channel = await session.consuming.createChannel();
-    let open = true;
-    channel.on(
-      "error",
-      (err) => log.warn("consumer channel error", { queue, error: errorText(err) }),
-    );
-    channel.on("close", () => {
-      open = false;
-      this.#consumerClosed(session, queue, channel);
+    const consumer = await consumeQueue(session.consuming, queue, handler, {
+      log,
+      prefetch,
+      closed: (channel) => this.#consumerClosed(session, queue, channel),
+      // The broker cancelled the consumer (queue deleted or moved): start over, which
+      // re-declares the queue and consumes it again.
+      cancelled: () => this.#lost(session, `consumer of ${queue} cancelled by the broker`),
+      handled: () => this.#consumeBackoff.get(queue)?.reset(),
+      started: (work) => {
+        this.#inFlight.add(work);
+        work.finally(() => this.#inFlight.delete(work));
+      },
     });
-    await channel.prefetch(prefetch);
-    const acks = new AckWindow<ConsumeMessage>(
-      (msg) => settle(() => channel.ack(msg, true)),
-      (msg) => settle(() => channel.ack(msg, false)),
-    );
-    let batch: TrackedDelivery[] = [];
-    // amqplib parses a whole socket read in one go: what arrived together is handled together.
-    const handleBatch = () => {
-      const deliveries = batch;
-      batch = [];
-      const work = this.#handle(queue, channel, handler, deliveries);
-      this.#inFlight.add(work);
-      work.finally(() => this.#inFlight.delete(work));
-    };
-    const { consumerTag } = await channel.consume(queue, (msg) => {
-      if (msg === null) {
-        // The broker cancelled the consumer (queue deleted or moved): start over, which
-        // re-declares the queue and consumes it again.
-        this.#lost(session, `consumer of ${queue} cancelled by the broker`);
-        return;
-      }
-      try {
-        if (batch.length === 0) queueMicrotask(handleBatch);
-        batch.push(toDelivery(queue, msg, channel, acks.track(msg), () => open));
-      } catch (err) {
-        abandon(log, queue, channel, err);
-      }
-    });
-    session.consumers.set(queue, { channel, tag: consumerTag });
-  }
-
-  /**
-   * Runs the handler of a batch. Should anything escape it, or should it return with a
-   * delivery unsettled, the channel is closed: the broker then delivers everything the channel
-   * held again, instead of holding back every later ack behind one that never comes.
-   */
-  async #handle(
-    queue: string,
-    channel: Channel,
-    handler: DeliveryHandler,
-    deliveries: TrackedDelivery[],
-  ): Promise<void> {
-    try {
-      await handler(deliveries);
-      const unsettled = deliveries.filter((d) => !d.settled).length;
-      if (unsettled > 0) {
-        throw new Error(`the handler returned with ${unsettled} deliveries unsettled`);
-      }
-      this.#consumeBackoff.get(queue)?.reset();
-    } catch (err) {
-      abandon(this.options.log, queue, channel, err);
-    }
+    session.consumers.set(queue, consumer);
   }
 
   /** A consumer channel closed while its connection lives on: consume its queue again. */
