@@ -1,5 +1,5 @@
 /** The broker ceiling: persistent publishes with confirms plus consume-and-ack, nothing else. */
-import { Broker } from "@campus/shared/amqp";
+import { BrokerSession } from "@campus/shared/amqp";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { topologyOptions } from "@campus/shared/config";
 import { createLogger } from "@campus/shared/log";
@@ -31,15 +31,17 @@ export interface CeilingOptions {
 }
 
 /**
- * The Broker offers no queue declaration of its own, so the measurement borrows a dead-letter
- * queue: a plain durable queue that no service consumes and that is empty before orders flow.
+ * The BrokerSession offers no queue declaration of its own, so the measurement borrows a
+ * dead-letter queue: a plain durable queue that no service consumes and that is empty before
+ * orders flow.
  */
 const QUEUE = dlqOf("order_status");
 
 /**
- * Publishes `messages` persistent messages of an order's size through the project's Broker
- * (confirms on), while a second connection consumes and acknowledges them; the rate from the
- * first publish to the last ack is the ceiling every pipeline figure is read against.
+ * Publishes `messages` persistent messages of an order's size through the project's
+ * BrokerSession (confirms on), while a second connection consumes and acknowledges them; the
+ * rate from the first publish to the last ack is the ceiling every pipeline figure is read
+ * against.
  */
 export async function measureBrokerCeiling(
   amqpUrl: string,
@@ -50,14 +52,20 @@ export async function measureBrokerCeiling(
   // The queues as the services declare them (QUEUE_TYPE, MAX_DELIVERIES): every connection
   // declaring them must agree, or the broker refuses it.
   const topology = topologyOptions();
-  const publisher = new Broker({
+  const publisher = new BrokerSession({
     url: amqpUrl,
     topology,
     log,
     prefetch: 1,
     name: "bench-publisher",
   });
-  const consumer = new Broker({ url: amqpUrl, topology, log, prefetch, name: "bench-consumer" });
+  const consumer = new BrokerSession({
+    url: amqpUrl,
+    topology,
+    log,
+    prefetch,
+    name: "bench-consumer",
+  });
   let ticker: ReturnType<typeof setInterval> | undefined;
   try {
     await publisher.start();

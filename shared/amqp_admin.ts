@@ -7,11 +7,11 @@
  */
 // @deno-types="@types/amqplib"
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
-import { errorText, type Logger } from "./log.ts";
-import { ConfirmPublisher } from "./_confirm_publisher.ts";
-import { BrokerNodes, closeConnection, declareTopology } from "./_connection.ts";
-import { BrokerUnavailable, type MessageProperties } from "./message_bus.ts";
-import type { TopologyOptions } from "./topology.ts";
+import { errorText, type Logger } from "./runtime/log.ts";
+import { ConfirmPublisher } from "./messaging/_confirm_publisher.ts";
+import { BrokerNodes, closeConnection, declareTopology } from "./messaging/_connection.ts";
+import { BrokerUnavailable, type MessageProperties } from "./messaging/message_bus.ts";
+import type { TopologyOptions } from "./messaging/topology.ts";
 
 /** A message read off a queue with {@linkcode QueueAdmin.take}. */
 export interface TakenMessage {

@@ -4,11 +4,11 @@
  * @module
  */
 import postgres from "postgres";
-import type { Database, Engine } from "./database.ts";
-import type { OutgoingEvent } from "./events.ts";
+import type { Database, Engine } from "./storage/database.ts";
+import type { OutgoingEvent } from "./messaging/contract.ts";
 import type { OutboxStore } from "./outbox_store.ts";
-import { PostgresDatabase } from "./postgres.ts";
-import { SqliteDatabase } from "./sqlite.ts";
+import { PostgresDatabase } from "./storage/postgres.ts";
+import { SqliteDatabase } from "./storage/sqlite.ts";
 
 /** The server the suites create their databases on (`TEST_POSTGRES_URL`), trust auth. */
 export const TEST_POSTGRES_URL: string = Deno.env.get("TEST_POSTGRES_URL") ||

@@ -5,7 +5,7 @@
  * cannot drain, an exception that escapes a consumer, and a memory alarm over a backlog.
  */
 import assert from "node:assert/strict";
-import { Broker } from "@campus/shared/amqp";
+import { BrokerSession } from "@campus/shared/amqp";
 import { createConsumer, type DeliveryCounter, REASON_HEADER } from "@campus/shared/consumer";
 import { openDeliveryCounter } from "@campus/shared/delivery_counter";
 import { InvalidMessage } from "@campus/shared/events";
@@ -245,7 +245,7 @@ Deno.test("message path faults", integration, async (t) => {
         seen: Set<number>,
       ) => {
         const log = parts.log ?? createLogger("test", "error");
-        const broker = new Broker({ url: stack.backend.amqpUrl, log, prefetch: 3, name });
+        const broker = new BrokerSession({ url: stack.backend.amqpUrl, log, prefetch: 3, name });
         const db = SqliteDatabase.open(":memory:", name);
         const counter = await openDeliveryCounter(db);
         await broker.subscribe(
@@ -273,7 +273,7 @@ Deno.test("message path faults", integration, async (t) => {
           // A delivery left unacknowledged by a consumer that went away comes back redelivered,
           // which sends it through the crash count.
           await send(0);
-          const holder = new Broker({
+          const holder = new BrokerSession({
             url: stack.backend.amqpUrl,
             log: createLogger("test", "error"),
             prefetch: 1,

@@ -15,11 +15,15 @@ const entries = Object.values(exports).map((path) => new URL(path, shared).pathn
 
 // Private modules (`_*.ts`) may carry examples too; test files have none worth running twice.
 const modules: string[] = [];
-for await (const entry of Deno.readDir(shared)) {
-  if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
-    modules.push(new URL(entry.name, shared).pathname);
+async function collect(dir: URL): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) await collect(new URL(`${entry.name}/`, dir));
+    else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+      modules.push(new URL(entry.name, dir).pathname);
+    }
   }
 }
+await collect(shared);
 modules.sort();
 
 for (

@@ -4,7 +4,7 @@
  * not personal, but not for the open internet either).
  * @module
  */
-import { decodeEvent, OrderPlaced } from "@campus/shared/events";
+import { decodeEvent, OrderPlaced, parseJson } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
@@ -105,12 +105,4 @@ function injectFault(order: OrderPlaced, retries: number): void {
 function itemOf(body: unknown): string[] {
   const item = (body as { item?: unknown } | null)?.item;
   return typeof item === "string" ? [item] : [];
-}
-
-function parseJson(raw: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(raw));
-  } catch {
-    return undefined;
-  }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { PlaceOrderRequest } from "@campus/shared/events";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 
 /** How long a key is kept at least. */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;

@@ -3,13 +3,9 @@
  * event that announces it, when two requests ask for the same order, and how its status moves.
  * @module
  */
-import {
-  envelopeFor,
-  type InventoryResult,
-  type OutgoingEvent,
-  type PlaceOrderRequest,
-} from "@campus/shared/events";
+import { envelopeFor, type InventoryResult, type OutgoingEvent } from "@campus/shared/events";
 import { menuKey } from "@campus/shared/menu";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 
 /** Where an order stands. `RESERVED` and `FAILED` are final. */
 export type OrderStatus = "PLACED" | "RESERVED" | "FAILED";

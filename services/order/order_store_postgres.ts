@@ -4,7 +4,8 @@
  * two replicas given the same key at once make one order between them.
  * @module
  */
-import type { InventoryResult, OutgoingEvent, PlaceOrderRequest } from "@campus/shared/events";
+import type { InventoryResult, OutgoingEvent } from "@campus/shared/events";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { pagesOf, type PostgresDatabase, type Row } from "@campus/shared/postgres";
 import {

@@ -4,7 +4,8 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { InventoryResult, PlaceOrderRequest } from "@campus/shared/events";
+import type { InventoryResult } from "@campus/shared/events";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
 import { IdempotencyKeys } from "./idempotency_keys.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
-import type { PlaceOrderRequest } from "@campus/shared/events";
+import type { PlaceOrderRequest } from "./place_order_request.ts";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import { drainOutbox, storeContract } from "@campus/shared/store_testing";
 import type { Order, OrderQuery } from "./order.ts";

@@ -6,11 +6,11 @@
  */
 import { type Caller, forbidden } from "@campus/shared/auth";
 import type { Config } from "@campus/shared/config";
-import { describeIssues, PlaceOrderRequest } from "@campus/shared/events";
 import { HttpError, json, readJson, type RouteHandler } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import { activeTraceparent, tagActiveSpan } from "@campus/shared/tracing";
 import type { Order, Placement } from "./order.ts";
+import { describeIssues, PlaceOrderRequest } from "./place_order_request.ts";
 import type { OrderIntake } from "./order_intake.ts";
 import type { OrderRateLimit } from "./order_rate_limit.ts";
 

@@ -17,9 +17,8 @@ import {
   AuthError,
   bearerToken,
   type Caller,
-  endedSessionCookie,
   isHttps,
-  sessionCookie,
+  SESSION_COOKIE,
 } from "@campus/shared/auth";
 import { json, type Route } from "@campus/shared/http";
 
@@ -91,4 +90,24 @@ function signedIn(caller: Caller): SessionView {
     role: caller.role,
     expires_at: new Date(caller.expiresAt).toISOString(),
   };
+}
+
+/**
+ * The `Set-Cookie` value that keeps `token` as a page's session until `caller`'s token
+ * expires: HttpOnly (scripts never read it), SameSite=Strict (no other site's request carries
+ * it), Secure when the page was served over https.
+ */
+export function sessionCookie(token: string, caller: Caller, secure: boolean): string {
+  const maxAge = Math.max(0, Math.floor((caller.expiresAt - Date.now()) / 1000));
+  return cookieText(token, maxAge, secure);
+}
+
+/** The `Set-Cookie` value that ends a page's session. */
+export function endedSessionCookie(secure: boolean): string {
+  return cookieText("", 0, secure);
+}
+
+function cookieText(value: string, maxAge: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${value}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Strict` +
+    (secure ? "; Secure" : "");
 }

@@ -1,0 +1,147 @@
+/**
+ * A service's database as its stores see it, whichever the engine: SQLite in `DATA_DIR` (the
+ * embedded default) or PostgreSQL at `DATABASE_URL` (shared by replicas). Transactions are
+ * ambient: a store call made inside {@linkcode Database.transaction} joins it, so a handler
+ * calls its stores plainly and the consumer decides what commits together.
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { bindToActiveContext } from "../runtime/tracing.ts";
+
+/** The engines a service can keep its state in. */
+export type Engine = "sqlite" | "postgres";
+
+/** What every engine offers the stores and the service runtime. */
+export interface Database {
+  /** Which engine this is. */
+  readonly engine: Engine;
+  /** Where the data lives, fit for logs: a file path, or the URL without its password. */
+  readonly location: string;
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+   * Store calls made by `work` take part in it. Inside another transaction it becomes a
+   * savepoint, so one message of a batch can fail without undoing the others.
+   */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `hook` once the work done so far is committed: at the end of the outermost open
+   * transaction, never when it (or the savepoint `hook` was added in) rolls back; at once
+   * outside a transaction. For effects that must not outrun the data, such as the log line that
+   * announces it or waking the outbox relay. The hook runs in the trace context it was added
+   * in, so a line it logs names the trace of the message that caused it, even when a batch
+   * commits many messages at once.
+   */
+  afterCommit(hook: () => void): void;
+  /**
+   * Brings the schema of `component` (e.g. `"orders"`) up to date: applies the steps beyond
+   * the last one recorded in `schema_migrations`, in order, each once. Steps are append-only;
+   * step N is version N. Safe when several replicas start at once.
+   */
+  migrate(component: string, steps: readonly string[]): Promise<void>;
+  /** Closes the database: the file, or the pool's connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Thrown when the engine gave up a transaction because it collided with another one (a
+ * deadlock, a serialization failure). Nothing of it was committed, and running it again is
+ * expected to work: the outermost {@linkcode Database.transaction} does so itself, so code that
+ * catches errors inside a transaction must let this one through.
+ */
+export class TransactionConflict extends Error {
+  /** A collision described by `message`; the driver's error goes in `cause`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TransactionConflict";
+  }
+}
+
+/**
+ * Thrown when the engine gave up waiting for a lock that another transaction holds (PostgreSQL's
+ * `lock_timeout`). Nothing of the transaction or savepoint that waited was done; running it
+ * again once the other transaction ends is expected to work, so it is no reason to fail or
+ * dead-letter anything: the work is set aside and tried again later.
+ */
+export class LockTimeout extends Error {
+  /** A wait described by `message`; the driver's error goes in `cause`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LockTimeout";
+  }
+}
+
+/** One level of open transaction: the hooks waiting for its commit. */
+export interface TransactionFrame<C> {
+  /** Engine handle of this level (a connection, a savepoint). */
+  readonly handle: C;
+  /** Hooks to run once this level's work is committed. */
+  readonly hooks: (() => void)[];
+  /** Set once the level committed or rolled back: work that escaped it must not use it. */
+  done: boolean;
+}
+
+/**
+ * The bookkeeping both engines share: which transaction the running code is in (carried
+ * across `await`s), and the commit hooks of each level.
+ */
+export class TransactionScope<C> {
+  #frames = new AsyncLocalStorage<TransactionFrame<C>>();
+
+  /** The transaction the running code is in, if any is still open. */
+  current(): TransactionFrame<C> | undefined {
+    const frame = this.#frames.getStore();
+    return frame && !frame.done ? frame : undefined;
+  }
+
+  /**
+   * Runs `work` as a new level with `handle`: store calls inside it find `handle` through
+   * {@linkcode TransactionScope.current}. The engine commits the level after this resolves and
+   * then calls {@linkcode TransactionScope.committed} with the frame; a level that failed is
+   * simply dropped, hooks and all.
+   */
+  async run<T>(
+    handle: C,
+    work: () => Promise<T>,
+  ): Promise<{ result: T; frame: TransactionFrame<C> }> {
+    const frame: TransactionFrame<C> = { handle, hooks: [], done: false };
+    try {
+      const result = await this.#frames.run(frame, work);
+      return { result, frame };
+    } finally {
+      frame.done = true;
+    }
+  }
+
+  /** Like {@linkcode TransactionScope.run}, for work that never awaits. */
+  runSync<T>(handle: C, work: () => T): { result: T; frame: TransactionFrame<C> } {
+    const frame: TransactionFrame<C> = { handle, hooks: [], done: false };
+    try {
+      return { result: this.#frames.run(frame, work), frame };
+    } finally {
+      frame.done = true;
+    }
+  }
+
+  /** Hands the hooks of a level that committed to the level around it, or runs them. */
+  committed(frame: TransactionFrame<C>, outer: TransactionFrame<C> | undefined): void {
+    if (outer) outer.hooks.push(...frame.hooks);
+    else runHooks(frame.hooks);
+  }
+
+  /** Adds `hook` to the current level, or runs it at once outside a transaction. */
+  afterCommit(hook: () => void): void {
+    const frame = this.current();
+    if (frame) frame.hooks.push(bindToActiveContext(hook));
+    else runHooks([hook]);
+  }
+}
+
+function runHooks(hooks: (() => void)[]): void {
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // The work is committed and stays so: a failing hook must not make it look rolled back.
+    }
+  }
+}
