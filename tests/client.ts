@@ -141,22 +141,6 @@ export function orderMix(
   }));
 }
 
-/** The menu as the `MENU` variable spells it: `Coffee=100,Pizza=50`. */
-export function menuEnv(menu: Record<string, number>): string {
-  return Object.entries(menu).map(([item, n]) => `${item}=${n}`).join(",");
-}
-
-/** True when `url` answers a 2xx (and false when nothing listens there yet). */
-export async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url);
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Places every order, `concurrency` at a time, each one required to answer 201, spread over
  * the order replicas in turn; `onPlaced` hears how many were accepted so far (a chaos loop can
