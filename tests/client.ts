@@ -4,13 +4,21 @@ import { waitFor } from "./poll.ts";
 
 /** An order as `GET /orders/{id}` returns it. */
 export interface OrderView {
+  /** The order's id, a UUID. */
   order_id: string;
+  /** The menu item ordered. */
   item: string;
+  /** How many of the item. */
   qty: number;
+  /** Who ordered. */
   student_id: string;
+  /** `PLACED` until inventory answers, then `RESERVED` or `FAILED`. */
   status: "PLACED" | "RESERVED" | "FAILED";
+  /** Why the order failed, when it did. */
   reason?: string;
+  /** When the order was placed (ISO 8601). */
   created_at: string;
+  /** When the status last changed (ISO 8601). */
   updated_at: string;
 }
 
