@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { envelopeFor, type OutgoingEvent } from "./events.ts";
 import { openOutboxStore } from "./outbox_store.ts";
 import type { PostgresDatabase } from "./postgres.ts";
-import { postgresTest, storeContract, withTestDatabase } from "./store_testing.ts";
+import { postgresTest, storeContract, withTestDatabase } from "@campus/testing/store_contract";
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { QueueAdmin } from "@campus/shared/amqp_admin";
 import { redactUrl } from "@campus/shared/redact";
 import { topologyOptions } from "@campus/shared/config";
-import { createPostgresDatabase } from "@campus/shared/store_testing";
+import { createPostgresDatabase } from "@campus/testing/store_contract";
 import {
   dlqOf,
   retryQueueOf,

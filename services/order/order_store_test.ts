@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
 import type { PlaceOrderRequest } from "@campus/shared/events";
 import { openOutboxStore } from "@campus/shared/outbox_store";
-import { drainOutbox, storeContract } from "@campus/shared/store_testing";
+import { drainOutbox, storeContract } from "@campus/testing/store_contract";
 import { openOrderStore, type Order, type OrderQuery, type OrderStore } from "./order_store.ts";
 
 const request = { item: "Coffee", qty: 1, student_id: "S1" };
