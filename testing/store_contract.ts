@@ -7,10 +7,13 @@
  */
 import postgres from "postgres";
 import type { Database, Engine } from "@campus/shared/database";
-import type { OutgoingEvent } from "@campus/shared/events";
+import type { EventType, OutgoingEvent } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { PostgresDatabase } from "@campus/shared/postgres";
 import { SqliteDatabase } from "@campus/shared/sqlite";
+
+// The shared types this module's signatures use, so that its documentation stands on its own.
+export type { Database, Engine, EventType, OutboxStore, OutgoingEvent };
 
 /** The server the suites create their databases on (`TEST_POSTGRES_URL`), trust auth. */
 export const TEST_POSTGRES_URL: string = Deno.env.get("TEST_POSTGRES_URL") ||
