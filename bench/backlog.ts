@@ -1,5 +1,5 @@
 /** Backlog drain: orders pile up while inventory is down, then drain once it is back. */
-import type { OrderView } from "../tests/client.ts";
+import type { OrderView } from "../tests/support.ts";
 import { finality, type Placement, placeOrders, waitUntilFinal } from "./load.ts";
 import { perSecond, round } from "./stats.ts";
 

@@ -1,10 +1,8 @@
 /** `deno task bench`: starts a private stack, measures throughput, latency, drain and memory. */
 import { SERVICE_NAMES } from "@campus/shared/topology";
-import { Stack } from "../tests/stack.ts";
+import { checkLedger, Stack, stockLevels } from "../tests/support.ts";
 import { type CeilingResult, measureBrokerCeiling } from "./broker_ceiling.ts";
 import { type BacklogResult, type BacklogRun, runBacklog, summarizeBacklog } from "./backlog.ts";
-import { checkLedger } from "../tests/ledger.ts";
-import { stockLevels } from "../tests/client.ts";
 import { FootprintSampler } from "./footprint.ts";
 import {
   type AcceptedOrder,

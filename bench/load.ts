@@ -1,5 +1,5 @@
 /** End-to-end load: orders placed over HTTP by N workers, then followed until every one is final. */
-import type { OrderView } from "../tests/client.ts";
+import type { OrderView } from "../tests/support.ts";
 import { type LatencySummary, perSecond, round, summarize } from "./stats.ts";
 
 /** An order the service accepted with `201`. */

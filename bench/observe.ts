@@ -7,13 +7,8 @@
  * @module
  */
 import { SERVICE_NAMES } from "@campus/shared/topology";
-import { Stack } from "../tests/stack.ts";
-import { stockLevels } from "../tests/client.ts";
-import {
-  type CollectedSpan,
-  type SpanCollector,
-  startSpanCollector,
-} from "../tests/span_collector.ts";
+import { Stack, stockLevels } from "../tests/support.ts";
+import { type CollectedSpan, type SpanCollector, startSpanCollector } from "../tests/support.ts";
 import { FootprintSampler } from "./footprint.ts";
 import { loadRound, type RoundFigures, roundFigures } from "./round.ts";
 import { MetricsScraper, type ScrapeCount } from "./metrics_scraper.ts";

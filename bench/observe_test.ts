@@ -1,6 +1,6 @@
 /** Tests of the observability comparison's pure parts: spans counted, the section written. */
 import assert from "node:assert/strict";
-import type { CollectedSpan } from "../tests/span_collector.ts";
+import type { CollectedSpan } from "../tests/support.ts";
 import type { Footprint } from "./footprint.ts";
 import type { MachineInfo } from "./report.ts";
 import {

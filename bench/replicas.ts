@@ -6,9 +6,8 @@
  */
 import postgres from "postgres";
 import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
-import { TEST_POSTGRES_URL } from "@campus/shared/store_testing";
-import { Stack } from "../tests/stack.ts";
-import { stockLevels } from "../tests/client.ts";
+import { TEST_POSTGRES_URL } from "@campus/testing/store_contract";
+import { Stack, stockLevels } from "../tests/support.ts";
 import { type Footprint, FootprintSampler } from "./footprint.ts";
 import { loadRound, type RoundFigures, roundFigures } from "./round.ts";
 import type { BenchOptions } from "./options.ts";

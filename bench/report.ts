@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SERVICE_NAMES } from "@campus/shared/topology";
 import type { CeilingResult } from "./broker_ceiling.ts";
 import type { BacklogResult } from "./backlog.ts";
-import type { Ledger } from "../tests/ledger.ts";
+import type { Ledger } from "../tests/support.ts";
 import type { Footprint } from "./footprint.ts";
 import type { LoadResult } from "./load.ts";
 import type { BenchOptions } from "./options.ts";

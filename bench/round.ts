@@ -2,8 +2,7 @@
  * One measured round of a comparison (`--store postgres`, `--observe`): the load with its
  * progress shown, and the figures every comparison reports of it, ledger check included.
  */
-import { checkLedger } from "../tests/ledger.ts";
-import type { Stack } from "../tests/stack.ts";
+import { checkLedger, type Stack } from "../tests/support.ts";
 import type { Footprint } from "./footprint.ts";
 import { type LoadResult, type LoadRound, ordersOf, runLoad, summarizeRound } from "./load.ts";
 import { num, type Progress } from "./progress.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { envelopeFor, type OutgoingEvent } from "@campus/shared/events";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
-import { postgresTest, storeContract, withTestDatabase } from "@campus/shared/store_testing";
+import { postgresTest, storeContract, withTestDatabase } from "@campus/testing/store_contract";
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>

@@ -4,13 +4,21 @@ import { waitFor } from "./poll.ts";
 
 /** An order as `GET /orders/{id}` returns it. */
 export interface OrderView {
+  /** The order's id, a UUID. */
   order_id: string;
+  /** The menu item ordered. */
   item: string;
+  /** How many of the item. */
   qty: number;
+  /** Who ordered. */
   student_id: string;
+  /** `PLACED` until inventory answers, then `RESERVED` or `FAILED`. */
   status: "PLACED" | "RESERVED" | "FAILED";
+  /** Why the order failed, when it did. */
   reason?: string;
+  /** When the order was placed (ISO 8601). */
   created_at: string;
+  /** When the status last changed (ISO 8601). */
   updated_at: string;
 }
 
@@ -139,22 +147,6 @@ export function orderMix(
     qty: 1 + (i % 3),
     student_id: `${prefix}${i}`,
   }));
-}
-
-/** The menu as the `MENU` variable spells it: `Coffee=100,Pizza=50`. */
-export function menuEnv(menu: Record<string, number>): string {
-  return Object.entries(menu).map(([item, n]) => `${item}=${n}`).join(",");
-}
-
-/** True when `url` answers a 2xx (and false when nothing listens there yet). */
-export async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url);
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 /**

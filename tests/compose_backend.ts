@@ -9,9 +9,8 @@ import { join } from "node:path";
 import { DEFAULT_PORTS } from "@campus/shared/config";
 import { errorText } from "@campus/shared/log";
 import { freePort } from "../tools/broker_node.ts";
-import { waitFor } from "./poll.ts";
-import { answers } from "./client.ts";
-import type { ServiceExit, ServiceName, StackBackend, StackOptions } from "./stack.ts";
+import { answers, waitFor } from "./poll.ts";
+import type { ServiceExit, ServiceName, StackBackend, StackOptions } from "./stack_backend.ts";
 
 /** Settings of a Compose stack. */
 export interface ComposeOptions extends StackOptions {

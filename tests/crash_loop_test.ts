@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { REASON_HEADER } from "@campus/shared/consumer";
 import { PostgresDatabase } from "@campus/shared/postgres";
-import { TEST_POSTGRES_URL } from "@campus/shared/store_testing";
+import { TEST_POSTGRES_URL } from "@campus/testing/store_contract";
 import { INTEGRATION, type ServiceExit, Stack } from "./stack.ts";
 import { finalOrders, listOrders, type OrderRequest, placeOrders } from "./client.ts";
 import { waitFor } from "./poll.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { errorText } from "@campus/shared/log";
-import { TEST_POSTGRES_URL } from "@campus/shared/store_testing";
+import { TEST_POSTGRES_URL } from "@campus/testing/store_contract";
 import type { Board } from "../services/order/pages/board.ts";
 import type { OrderView } from "../services/order/order_view.ts";
 import { finalOrder, placeOrder, readiness } from "./client.ts";

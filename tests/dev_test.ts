@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { SERVICES } from "@campus/shared/topology";
 import { canStartBrokerNode, freePort } from "../tools/broker_node.ts";
-import { answers } from "./client.ts";
-import { waitFor } from "./poll.ts";
+import { answers, waitFor } from "./poll.ts";
 import { WatchedProcess } from "./watched_process.ts";
 import { INTEGRATION } from "./stack.ts";
 

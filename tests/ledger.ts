@@ -22,7 +22,9 @@ export interface Ledger {
   final: number;
   /** Checked orders missing from the order service or still `PLACED` at the end. */
   lost: number;
+  /** Checked orders that reached `RESERVED`. */
   reserved: number;
+  /** Checked orders that reached `FAILED`. */
   failed: number;
   /** Sum of the quantities of the `RESERVED` orders. */
   reserved_qty: number;

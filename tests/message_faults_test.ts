@@ -12,13 +12,12 @@ import { InvalidMessage } from "@campus/shared/events";
 import { createLogger, type Logger } from "@campus/shared/log";
 import { SqliteDatabase } from "@campus/shared/sqlite";
 import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
-import { Stack } from "./stack.ts";
+import { menuEnv, Stack } from "./stack.ts";
 import {
   drained,
   finalOrder,
   finalOrders,
   listNotifications,
-  menuEnv,
   orderMix,
   placeOrder,
   placeOrders,

@@ -8,19 +8,17 @@ import assert from "node:assert/strict";
 import { ERROR_ID_HEADER } from "@campus/shared/consumer";
 import { MAX_REASON_LENGTH } from "@campus/shared/events";
 import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
-import { Stack } from "./stack.ts";
+import { menuEnv, Stack } from "./stack.ts";
 import {
-  answers,
   finalOrder,
   listNotifications,
   listOrders,
-  menuEnv,
   type OrderView,
   placeOrder,
   postOrder,
   stockLevels,
 } from "./client.ts";
-import { waitFor } from "./poll.ts";
+import { answers, waitFor } from "./poll.ts";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 /** Long enough that a request cut off by shutdown is cut off before its time limit. */

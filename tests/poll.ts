@@ -6,6 +6,7 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** What is awaited, for the error message: "order X to be RESERVED". */
   what: string;
+  /** Pause between two checks. */
   intervalMs?: number;
 }
 
@@ -28,6 +29,17 @@ export async function waitFor<T>(
       );
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** True when `url` answers a 2xx (and false when nothing listens there yet). */
+export async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url);
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
   }
 }
 

@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { canStartBrokerNode, createBrokerNode, freePort } from "../tools/broker_node.ts";
 import { SERVICE_ENV } from "../tools/service_runtime.ts";
-import { answers } from "./client.ts";
-import { waitFor } from "./poll.ts";
+import { answers, waitFor } from "./poll.ts";
 import { WatchedProcess } from "./watched_process.ts";
 import { INTEGRATION } from "./stack.ts";
 

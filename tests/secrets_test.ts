@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createPostgresDatabase } from "@campus/shared/store_testing";
+import { createPostgresDatabase } from "@campus/testing/store_contract";
 import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
 import { createBrokerNode, freePort } from "../tools/broker_node.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";

@@ -9,13 +9,17 @@
 export interface CollectedSpan {
   /** `service.name` of the process that made it. */
   service: string;
+  /** The span's name, e.g. `POST /order`. */
   name: string;
+  /** Hex id of the trace the span belongs to. */
   traceId: string;
+  /** Hex id of the span. */
   spanId: string;
   /** Empty for the root of a trace. */
   parentSpanId: string;
   /** OTLP span kind: 2 server, 4 producer, 5 consumer. */
   kind: number;
+  /** The span's attributes, by key, as plain values. */
   attributes: Record<string, unknown>;
 }
 
@@ -27,6 +31,7 @@ export interface SpanCollector {
   spans(): CollectedSpan[];
   /** Bytes of the trace exports received so far (request bodies, as sent). */
   bytes(): number;
+  /** Stops the receiver. */
   close(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
 import { openOutboxStore } from "@campus/shared/outbox_store";
-import { drainOutbox, storeContract } from "@campus/shared/store_testing";
+import { drainOutbox, storeContract } from "@campus/testing/store_contract";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { Reservation } from "./stock.ts";
 import { openStockStore, type StockStore } from "./stock_store.ts";

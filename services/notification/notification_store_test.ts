@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { storeContract } from "@campus/shared/store_testing";
+import { storeContract } from "@campus/testing/store_contract";
 import type { NotificationFilter } from "./notification.ts";
 import { type NotificationStore, openNotificationStore } from "./notification_store.ts";
 

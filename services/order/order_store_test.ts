@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import { openOutboxStore } from "@campus/shared/outbox_store";
-import { drainOutbox, storeContract } from "@campus/shared/store_testing";
+import { drainOutbox, storeContract } from "@campus/testing/store_contract";
 import type { Order, OrderQuery } from "./order.ts";
 import { openOrderStore, type OrderStore } from "./order_store.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Logger } from "@campus/shared/log";
 import { SqliteDatabase } from "@campus/shared/sqlite";
 import { openOutboxStore } from "@campus/shared/outbox_store";
-import { drainOutbox } from "@campus/shared/store_testing";
+import { drainOutbox } from "@campus/testing/store_contract";
 import { waitFor } from "../../tests/poll.ts";
 import { newOrder, type Reask, type ReaskRequest } from "./order.ts";
 import { openOrderStore } from "./order_store.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openDeliveryCounter } from "./delivery_counter.ts";
-import { storeContract } from "../store_testing.ts";
+import { storeContract } from "@campus/testing/store_contract";
 
 storeContract("bump() counts the redeliveries of each message until forget()", async ({ db }) => {
   const counter = await openDeliveryCounter(db);

@@ -8,7 +8,7 @@ import {
   postgresTest,
   storeContract,
   withTestDatabase,
-} from "../store_testing.ts";
+} from "@campus/testing/store_contract";
 import { waitFor } from "../../tests/poll.ts";
 
 /** A tiny store over a `notes` table, written once per engine, for the tests below. */

@@ -1,14 +1,19 @@
 /**
  * Runs a store's contract suite against both engines: a throwaway SQLite database, and a
- * PostgreSQL database with a random name, created for the test and dropped after it.
+ * PostgreSQL database with a random name, created for the test and dropped after it. Test
+ * support, kept out of the services' package (`@campus/shared`): the store suites beside the
+ * code in shared/ and services/, the stack controller and the benchmark import it.
  * @module
  */
 import postgres from "postgres";
-import type { Database, Engine } from "./storage/database.ts";
-import type { OutgoingEvent } from "./messaging/contract.ts";
-import type { OutboxStore } from "./outbox_store.ts";
-import { PostgresDatabase } from "./storage/postgres.ts";
-import { SqliteDatabase } from "./storage/sqlite.ts";
+import type { Database, Engine } from "@campus/shared/database";
+import type { EventType, OutgoingEvent } from "@campus/shared/events";
+import type { OutboxStore } from "@campus/shared/outbox_store";
+import { PostgresDatabase } from "@campus/shared/postgres";
+import { SqliteDatabase } from "@campus/shared/sqlite";
+
+// The shared types this module's signatures use, so that its documentation stands on its own.
+export type { Database, Engine, EventType, OutboxStore, OutgoingEvent };
 
 /** The server the suites create their databases on (`TEST_POSTGRES_URL`), trust auth. */
 export const TEST_POSTGRES_URL: string = Deno.env.get("TEST_POSTGRES_URL") ||
