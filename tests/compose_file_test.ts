@@ -1,5 +1,5 @@
 /**
- * compose.yaml, the Dockerfile and .dockerignore, checked by parsing against shared/config.ts and
+ * compose.yaml, the Dockerfile and .dockerignore, checked by parsing against shared/runtime/config.ts and
  * tools/: the container deployment must agree with what the services read and with the
  * permissions the services run with. The images themselves run in tests/compose/.
  */
@@ -107,7 +107,7 @@ Deno.test("each service is built from the Dockerfile for itself and publishes it
   }
 });
 
-Deno.test("each service gets every setting shared/config.ts reads, with its defaults", async (t) => {
+Deno.test("each service gets every setting shared/runtime/config.ts reads, with its defaults", async (t) => {
   for (const service of SERVICES) {
     await t.step(service, () => {
       const env = app(service).environment ?? {};
@@ -118,7 +118,7 @@ Deno.test("each service gets every setting shared/config.ts reads, with its defa
       assert.equal(env.INVENTORY_URL, "http://inventory_service:5002", "the in-network address");
       // One database per service: a variable of its own, SQLite on the volume when unset.
       assert.equal(env.DATABASE_URL, `\${${service.toUpperCase()}_DATABASE_URL:-}`);
-      // The rest follow shared/config.ts unless the shell or a .env file overrides them.
+      // The rest follow shared/runtime/config.ts unless the shell or a .env file overrides them.
       const fixed = ["AMQP_URL", "HOST", "PORT", "DATA_DIR", "INVENTORY_URL", "DATABASE_URL"];
       for (const [name, fallback] of Object.entries(ENV_DEFAULTS)) {
         if (fixed.includes(name)) continue;

@@ -1,5 +1,5 @@
 /**
- * compose.scale.yaml, checked by parsing against compose.yaml and shared/config.ts: PostgreSQL
+ * compose.scale.yaml, checked by parsing against compose.yaml and shared/runtime/config.ts: PostgreSQL
  * with a database per service, a 3-node RabbitMQ cluster, and replicas that each get a
  * configuration the services accept.
  */
