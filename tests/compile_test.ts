@@ -6,26 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort } from "../tools/broker_node.ts";
 
+import { entries, inTempDir } from "../tools/_temp_dir.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
-
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
-}
-
-/** Runs `test` with a temp folder that is removed afterwards. */
-async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "campus-compile-" });
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test(
   "deno task compile fails fast, says why and writes nothing where the runtime download is unreachable",

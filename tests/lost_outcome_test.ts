@@ -6,7 +6,7 @@
  * alarm are published while `order_status` is deleted, and the order service must ask again.
  */
 import assert from "node:assert/strict";
-import { Stack, type StackOptions } from "./stack.ts";
+import { OWN_BROKER_NODE, Stack, type StackOptions } from "./stack.ts";
 import {
   finalOrders,
   listNotifications,
@@ -18,12 +18,6 @@ import {
 import { assertLedger } from "./ledger.ts";
 import { waitFor } from "./poll.ts";
 
-const integration = {
-  sanitizeOps: false,
-  sanitizeResources: false,
-  // The memory alarm and the queue deletion need a broker node of the suite's own.
-  ignore: Deno.env.get("STACK") === "compose" || Boolean(Deno.env.get("TEST_AMQP_URL")),
-};
 const MENU = { Coffee: 100, Salad: 100, Pizza: 100 };
 const ORDERS = 10;
 /** Short, so that the order service asks again within the suite's deadlines. */
@@ -37,7 +31,7 @@ for (
 ) {
   Deno.test(
     `results lost after their confirm still end every order (${engine})`,
-    integration,
+    OWN_BROKER_NODE,
     async () => {
       const stack = await Stack.start({
         ...options,

@@ -12,7 +12,7 @@ import { InvalidMessage } from "@campus/shared/events";
 import { createLogger, type Logger } from "@campus/shared/log";
 import { SqliteDatabase } from "@campus/shared/sqlite";
 import { SET_ASIDE_REASON } from "../services/inventory/app.ts";
-import { menuEnv, Stack } from "./stack.ts";
+import { menuEnv, OWN_BROKER_NODE, Stack } from "./stack.ts";
 import {
   drained,
   finalOrder,
@@ -27,16 +27,10 @@ import { checkLedger } from "./ledger.ts";
 import { waitFor } from "./poll.ts";
 import { publishRaw } from "./raw_amqp.ts";
 
-const integration = {
-  sanitizeOps: false,
-  sanitizeResources: false,
-  // Policies and alarms need a broker node of the suite's own, driven with rabbitmqctl.
-  ignore: Deno.env.get("STACK") === "compose" || Boolean(Deno.env.get("TEST_AMQP_URL")),
-};
 const MENU = { Coffee: 1000, Salad: 1000, Pizza: 1000 };
 const STALL_MS = 2000;
 
-Deno.test("message path faults", integration, async (t) => {
+Deno.test("message path faults", OWN_BROKER_NODE, async (t) => {
   const stack = await Stack.start({
     env: {
       MENU: menuEnv(MENU),

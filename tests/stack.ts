@@ -24,6 +24,16 @@ export type { ServiceExit, ServiceName, StackBackend, StackOptions };
  */
 export const INTEGRATION = { sanitizeOps: false, sanitizeResources: false } as const;
 
+/**
+ * {@linkcode INTEGRATION} for a suite that drives a broker node of its own with `rabbitmqctl`
+ * (alarms, policies, deleted queues): ignored, and so reported, under Compose or a shared
+ * `TEST_AMQP_URL`, where it has no such node.
+ */
+export const OWN_BROKER_NODE = {
+  ...INTEGRATION,
+  ignore: Deno.env.get("STACK") === "compose" || Boolean(Deno.env.get("TEST_AMQP_URL")),
+} as const;
+
 /** A running stack: a backend plus a broker client for queue depths and hand-published messages. */
 export class Stack {
   private constructor(readonly backend: StackBackend, readonly broker: QueueAdmin) {}

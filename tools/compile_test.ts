@@ -14,26 +14,8 @@ import {
 } from "./compile.ts";
 import { SERVICE_ENV } from "./service_runtime.ts";
 
+import { entries, inTempDir } from "./_temp_dir.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
-
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
-}
-
-/** Runs `test` with a temp folder that is removed afterwards. */
-async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "campus-compile-" });
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** `deno compile` stand-in: writes the binary for services in `succeed`, fails for others. */
 function fakeDeno(succeed: readonly string[], stderr = "error: type check failed"): CompileDeps {
