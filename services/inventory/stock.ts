@@ -83,10 +83,11 @@ export class MenuItems {
  * ```
  */
 export function reserved(order: OrderPlaced, item: string, remaining: number): Reservation {
-  const { order_id, qty, student_id } = order;
+  const { order_id, student_id } = order;
+  const { qty } = order.lines[0];
   return {
     outcome: "RESERVED",
-    event: { order_id, item, qty, student_id, remaining },
+    event: { order_id, student_id, lines: [{ item, qty, remaining }], item, qty, remaining },
     duplicate: false,
   };
 }
@@ -103,10 +104,10 @@ export function reserved(order: OrderPlaced, item: string, remaining: number): R
  * ```
  */
 export function refused(order: OrderPlaced, reason: string): Reservation {
-  const { order_id, item, qty, student_id } = order;
+  const { order_id, student_id, lines } = order;
   return {
     outcome: "FAILED",
-    event: { order_id, item, qty, student_id, reason },
+    event: { order_id, student_id, lines, item: lines[0].item, qty: lines[0].qty, reason },
     duplicate: false,
   };
 }
@@ -143,16 +144,20 @@ export function announcement(reservation: Reservation): OutgoingEvent {
  * `duplicate`: announced again, never decided again.
  */
 export function recordedReservation(row: Record<string, unknown>): Reservation {
+  const item = String(row.item);
+  const qty = Number(row.qty);
   const base = {
     order_id: String(row.order_id),
-    item: String(row.item),
-    qty: Number(row.qty),
     student_id: String(row.student_id),
+    lines: [{ item, qty }],
+    item,
+    qty,
   };
+  const remaining = row.remaining == null ? {} : { remaining: Number(row.remaining) };
   return row.outcome === "RESERVED"
     ? {
       outcome: "RESERVED",
-      event: { ...base, ...(row.remaining == null ? {} : { remaining: Number(row.remaining) }) },
+      event: { ...base, lines: [{ item, qty, ...remaining }], ...remaining },
       duplicate: true,
     }
     : { outcome: "FAILED", event: { ...base, reason: String(row.reason) }, duplicate: true };

@@ -70,8 +70,11 @@ export class PostgresStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
-      const item = await this.#find(order.item) ?? order.item;
-      const reservation = refused({ ...order, item }, fitReason(reason));
+      const item = await this.#find(order.lines[0].item) ?? order.lines[0].item;
+      const reservation = refused(
+        { ...order, lines: [{ ...order.lines[0], item }] },
+        fitReason(reason),
+      );
       return await this.#record(reservation) ? reservation : undefined;
     });
   }
@@ -114,10 +117,10 @@ export class PostgresStockStore {
   }
 
   async #decide(order: OrderPlaced): Promise<Reservation | undefined> {
-    const { qty } = order;
-    const item = await this.#find(order.item);
+    const { qty } = order.lines[0];
+    const item = await this.#find(order.lines[0].item);
     if (item === undefined) {
-      const reservation = refused(order, this.menu.notOnMenu(order.item));
+      const reservation = refused(order, this.menu.notOnMenu(order.lines[0].item));
       return await this.#record(reservation) ? reservation : undefined;
     }
     const sql = this.db.sql;
@@ -125,7 +128,10 @@ export class PostgresStockStore {
       WHERE item = ${item} AND quantity >= ${qty} RETURNING quantity`;
     if (!taken) {
       const [row] = await sql`SELECT quantity FROM stock WHERE item = ${item}`;
-      const reservation = refused({ ...order, item }, notEnough(item, qty, Number(row?.quantity)));
+      const reservation = refused(
+        { ...order, lines: [{ item, qty }] },
+        notEnough(item, qty, Number(row?.quantity)),
+      );
       return await this.#record(reservation) ? reservation : undefined;
     }
     const reservation = reserved(order, item, taken.quantity);
@@ -137,7 +143,8 @@ export class PostgresStockStore {
 
   /** Records a decision; false when the order already had one (its key is taken). */
   async #record(reservation: Reservation): Promise<boolean> {
-    const { order_id, item, qty, student_id } = reservation.event;
+    const { order_id, student_id } = reservation.event;
+    const { item, qty } = reservation.event.lines[0];
     const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
     const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
     const inserted = await this.db.sql`INSERT INTO reservations

@@ -85,8 +85,10 @@ export class SqliteStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, () => {
-      const item = this.menu.find(order.item) ?? order.item;
-      return this.#record(refused({ ...order, item }, fitReason(reason)));
+      const item = this.menu.find(order.lines[0].item) ?? order.lines[0].item;
+      return this.#record(
+        refused({ ...order, lines: [{ ...order.lines[0], item }] }, fitReason(reason)),
+      );
     });
   }
 
@@ -112,17 +114,22 @@ export class SqliteStockStore {
   }
 
   #decide(order: OrderPlaced): Reservation {
-    const { qty } = order;
-    const item = this.menu.find(order.item);
-    if (item === undefined) return this.#record(refused(order, this.menu.notOnMenu(order.item)));
+    const { qty } = order.lines[0];
+    const item = this.menu.find(order.lines[0].item);
+    if (item === undefined) {
+      return this.#record(refused(order, this.menu.notOnMenu(order.lines[0].item)));
+    }
     const taken = this.#take.get(qty, item, qty);
     if (taken) return this.#record(reserved(order, item, Number(taken.quantity)));
     const inStock = Number(this.#stockOf.get(item)?.quantity);
-    return this.#record(refused({ ...order, item }, notEnough(item, qty, inStock)));
+    return this.#record(
+      refused({ ...order, lines: [{ item, qty }] }, notEnough(item, qty, inStock)),
+    );
   }
 
   #record(reservation: Reservation): Reservation {
-    const { order_id, item, qty, student_id } = reservation.event;
+    const { order_id, student_id } = reservation.event;
+    const { item, qty } = reservation.event.lines[0];
     const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
     const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
     this.#insertReservation.run(

@@ -3,7 +3,13 @@ import { storeContract } from "@campus/testing/store_contract";
 import type { NotificationFilter } from "./notification.ts";
 import { type NotificationStore, openNotificationStore } from "./notification_store.ts";
 
-const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
+const event = {
+  order_id: "o1",
+  item: "Pizza",
+  qty: 3,
+  student_id: "S2",
+  lines: [{ item: "Pizza", qty: 3 }],
+};
 
 const all = async (store: NotificationStore, filter?: NotificationFilter) =>
   (await Array.fromAsync(store.batches(filter))).flat();

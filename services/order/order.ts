@@ -150,7 +150,7 @@ export function newOrder(request: PlaceOrderRequest, now: string): Order {
  */
 export function orderPlaced(order: Order): OutgoingEvent {
   const { order_id, item, qty, student_id } = order;
-  return envelopeFor("OrderPlaced", { order_id, item, qty, student_id });
+  return envelopeFor("OrderPlaced", { order_id, student_id, lines: [{ item, qty }], item, qty });
 }
 
 /**
@@ -173,11 +173,12 @@ export function sameRequest(a: PlaceOrderRequest, b: PlaceOrderRequest): boolean
  * @example
  * ```ts
  * import { itemAfter } from "./order.ts";
- * const event = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" };
+ * const event = { order_id: "o1", student_id: "S1", lines: [{ item: "Coffee", qty: 1 }] };
  * itemAfter("coffee", { outcome: "RESERVED", event }); // "Coffee"
  * itemAfter("tea", { outcome: "RESERVED", event }); // "tea"
  * ```
  */
 export function itemAfter(stored: string, result: InventoryResult): string {
-  return menuKey(stored) === menuKey(result.event.item) ? result.event.item : stored;
+  const item = result.event.lines[0].item;
+  return menuKey(stored) === menuKey(item) ? item : stored;
 }

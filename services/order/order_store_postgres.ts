@@ -204,7 +204,9 @@ export class PostgresOrderStore {
     }
     const inserted = await sql`INSERT INTO orders
       (order_id, item, qty, student_id, status, reason, created_at, updated_at)
-      VALUES (${event.order_id}, ${event.item}, ${event.qty}, ${event.student_id}, ${outcome},
+      VALUES (${event.order_id}, ${event.lines[0].item}, ${
+      event.lines[0].qty
+    }, ${event.student_id}, ${outcome},
         ${reason}, ${now}, ${now})
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;

@@ -209,8 +209,8 @@ export class SqliteOrderStore {
       }
       return this.#insertFinished.run(
         event.order_id,
-        event.item,
-        event.qty,
+        event.lines[0].item,
+        event.lines[0].qty,
         event.student_id,
         outcome,
         reason,

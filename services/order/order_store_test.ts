@@ -7,6 +7,7 @@ import type { Order, OrderQuery } from "./order.ts";
 import { openOrderStore, type OrderStore } from "./order_store.ts";
 
 const request = { item: "Coffee", qty: 1, student_id: "S1" };
+const lines = [{ item: "Coffee", qty: 1 }];
 
 async function openOrders(db: Database) {
   let now = Date.parse("2026-01-01T00:00:00Z");
@@ -32,7 +33,7 @@ storeContract("placeAll() stores each order and its OrderPlaced together", async
   assert.deepEqual(more, []);
   assert.equal(event.type, "OrderPlaced");
   assert.equal(event.correlationId, order.order_id);
-  assert.deepEqual(event.body, { order_id: order.order_id, ...request });
+  assert.deepEqual(event.body, { order_id: order.order_id, ...request, lines });
 });
 
 storeContract("applyResult() moves an order forward once and never back", async ({ db }) => {
@@ -40,11 +41,11 @@ storeContract("applyResult() moves an order forward once and never back", async 
   const { order_id } = await place();
   const failed = {
     outcome: "FAILED" as const,
-    event: { order_id, ...request, reason: "none left" },
+    event: { order_id, ...request, lines, reason: "none left" },
   };
   assert.equal(await orders.applyResult(failed), true);
   assert.equal(await orders.applyResult(failed), false, "a duplicate changes nothing");
-  const late = { outcome: "RESERVED" as const, event: { order_id, ...request } };
+  const late = { outcome: "RESERVED" as const, event: { order_id, ...request, lines } };
   assert.equal(await orders.applyResult(late), false, "a final status stays");
   const final = await orders.get(order_id);
   assert.deepEqual({ status: final?.status, reason: final?.reason }, {
@@ -57,7 +58,7 @@ storeContract("applyResult() moves an order forward once and never back", async 
 storeContract("applyResult() takes the menu's spelling of the same item only", async ({ db }) => {
   const { orders, place } = await openOrders(db);
   const lower = await place({ ...request, item: "coffee" });
-  const event = { order_id: lower.order_id, item: "Coffee", qty: 1, student_id: "S1" };
+  const event = { order_id: lower.order_id, student_id: "S1", lines };
   assert.equal(await orders.applyResult({ outcome: "RESERVED", event }), true);
   assert.equal((await orders.get(lower.order_id))?.item, "Coffee");
   const tea = await place({ ...request, item: "Tea" });
@@ -67,7 +68,13 @@ storeContract("applyResult() takes the menu's spelling of the same item only", a
 
 storeContract("applyResult() records an order that was published by hand", async ({ db }) => {
   const { orders } = await openOrders(db);
-  const event = { order_id: "hand-1", item: "Salad", qty: 5, student_id: "S3" };
+  const event = {
+    order_id: "hand-1",
+    item: "Salad",
+    qty: 5,
+    student_id: "S3",
+    lines: [{ item: "Salad", qty: 5 }],
+  };
   assert.equal(await orders.applyResult({ outcome: "RESERVED", event }), true);
   assert.equal((await orders.get("hand-1"))?.status, "RESERVED");
 });
@@ -78,7 +85,10 @@ storeContract(
     const { orders, place } = await openOrders(db);
     const a = await place();
     await place({ ...request, student_id: "S2" });
-    await orders.applyResult({ outcome: "RESERVED", event: { order_id: a.order_id, ...request } });
+    await orders.applyResult({
+      outcome: "RESERVED",
+      event: { order_id: a.order_id, ...request, lines },
+    });
     assert.equal((await listOf(orders)).length, 2);
     assert.deepEqual((await listOf(orders, { student_id: "S2" })).map((o) => o.student_id), ["S2"]);
     assert.deepEqual((await listOf(orders, { status: "RESERVED" })).map((o) => o.order_id), [
@@ -150,7 +160,10 @@ storeContract("every replica serves the same orders", async ({ db, replica }) =>
   const other = await openOrders(replica());
   const order = await one.place();
   assert.deepEqual(await other.orders.get(order.order_id), order);
-  const result = { outcome: "RESERVED" as const, event: { order_id: order.order_id, ...request } };
+  const result = {
+    outcome: "RESERVED" as const,
+    event: { order_id: order.order_id, ...request, lines },
+  };
   const applied = await Promise.all([
     one.orders.applyResult(result),
     other.orders.applyResult(result),
@@ -185,12 +198,12 @@ storeContract("oldestPlacedAt() is the oldest order still waiting", async ({ db 
   assert.equal(await orders.oldestPlacedAt(), Date.parse(first.created_at));
   await orders.applyResult({
     outcome: "RESERVED",
-    event: { order_id: first.order_id, ...request },
+    event: { order_id: first.order_id, ...request, lines },
   });
   assert.equal(await orders.oldestPlacedAt(), Date.parse(second.created_at), "a final one left");
   await orders.applyResult({
     outcome: "RESERVED",
-    event: { order_id: second.order_id, ...request },
+    event: { order_id: second.order_id, ...request, lines },
   });
   assert.equal(await orders.oldestPlacedAt(), undefined);
 });
@@ -215,7 +228,10 @@ storeContract("reaskOverdue() asks again about late orders, then waits", async (
   const { orders, outbox, place } = await openOrders(db);
   const late = await place();
   const done = await place();
-  await orders.applyResult({ outcome: "RESERVED", event: { order_id: done.order_id, ...request } });
+  await orders.applyResult({
+    outcome: "RESERVED",
+    event: { order_id: done.order_id, ...request, lines },
+  });
   await drainOutbox(outbox);
   const placedAt = Date.parse(late.created_at);
 
@@ -227,7 +243,7 @@ storeContract("reaskOverdue() asks again about late orders, then waits", async (
   assert.deepEqual(more, []);
   assert.equal(event.type, "OrderPlaced");
   assert.equal(event.correlationId, late.order_id);
-  assert.deepEqual(event.body, { order_id: late.order_id, ...request });
+  assert.deepEqual(event.body, { order_id: late.order_id, ...request, lines });
 
   assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 30_000)), [], "asked just now");
   assert.deepEqual(await orders.reaskOverdue(reaskAt(placedAt + 39_999)), [], "10 s after ask 1");
@@ -239,7 +255,7 @@ storeContract("reaskOverdue() asks again about late orders, then waits", async (
 
   await orders.applyResult({
     outcome: "FAILED",
-    event: { order_id: late.order_id, ...request, reason: "none left" },
+    event: { order_id: late.order_id, ...request, lines, reason: "none left" },
   });
   assert.deepEqual(
     await orders.reaskOverdue(reaskAt(placedAt + 3_600_000)),

@@ -17,7 +17,7 @@ export type OrderView = Omit<Order, "created_at" | "updated_at"> & {
 /** A stored order with its message. */
 export function viewOfOrder(order: Order): OrderView {
   const { order_id, item, qty, student_id } = order;
-  const event = { order_id, item, qty, student_id };
+  const event = { order_id, student_id, lines: [{ item, qty }], item, qty };
   if (order.status === "RESERVED") {
     return { ...order, message: notificationMessage({ outcome: "RESERVED", event }) };
   }
@@ -33,7 +33,8 @@ export function viewOfOrder(order: Order): OrderView {
 
 /** The order an inventory result makes final, with its message. */
 export function viewOfResult(result: InventoryResult): OrderView {
-  const { order_id, item, qty, student_id } = result.event;
+  const { order_id, student_id } = result.event;
+  const { item, qty } = result.event.lines[0];
   const view: OrderView = { order_id, item, qty, student_id, status: result.outcome };
   if (result.outcome === "FAILED") view.reason = result.event.reason;
   view.message = notificationMessage(result);

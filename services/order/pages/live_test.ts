@@ -107,7 +107,11 @@ Deno.test("GET /board/events sends counts, latest orders, stock and queue depths
 
     await orders.applyResult({
       outcome: "RESERVED",
-      event: { order_id: placed.order_id, item: "Coffee", qty: 2, student_id: "S1" },
+      event: {
+        order_id: placed.order_id,
+        student_id: "S1",
+        lines: [{ item: "Coffee", qty: 2 }],
+      },
     });
     live.ordersChanged();
     const next = await stream.next("a board with the order RESERVED", (e) => {
