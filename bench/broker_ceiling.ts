@@ -1,6 +1,6 @@
 /** The broker ceiling: persistent publishes with confirms plus consume-and-ack, nothing else. */
 import { BrokerSession } from "@campus/shared/amqp";
-import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { QueueAdmin } from "@campus/testing/amqp_admin";
 import { topologyOptions } from "@campus/shared/config";
 import { createLogger } from "@campus/shared/log";
 import { redactUrl } from "@campus/shared/redact";

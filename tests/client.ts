@@ -24,10 +24,15 @@ export interface OrderView {
 
 /** A notification as `GET /notifications` returns it. */
 export interface NotificationView {
+  /** The order it is about. */
   order_id: string;
+  /** The student it was sent to. */
   student_id: string;
+  /** The order's final status. */
   outcome: "RESERVED" | "FAILED";
+  /** The text the student got. */
   message: string;
+  /** When it was sent (ISO 8601). */
   sent_at: string;
 }
 
@@ -102,15 +107,21 @@ export async function stockLevels(stack: Stack): Promise<Record<string, number>>
 
 /** What `GET /ready` answered. */
 export interface Readiness {
+  /** 200 when ready, 503 when not. */
   status: number;
+  /** The answer's JSON body. */
   body: {
+    /** `"ready"` or `"not ready"`. */
     status: string;
+    /** `"connected"`, `"disconnected"` or `"blocked"`. */
     broker: string;
+    /** Events written to the outbox and not yet published. */
     outbox_pending: number;
     /** "stalled" when the oldest outbox row waited too long while the broker was connected. */
     outbox?: string;
     /** "stalled" while database work has waited longer than `DB_STALL_MS`. */
     database?: string;
+    /** Why it is not ready, when it is not. */
     error?: string;
   };
 }

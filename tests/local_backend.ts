@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { QueueAdmin } from "@campus/testing/amqp_admin";
 import { redactUrl } from "@campus/shared/redact";
 import { topologyOptions } from "@campus/shared/config";
 import { createPostgresDatabase } from "@campus/testing/store_contract";

@@ -7,7 +7,7 @@
  * tests/compose_backend.ts) drives the containers of compose.yaml.
  * @module
  */
-import { QueueAdmin } from "@campus/shared/amqp_admin";
+import { QueueAdmin } from "@campus/testing/amqp_admin";
 import { UNCAUGHT_ERROR, UNHANDLED_REJECTION } from "@campus/shared/log";
 import { topologyOptions } from "@campus/shared/config";
 import { SERVICE_NAMES } from "@campus/shared/topology";

@@ -3,7 +3,7 @@
  * count and first few reasons, saying so when a queue is empty.
  * @module
  */
-import type { TakenMessage } from "@campus/shared/amqp_admin";
+import type { TakenMessage } from "@campus/testing/amqp_admin";
 import { REASON_HEADER } from "@campus/shared/consumer";
 import { fitReason } from "@campus/shared/events";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { TakenMessage } from "@campus/shared/amqp_admin";
+import type { TakenMessage } from "@campus/testing/amqp_admin";
 import { deadLetterTable } from "./dead_letter_report.ts";
 
 const letter = (messageId: string, reason?: string): TakenMessage => ({

@@ -7,7 +7,7 @@
  */
 // deno-lint-ignore-file no-console -- a terminal program: its output is the point
 import { parseArgs } from "node:util";
-import { QueueAdmin, type TakenMessage } from "@campus/shared/amqp_admin";
+import { QueueAdmin, type TakenMessage } from "@campus/testing/amqp_admin";
 import { ENV_DEFAULTS, topologyOptions } from "@campus/shared/config";
 import {
   ERROR_ID_HEADER,

@@ -1,7 +1,7 @@
 /**
  * Opening a RabbitMQ connection the way every client of this project wants it, to one of the
  * nodes of a cluster, and declaring the whole topology on it: for the self-healing session and
- * for the queue admin.
+ * for the plain queue access (`queue_access.ts`).
  * @module
  */
 // @deno-types="@types/amqplib"
