@@ -26,7 +26,8 @@ export interface OrderView {
 export interface NotificationView {
   order_id: string;
   student_id: string;
-  outcome: "RESERVED" | "FAILED";
+  /** The status the student was told of. */
+  outcome: "RESERVED" | "FAILED" | "CANCELLED" | "READY" | "EXPIRED";
   message: string;
   sent_at: string;
 }
