@@ -117,8 +117,12 @@ export interface Readiness {
 }
 
 /** `GET /ready` of a service. */
-export async function readiness(stack: Stack, service: ServiceName): Promise<Readiness> {
-  return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
+export async function readiness(
+  stack: Stack,
+  service: ServiceName,
+  replica = 0,
+): Promise<Readiness> {
+  return await getJson<Readiness["body"]>(stack.url(service, "/ready", replica));
 }
 
 /** Waits until a service's `/ready` answers 200 with an empty outbox, and returns that answer. */
