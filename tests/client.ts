@@ -28,8 +28,8 @@ export interface NotificationView {
   order_id: string;
   /** The student it was sent to. */
   student_id: string;
-  /** The order's final status. */
-  outcome: "RESERVED" | "FAILED";
+  /** The status the student was told of. */
+  outcome: "RESERVED" | "FAILED" | "CANCELLED" | "READY" | "EXPIRED";
   /** The text the student got. */
   message: string;
   /** When it was sent (ISO 8601). */
@@ -127,8 +127,12 @@ export interface Readiness {
 }
 
 /** `GET /ready` of a service. */
-export async function readiness(stack: Stack, service: ServiceName): Promise<Readiness> {
-  return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
+export async function readiness(
+  stack: Stack,
+  service: ServiceName,
+  replica = 0,
+): Promise<Readiness> {
+  return await getJson<Readiness["body"]>(stack.url(service, "/ready", replica));
 }
 
 /** Waits until a service's `/ready` answers 200 with an empty outbox, and returns that answer. */
