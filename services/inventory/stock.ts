@@ -337,7 +337,10 @@ export function recordedDecision(row: Record<string, unknown>): RecordedDecision
 
 /** What a cancel does to the order's stock, and the `InventoryReleased` that says so. */
 export interface Release {
-  /** The lines whose stock goes back now; empty when nothing was reserved or it went back before. */
+  /**
+   * The lines whose stock goes back now; empty when nothing was reserved or it went back
+   * before.
+   */
   giveBack: OrderLine[];
   /**
    * True when inventory had not decided on the order: a `CANCELLED` decision is recorded, so
@@ -410,7 +413,8 @@ export function cancellation(
  *   cancelled_by: "staff" as const,
  *   previous: "PLACED" as const,
  * };
- * assert.equal(releaseAnnouncement(cancellation(cancel, undefined)).routingKey, "inventory.released");
+ * const event = releaseAnnouncement(cancellation(cancel, undefined));
+ * assert.equal(event.routingKey, "inventory.released");
  * ```
  */
 export function releaseAnnouncement(release: Release): OutgoingEvent {
