@@ -92,7 +92,7 @@ Deno.test("order_cancelled refuses a body that is no cancel, naming the field", 
   }
 });
 
-Deno.test("order_placed after an early order_cancelled takes nothing, announces nothing", async () => {
+Deno.test("order_placed after an early cancel takes nothing, announces nothing", async () => {
   const { db, outbox, deliver, stock } = await setup();
   try {
     await deliver("order_cancelled", { ...cart, cancelled_by: "student", previous: "PLACED" });
