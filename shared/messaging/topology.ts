@@ -37,11 +37,17 @@ export interface WorkQueue {
 /** Every work queue of the pipeline. */
 export const WORK_QUEUES = [
   { name: "order_placed", bindings: ["order.placed"], consumer: "inventory" },
+  { name: "order_cancelled", bindings: ["order.cancelled"], consumer: "inventory" },
   { name: "inventory_reserved", bindings: ["inventory.reserved"], consumer: "notification" },
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
   {
+    name: "order_updates",
+    bindings: ["order.status_changed", "order.cancelled"],
+    consumer: "notification",
+  },
+  {
     name: "order_status",
-    bindings: ["inventory.reserved", "inventory.failed"],
+    bindings: ["inventory.reserved", "inventory.failed", "inventory.released"],
     consumer: "order",
   },
 ] as const satisfies readonly WorkQueue[];
@@ -51,7 +57,7 @@ export type WorkQueueName = typeof WORK_QUEUES[number]["name"];
 
 /**
  * The names of the work queues `S` consumes, e.g. `QueueOf<"notification">` is
- * `"inventory_reserved" | "inventory_failed"`.
+ * `"inventory_reserved" | "inventory_failed" | "order_updates"`.
  */
 export type QueueOf<S extends ServiceName> = Extract<
   typeof WORK_QUEUES[number],
