@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { SESSION_COOKIE, signToken, type TokenClaims } from "@campus/shared/auth";
+import { WORK_QUEUES } from "@campus/shared/topology";
 import { type Browser, launchBrowser, type Page, screenshot } from "./browser.ts";
 import type { NotificationView, OrderView } from "./client.ts";
 import { waitFor } from "./poll.ts";
@@ -360,7 +361,11 @@ Deno.test({
             return Number.isNaN(n) ? undefined : n;
           }, { what: "the board's RESERVED count" });
           assert.ok(reserved >= 3, `RESERVED ${reserved}`);
-          assert.equal(await page.locator("[data-queue]").count(), 4, "queue depths shown");
+          assert.equal(
+            await page.locator("[data-queue]").count(),
+            WORK_QUEUES.length,
+            "every work queue's depth shown",
+          );
           await screenshot(page, "auth-board");
           assert.deepEqual(await violations(), [], "no Content-Security-Policy violation");
 
