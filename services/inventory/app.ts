@@ -1,7 +1,7 @@
 /**
  * The inventory service: reserves stock for every line of each `OrderPlaced` (or for none) and
- * announces the result, and gives a cancelled order's stock back once for each
- * `OrderCancelled`; `GET /inventory` lists stock levels (to any valid token while authentication is on: they are
+ * announces the result, and gives a cancelled order's stock back once for each `OrderCancelled`;
+ * `GET /inventory` lists stock levels (to any valid token while authentication is on: they are
  * not personal, but not for the open internet either).
  * @module
  */

@@ -7,11 +7,13 @@
 import {
   envelopeFor,
   fitReason,
+  InvalidMessage,
   type InventoryFailed,
   type InventoryReleased,
   type InventoryReserved,
   type OrderCancelled,
   type OrderLine,
+  orderLineFields,
   type OrderPlaced,
   type OutgoingEvent,
   type ReservedLine,
@@ -101,7 +103,9 @@ export class MenuItems {
 /**
  * The lines of an order as stock is taken for them: lines naming the same item (by
  * {@linkcode menuKey}) merged into the first, their quantities summed, each in the menu's
- * spelling when it is on the menu.
+ * spelling when it is on the menu. Throws {@linkcode InvalidMessage}, naming the later line,
+ * when merged lines ask for more of an item than one order may have (the order service refuses
+ * such a cart; a hand-published one is dead-lettered, then set aside).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -116,13 +120,24 @@ export class MenuItems {
  */
 export function wantedLines(lines: readonly OrderLine[], menu: MenuItems): WantedLine[] {
   const merged = new Map<string, WantedLine>();
-  for (const { item, qty } of lines) {
+  lines.forEach(({ item, qty }, i) => {
     const found = menu.find(item);
     const key = found ?? menuKey(item);
     const line = merged.get(key);
-    if (line) line.qty += qty;
-    else merged.set(key, { item: found ?? item, qty, onMenu: found !== undefined });
-  }
+    if (!line) {
+      merged.set(key, { item: found ?? item, qty, onMenu: found !== undefined });
+      return;
+    }
+    line.qty += qty;
+    const checked = orderLineFields.qty.safeParse(line.qty);
+    if (!checked.success) {
+      throw new InvalidMessage(
+        `lines[${i}].qty: ${
+          checked.error.issues[0].message
+        } (lines of "${line.item}" add up to ${line.qty})`,
+      );
+    }
+  });
   return [...merged.values()];
 }
 
@@ -322,7 +337,10 @@ export function recordedDecision(row: Record<string, unknown>): RecordedDecision
 
 /** What a cancel does to the order's stock, and the `InventoryReleased` that says so. */
 export interface Release {
-  /** The lines whose stock goes back now; empty when nothing was reserved or it went back before. */
+  /**
+   * The lines whose stock goes back now; empty when nothing was reserved or it went back
+   * before.
+   */
   giveBack: OrderLine[];
   /**
    * True when inventory had not decided on the order: a `CANCELLED` decision is recorded, so
@@ -395,7 +413,8 @@ export function cancellation(
  *   cancelled_by: "staff" as const,
  *   previous: "PLACED" as const,
  * };
- * assert.equal(releaseAnnouncement(cancellation(cancel, undefined)).routingKey, "inventory.released");
+ * const event = releaseAnnouncement(cancellation(cancel, undefined));
+ * assert.equal(event.routingKey, "inventory.released");
  * ```
  */
 export function releaseAnnouncement(release: Release): OutgoingEvent {

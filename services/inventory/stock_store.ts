@@ -39,8 +39,9 @@ export interface StockStore {
   levels(): Promise<StockLevel[]>;
   /**
    * Takes the stock rows of the items `names` mean for the rest of the current transaction,
-   * always in the same order (byte order of the name). A batch that does this first waits for another batch holding
-   * one of its items instead of deadlocking with it; a no-op where one process owns the data.
+   * always in the same order (byte order of the name). A batch that does this first waits for
+   * another batch holding one of its items instead of deadlocking with it; a no-op where one
+   * process owns the data.
    */
   lockItems(names: readonly string[]): Promise<void>;
 }

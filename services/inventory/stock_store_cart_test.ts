@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import type { Database } from "@campus/shared/database";
-import type { OrderCancelled, OrderLine, OrderPlaced } from "@campus/shared/events";
+import {
+  InvalidMessage,
+  type OrderCancelled,
+  type OrderLine,
+  type OrderPlaced,
+} from "@campus/shared/events";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
@@ -98,6 +103,27 @@ storeContract("reserve() refuses a short cart whole, naming every short line", a
     "a one-line order is also flat",
   );
 });
+
+storeContract(
+  "reserve() dead-letters lines adding up past one order's limit; setAside() fails it",
+  async ({ db }) => {
+    const { stock, outbox } = await openStock(db, { Coffee: 500 });
+    const order = cart("c1", [{ item: "Coffee", qty: 60 }, { item: "coffee", qty: 60 }]);
+    await assert.rejects(
+      stock.reserve(order),
+      (err: Error) =>
+        err instanceof InvalidMessage &&
+        err.message === 'lines[1].qty: qty must be at most 100 (lines of "Coffee" add up to 120)',
+    );
+    const aside = await stock.setAside(order, "set aside for staff");
+    assert.equal(aside.outcome, "FAILED");
+    assert.deepEqual(await stockOf(stock), { Coffee: 500 });
+    const events = await drainOutbox(outbox);
+    assert.deepEqual(events.map((e) => [e.type, e.body.lines]), [
+      ["InventoryFailed", [{ item: "Coffee", qty: 60 }, { item: "Coffee", qty: 60 }]],
+    ]);
+  },
+);
 
 storeContract("cancel() gives a reservation back once, however often it comes", async ({ db }) => {
   const { stock, outbox } = await openStock(db);

@@ -88,7 +88,11 @@ export class PostgresStockStore {
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
       await this.#knowItems(order.lines.map((line) => line.item));
-      const lines = wantedLines(order.lines, this.menu).map(({ item, qty }) => ({ item, qty }));
+      // Line by line, unmerged: the order may be set aside because its lines add up to too much.
+      const lines = order.lines.map(({ item, qty }) => ({
+        item: this.menu.find(item) ?? item,
+        qty,
+      }));
       const reservation = refused({ ...order, lines }, reason);
       return await this.#record(reservation) ? reservation : undefined;
     });

@@ -114,7 +114,11 @@ export class SqliteStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, () => {
-      const lines = wantedLines(order.lines, this.menu).map(({ item, qty }) => ({ item, qty }));
+      // Line by line, unmerged: the order may be set aside because its lines add up to too much.
+      const lines = order.lines.map(({ item, qty }) => ({
+        item: this.menu.find(item) ?? item,
+        qty,
+      }));
       return this.#record(refused({ ...order, lines }, reason));
     });
   }
