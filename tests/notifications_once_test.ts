@@ -3,10 +3,13 @@
  * results, cancels and kitchen moves are published straight onto `orders_exchange`, each several
  * times and all shuffled together, and the notification service records one notification per
  * order and status told of, in words that name the order's lines; `PREPARING` and `COLLECTED`
- * record nothing; on PostgreSQL two replicas share the copies. The events are made up for orders
- * no order service knows, so only the notification service runs.
+ * record nothing; on PostgreSQL two replicas share the copies. Those events are made up for
+ * orders no order service knows, so only the notification service runs. Then the same through
+ * the order service's own moves (`POST /orders/{id}/status` and `/cancel`), each made twice, and
+ * a READY order left to expire.
  */
 import assert from "node:assert/strict";
+import { signToken } from "@campus/shared/auth";
 import { REASON_HEADER } from "@campus/shared/consumer";
 import { events, type EventType } from "@campus/shared/events";
 import { INTEGRATION, Stack, type StackOptions } from "./stack.ts";
@@ -263,4 +266,159 @@ for (
       await stack.dispose();
     }
   });
+}
+
+const SECRET = "notifications-once-secret-0123456789abcdef";
+/** Short, so that a READY order expires within the suite's deadlines. */
+const PICKUP_WINDOW_MS = 5000;
+
+for (
+  const [engine, options] of [
+    ["SQLite", { store: "sqlite" }],
+    ["PostgreSQL", { store: "postgres" }],
+  ] as [string, StackOptions][]
+) {
+  Deno.test(
+    `the order service's moves tell each status once, repeats told nothing (${engine})`,
+    INTEGRATION,
+    async (t) => {
+      const stack = await Stack.start({
+        ...options,
+        menu: { Burger: 50, Coffee: 50, Tea: 50 },
+        env: { AUTH_SECRET: SECRET, PICKUP_WINDOW_MS: String(PICKUP_WINDOW_MS) },
+      });
+      const staff = await signToken(SECRET, { sub: "chef", role: "staff", ttlSeconds: 600 });
+      const student = (sub: string) => signToken(SECRET, { sub, role: "student", ttlSeconds: 600 });
+      /** A POST with a bearer token; the status and JSON answer. */
+      const post = async (path: string, token: string, body?: unknown) => {
+        const res = await fetch(stack.url("order", path), {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, body: await res.json() as Record<string, unknown> };
+      };
+      /** The order as staff reads it. */
+      const orderOf = async (id: string) => {
+        const res = await fetch(stack.url("order", `/orders/${id}`), {
+          headers: { authorization: `Bearer ${staff}` },
+        });
+        return await res.json() as { status: string; lines: unknown };
+      };
+      const statusIs = (id: string, status: string) =>
+        waitFor(async () => (await orderOf(id)).status === status, {
+          timeoutMs: 30_000,
+          what: `order ${id} to be ${status}`,
+        });
+      /** Places an order as `sub` and waits until inventory reserved it. */
+      const reservedOrder = async (sub: string, body: Record<string, unknown>) => {
+        const placed = await post("/order", await student(sub), { student_id: sub, ...body });
+        assert.equal(placed.status, 201, JSON.stringify(placed.body));
+        const id = String(placed.body.order_id);
+        await statusIs(id, "RESERVED");
+        return id;
+      };
+      /** Makes a move twice: the first answers 200 in the new status, the repeat 200 unchanged. */
+      const moveTwice = async (path: string, token: string, body: unknown, status: string) => {
+        for (const attempt of ["first", "repeat"]) {
+          const answer = await post(path, token, body);
+          assert.equal(answer.status, 200, `${attempt} ${path}: ${JSON.stringify(answer.body)}`);
+          assert.equal(answer.body.status, status, `${attempt} ${path}`);
+        }
+      };
+      const kitchen = (id: string, status: string) =>
+        moveTwice(`/orders/${id}/status`, staff, { status }, status);
+      /** What each order's student was told, as staff lists it. */
+      const toldOf = async (id: string) => {
+        const res = await fetch(stack.url("notification", `/notifications?order_id=${id}`), {
+          headers: { authorization: `Bearer ${staff}` },
+        });
+        const notes = await res.json() as NotificationView[];
+        return notes.map((n) => [n.outcome, n.message]).sort();
+      };
+      const lines = "2 x Burger, 1 x Coffee";
+      const cart = { lines: [{ item: "burger", qty: 2 }, { item: "Coffee", qty: 1 }] };
+      try {
+        const told = new Map<string, string[][]>();
+        await t.step("collected after a recall: RESERVED and READY, once each", async () => {
+          const id = await reservedOrder("K1", cart);
+          for (const status of ["PREPARING", "READY", "PREPARING", "READY", "COLLECTED"]) {
+            await kitchen(id, status);
+          }
+          told.set(id, [
+            ["READY", `Hi K1, your order of ${lines} is ready to collect (order ${id}).`],
+            ["RESERVED", `Hi K1, your order of ${lines} is confirmed (order ${id}).`],
+          ]);
+        });
+        await t.step("never collected: RESERVED, READY and EXPIRED", async () => {
+          const id = await reservedOrder("K2", cart);
+          await kitchen(id, "PREPARING");
+          await kitchen(id, "READY");
+          await statusIs(id, "EXPIRED");
+          told.set(id, [
+            [
+              "EXPIRED",
+              `Sorry K2, your order of ${lines} was not collected in time and has expired ` +
+              `(order ${id}).`,
+            ],
+            ["READY", `Hi K2, your order of ${lines} is ready to collect (order ${id}).`],
+            ["RESERVED", `Hi K2, your order of ${lines} is confirmed (order ${id}).`],
+          ]);
+        });
+        await t.step("cancelled twice by the student: one CANCELLED", async () => {
+          const id = await reservedOrder("K3", { item: "Tea", qty: 1 });
+          await moveTwice(`/orders/${id}/cancel`, await student("K3"), undefined, "CANCELLED");
+          told.set(id, [
+            ["CANCELLED", `Hi K3, your order of 1 x Tea is cancelled, as you asked (order ${id}).`],
+            ["RESERVED", `Hi K3, your order of 1 x Tea is confirmed (order ${id}).`],
+          ]);
+        });
+        await t.step(
+          "cancelled twice by staff with a reason: one CANCELLED naming it",
+          async () => {
+            const id = await reservedOrder("K4", cart);
+            const reason = { reason: "the fryer is broken" };
+            await moveTwice(`/orders/${id}/cancel`, staff, reason, "CANCELLED");
+            told.set(id, [
+              [
+                "CANCELLED",
+                `Sorry K4, the kitchen cancelled your order of ${lines}: the fryer is broken ` +
+                `(order ${id}).`,
+              ],
+              ["RESERVED", `Hi K4, your order of ${lines} is confirmed (order ${id}).`],
+            ]);
+          },
+        );
+        await t.step(
+          "each student was told each status once, in words naming the lines",
+          async () => {
+            // Every move made once is one event: 5 + 3 + 1 + 1 on order_updates.
+            await waitFor(async () => {
+              const res = await fetch(stack.url("notification", "/metrics"), {
+                headers: { authorization: `Bearer ${staff}` },
+              });
+              const line = (await res.text()).split("\n").find((l) =>
+                l.startsWith('campus_messages_consumed_total{queue="order_updates"}')
+              );
+              return line?.endsWith(" 10");
+            }, { what: "notification to handle the 10 kitchen moves and cancels" });
+            for (const [id, expected] of told) {
+              await waitFor(
+                async () => JSON.stringify(await toldOf(id)) === JSON.stringify(expected),
+                { what: `the notifications of ${id}: ${JSON.stringify(expected)}` },
+              );
+            }
+            const res = await fetch(stack.url("notification", "/notifications"), {
+              headers: { authorization: `Bearer ${staff}` },
+            });
+            const all = await res.json() as NotificationView[];
+            assert.equal(all.length, 9, JSON.stringify(all.map((n) => n.message)));
+            assert.equal(await stack.queueDepth("order_updates_dlq"), 0, "nothing dead-lettered");
+          },
+        );
+      } finally {
+        await stack.dispose();
+      }
+    },
+  );
 }

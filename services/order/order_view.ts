@@ -6,6 +6,7 @@
 import type { InventoryResult } from "@campus/shared/events";
 import {
   isNotifiedStatus,
+  type Notice,
   noticeOfResult,
   notificationMessage,
 } from "@campus/shared/notification_message";
@@ -21,15 +22,11 @@ export type OrderView = Omit<Order, "created_at" | "updated_at"> & {
 /** A stored order with the message of its current status. */
 export function viewOfOrder(order: Order): OrderView {
   if (!isNotifiedStatus(order.status)) return { ...order };
-  const { order_id, student_id, lines, reason } = order;
-  const message = notificationMessage({
-    status: order.status,
-    order_id,
-    student_id,
-    lines,
-    reason,
-  });
-  return { ...order, message };
+  const { order_id, student_id, lines, reason, cancelled_by } = order;
+  const notice: Notice = { status: order.status, order_id, student_id, lines, reason };
+  // Who cancelled is part of a cancel's words, as the notification service records them.
+  if (order.status === "CANCELLED") notice.cancelled_by = cancelled_by;
+  return { ...order, message: notificationMessage(notice) };
 }
 
 /** The order an inventory result makes final, with its message. */
