@@ -8,6 +8,7 @@ import { type Browser, launchBrowser, type Page, screenshot } from "./browser.ts
 import { getJson, listNotifications, type OrderView, placeOrder } from "./client.ts";
 import { waitFor } from "./poll.ts";
 import { INTEGRATION, Stack } from "./stack.ts";
+import { WORK_QUEUES } from "@campus/shared/topology";
 
 /** A phone-sized screen: the student page must work on one. */
 const PHONE = { width: 390, height: 844 };
@@ -268,7 +269,7 @@ Deno.test({
           assert.equal(coffee, 99);
           assert.equal(
             await boardPage.locator("[data-queue]").count(),
-            4,
+            WORK_QUEUES.length,
             "every work queue listed",
           );
           const order = await placeOrder(stack, { item: "Coffee", qty: 3, student_id: "S-board" });
