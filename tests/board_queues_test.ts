@@ -43,8 +43,8 @@ Deno.test("the board shows queue depths on quorum queues", INTEGRATION, async (t
 
     await t.step("poison dead-lettered by each consumer shows in its DLQ's depth", async () => {
       // Not JSON: inventory dead-letters it from order_placed and order_cancelled; notification
-      // from inventory_reserved, inventory_failed and (order.status_changed, order.cancelled)
-      // order_updates twice; order (twice) from order_status.
+      // from inventory_reserved, inventory_failed and (twice: order.cancelled is bound there too)
+      // order_updates; order (twice) from order_status.
       await stack.publish("order.placed", "not json");
       await stack.publish("order.cancelled", "not json");
       await stack.publish("inventory.reserved", "not json");
