@@ -170,12 +170,23 @@ async function waitForStatus(page: Page, id: string, status: string, what = ""):
   }, { what: `order ${id} to show ${status} on the student page${what}` });
 }
 
+/** The browser's `getComputedStyle`, which Deno's types do not know. */
+type StyleWindow = {
+  getComputedStyle(element: unknown): { getPropertyValue(name: string): string };
+};
+
+/** The computed `property` of the first element matching `selector`, e.g. `font-size`. */
+async function styleOf(page: Page, selector: string, property: string): Promise<string> {
+  return await page.locator(selector).first().evaluate(
+    (el, property) =>
+      (globalThis as unknown as StyleWindow).getComputedStyle(el).getPropertyValue(property),
+    property,
+  );
+}
+
 /** Whether the computed style of the first element matching `selector` strikes its text. */
 async function struckThrough(page: Page, selector: string): Promise<boolean> {
-  const line = await page.locator(selector).first().evaluate((el) =>
-    getComputedStyle(el).textDecorationLine
-  );
-  return line.includes("line-through");
+  return (await styleOf(page, selector, "text-decoration-line")).includes("line-through");
 }
 
 /** The board's number in the cell `selector`, or undefined while it shows none. */
@@ -481,16 +492,11 @@ Deno.test({
             const ready = await waitForStatus(page, id, "READY");
             assert.match(ready, /Ready for pickup/);
             // READY stands out: its banner is an alert, larger than the rest of the card.
-            const banner = page.locator(`[data-order-id="${id}"] .standing`);
-            assert.equal(await banner.getAttribute("role"), "alert");
-            const sizes = await page.locator(`[data-order-id="${id}"]`).evaluate((el) => ({
-              banner: parseFloat(getComputedStyle(el.querySelector(".standing")!).fontSize),
-              meta: parseFloat(getComputedStyle(el.querySelector(".meta")!).fontSize),
-            }));
-            assert.ok(
-              sizes.banner > sizes.meta * 1.3,
-              `banner ${sizes.banner}px, meta ${sizes.meta}px`,
-            );
+            const card = `[data-order-id="${id}"]`;
+            assert.equal(await page.locator(`${card} .standing`).getAttribute("role"), "alert");
+            const banner = parseFloat(await styleOf(page, `${card} .standing`, "font-size"));
+            const meta = parseFloat(await styleOf(page, `${card} .meta`, "font-size"));
+            assert.ok(banner > meta * 1.3, `banner ${banner}px, meta ${meta}px`);
             await screenshot(page, "student-ready");
             await screenshot(boardPage, "board-ready");
 

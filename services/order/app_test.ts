@@ -53,6 +53,7 @@ Deno.test("POST /order answers 201 with the order and hands the event to the rel
   assert.deepEqual(Object.keys(order).sort(), [
     "created_at",
     "item",
+    "lines",
     "order_id",
     "qty",
     "status",

@@ -5,7 +5,7 @@
  */
 import type { InventoryResult } from "@campus/shared/events";
 import { notificationMessage } from "@campus/shared/notification_message";
-import type { Order } from "./order.ts";
+import { type Order, withLines } from "./order.ts";
 
 /** An order with its notification message, once final. */
 export type OrderView = Omit<Order, "created_at" | "updated_at"> & {
@@ -16,8 +16,8 @@ export type OrderView = Omit<Order, "created_at" | "updated_at"> & {
 
 /** A stored order with its message. */
 export function viewOfOrder(order: Order): OrderView {
-  const { order_id, item, qty, student_id } = order;
-  const event = { order_id, student_id, lines: [{ item, qty }], item, qty };
+  const { order_id, student_id } = order;
+  const event = { order_id, student_id, ...withLines(order.lines) };
   if (order.status === "RESERVED") {
     return { ...order, message: notificationMessage({ outcome: "RESERVED", event }) };
   }
@@ -34,8 +34,8 @@ export function viewOfOrder(order: Order): OrderView {
 /** The order an inventory result makes final, with its message. */
 export function viewOfResult(result: InventoryResult): OrderView {
   const { order_id, student_id } = result.event;
-  const { item, qty } = result.event.lines[0];
-  const view: OrderView = { order_id, item, qty, student_id, status: result.outcome };
+  const lines = result.event.lines.map(({ item, qty }) => ({ item, qty }));
+  const view: OrderView = { order_id, ...withLines(lines), student_id, status: result.outcome };
   if (result.outcome === "FAILED") view.reason = result.event.reason;
   view.message = notificationMessage(result);
   return view;

@@ -526,16 +526,19 @@ export function decodeInventoryResult(routingKey: string, body: unknown): Invent
 
 /**
  * The field an issue is about: its path (`qty`, `lines[1].qty`), the unknown keys of an
- * `unrecognized_keys` issue, or `(body)` for the value as a whole.
+ * `unrecognized_keys` issue (`lines[0].price` inside a line), or `(body)` for the value as a
+ * whole.
  */
 export function fieldOf(issue: ValidationIssue): string {
+  // Unknown-key issues name the keys in `keys`, not in `path`: the path is their object's.
+  const keys = issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "";
   if (issue.path.length) {
-    return issue.path.map((part, i) =>
+    const at = issue.path.map((part, i) =>
       typeof part === "number" ? `[${part}]` : `${i ? "." : ""}${String(part)}`
     ).join("");
+    return keys ? `${at}.${keys}` : at;
   }
-  // Unknown-key issues name the keys in `keys`, not in `path`.
-  return issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "(body)";
+  return keys || "(body)";
 }
 
 /** One line summary of a zod error: `qty: qty must be at least 1; item: ...`. */

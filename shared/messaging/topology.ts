@@ -41,7 +41,7 @@ export const WORK_QUEUES = [
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
   {
     name: "order_status",
-    bindings: ["inventory.reserved", "inventory.failed"],
+    bindings: ["inventory.reserved", "inventory.failed", "inventory.released"],
     consumer: "order",
   },
 ] as const satisfies readonly WorkQueue[];

@@ -73,7 +73,11 @@ Deno.test("each service consumes the queues the design gives it", () => {
   assert.deepEqual(names("inventory"), ["order_placed"]);
   assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);
   assert.deepEqual(names("order"), ["order_status"]);
-  assert.deepEqual(workQueue("order_status").bindings, ["inventory.reserved", "inventory.failed"]);
+  assert.deepEqual(workQueue("order_status").bindings, [
+    "inventory.reserved",
+    "inventory.failed",
+    "inventory.released",
+  ]);
 });
 
 Deno.test("a service's subscriptions are typed from the table", () => {
