@@ -45,6 +45,7 @@ async function fillCart(page: Page, lines: readonly CartLine[], student_id: stri
     await page.getByLabel(`Item ${i + 1}`, { exact: true }).selectOption(line.item);
     await page.getByLabel(`Quantity ${i + 1}`, { exact: true }).fill(line.qty);
   }
+  assert.equal(await page.locator(".cart-line").count(), lines.length, "the cart's lines");
 }
 
 /** Fills the cart and presses Place order; returns the id of the element that appeared. */
@@ -621,8 +622,9 @@ Deno.test({
           await waitFor(async () => (await ordersOf(stack, changing)).length === 3, {
             what: `the same form after an answer to place a third order for ${changing}`,
           });
-          const quantities = (await ordersOf(stack, changing)).map((o) => o.qty).sort();
-          assert.deepEqual(quantities, [1, 2, 2]);
+          const orders = await ordersOf(stack, changing);
+          const quantities = orders.map((o) => o.qty).sort();
+          assert.deepEqual(quantities, [1, 2, 2], JSON.stringify(orders));
         },
       );
 
