@@ -37,6 +37,7 @@ export interface WorkQueue {
 /** Every work queue of the pipeline. */
 export const WORK_QUEUES = [
   { name: "order_placed", bindings: ["order.placed"], consumer: "inventory" },
+  { name: "order_cancelled", bindings: ["order.cancelled"], consumer: "inventory" },
   { name: "inventory_reserved", bindings: ["inventory.reserved"], consumer: "notification" },
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
   {

@@ -70,7 +70,8 @@ Deno.test("quorum queues replicate every queue and dead-letter at least once", (
 });
 
 Deno.test("each service consumes the queues the design gives it", () => {
-  assert.deepEqual(names("inventory"), ["order_placed"]);
+  assert.deepEqual(names("inventory"), ["order_placed", "order_cancelled"]);
+  assert.deepEqual(workQueue("order_cancelled").bindings, ["order.cancelled"]);
   assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);
   assert.deepEqual(names("order"), ["order_status"]);
   assert.deepEqual(workQueue("order_status").bindings, [
@@ -97,6 +98,7 @@ Deno.test("a service's subscriptions are typed from the table", () => {
   };
   const foreign: ServiceDefinition<"inventory">["subscriptions"] = {
     order_placed: subscription,
+    order_cancelled: subscription,
     // @ts-expect-error order_status belongs to the order service
     order_status: subscription,
   };
