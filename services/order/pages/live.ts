@@ -68,11 +68,6 @@ export interface LivePages {
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
-  /**
-   * This replica moved `order` (a cancel, a kitchen step, an expiry), committed: its student's
-   * page hears the order in its new status, and the board is refreshed soon.
-   */
-  orderChanged(order: Order): void;
   /** Starts listening to the event feed and reads the stock once. */
   start(): void;
   /** Ends every stream and closes the broker connections. */
@@ -217,11 +212,6 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     },
     ordersChanged() {
       board.refreshSoon();
-    },
-    orderChanged(order) {
-      board.refreshSoon();
-      if (streams.size === 0) return;
-      hub.publish({ kind: "order", order: viewOfOrder(order) });
     },
     start() {
       feed?.start();
