@@ -171,18 +171,23 @@ async function waitForStatus(page: Page, id: string, status: string, what = ""):
   }, { what: `order ${id} to show ${status} on the student page${what}` });
 }
 
-/** The browser's `getComputedStyle`, which Deno's types do not know. */
+/** The browser's `document` and `getComputedStyle`, which Deno's types do not know. */
 type StyleWindow = {
+  document: { querySelector(selector: string): unknown };
   getComputedStyle(element: unknown): { getPropertyValue(name: string): string };
 };
 
-/** The computed `property` of the first element matching `selector`, e.g. `font-size`. */
+/**
+ * The computed `property` of the first element matching `selector`, e.g. `font-size`, or ""
+ * while there is none. Found and read in one task of the page: the board redraws its tickets, and
+ * an element read after it was replaced has no style.
+ */
 async function styleOf(page: Page, selector: string, property: string): Promise<string> {
-  return await page.locator(selector).first().evaluate(
-    (el, property) =>
-      (globalThis as unknown as StyleWindow).getComputedStyle(el).getPropertyValue(property),
-    property,
-  );
+  return await page.evaluate(([selector, property]) => {
+    const browser = globalThis as unknown as StyleWindow;
+    const element = browser.document.querySelector(selector);
+    return element ? browser.getComputedStyle(element).getPropertyValue(property) : "";
+  }, [selector, property]);
 }
 
 /** Whether the computed style of the first element matching `selector` strikes its text. */

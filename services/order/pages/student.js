@@ -319,7 +319,9 @@ function isNewer(known, next) {
   if (!known || known.status === next.status) return true;
   if (FINAL.has(known.status)) return false;
   if (FINAL.has(next.status)) return true;
-  if (known.updated_at && next.updated_at) return next.updated_at >= known.updated_at;
+  if (known.updated_at && next.updated_at && known.updated_at !== next.updated_at) {
+    return next.updated_at > known.updated_at;
+  }
   return RANK[next.status] >= RANK[known.status];
 }
 
@@ -328,9 +330,10 @@ function upsert(order, where) {
   if (student && order.student_id !== student) return;
   const known = orders.get(order.order_id);
   if (!isNewer(known, order)) return;
-  // What was said about the old status (its message, a failure's reason) goes with it.
+  // What was said about the old status (its message, a failure's reason) goes with it, and so
+  // does its time: a status heard without one must not keep the time of the status before.
   const kept = known && known.status !== order.status
-    ? { ...known, message: undefined, reason: undefined }
+    ? { ...known, message: undefined, reason: undefined, updated_at: undefined }
     : known;
   const merged = { ...kept, ...order };
   orders.set(order.order_id, merged);
