@@ -371,7 +371,7 @@ Deno.test({
           assert.equal(
             await page.locator("[data-queue]").count(),
             WORK_QUEUES.length,
-            "queue depths shown",
+            "every work queue's depth shown",
           );
           // Staff's session cookie moves a ticket on.
           const ticket = (column: string) =>

@@ -26,7 +26,8 @@ export interface OrderView {
 export interface NotificationView {
   order_id: string;
   student_id: string;
-  outcome: "RESERVED" | "FAILED";
+  /** The status the student was told of. */
+  outcome: "RESERVED" | "FAILED" | "CANCELLED" | "READY" | "EXPIRED";
   message: string;
   sent_at: string;
 }
@@ -116,8 +117,12 @@ export interface Readiness {
 }
 
 /** `GET /ready` of a service. */
-export async function readiness(stack: Stack, service: ServiceName): Promise<Readiness> {
-  return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
+export async function readiness(
+  stack: Stack,
+  service: ServiceName,
+  replica = 0,
+): Promise<Readiness> {
+  return await getJson<Readiness["body"]>(stack.url(service, "/ready", replica));
 }
 
 /** Waits until a service's `/ready` answers 200 with an empty outbox, and returns that answer. */

@@ -1,8 +1,9 @@
 /**
- * A notification, apart from where it is kept: the message a student got about an order's
- * outcome. The words themselves are `notificationMessage`'s, which the student page shares.
+ * A notification, apart from where it is kept: the message a student got about a status their
+ * order reached. The words themselves are `notificationMessage`'s, which the student page shares.
  * @module
  */
+import type { NotifiedStatus } from "@campus/shared/notification_message";
 
 /** A message recorded for a student. */
 export interface Notification {
@@ -10,8 +11,8 @@ export interface Notification {
   order_id: string;
   /** The student it was sent to. */
   student_id: string;
-  /** The order's outcome. */
-  outcome: "RESERVED" | "FAILED";
+  /** The status the student was told of; one notification per order and status. */
+  outcome: NotifiedStatus;
   /** The words the student reads. */
   message: string;
   /** When it was recorded, an ISO time. */

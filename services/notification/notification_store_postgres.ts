@@ -1,11 +1,10 @@
 /**
  * Notifications in PostgreSQL, shared by the notification replicas. The unique key on order
- * and outcome lets exactly one replica record a result delivered twice, even at the same time.
+ * and outcome lets exactly one replica record an event delivered twice, even at the same time.
  * @module
  */
-import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type PostgresDatabase } from "@campus/shared/postgres";
-import { notificationMessage } from "@campus/shared/notification_message";
+import { type Notice, notificationMessage } from "@campus/shared/notification_message";
 import type { Notification, NotificationFilter } from "./notification.ts";
 
 const SCHEMA = [
@@ -31,14 +30,12 @@ export class PostgresNotificationStore {
     return new PostgresNotificationStore(db);
   }
 
-  /** Records the notification for a result; false when it was recorded before. */
-  async record(result: InventoryResult): Promise<boolean> {
-    const { order_id, student_id } = result.event;
+  /** Records the notification of a notice; false when its order and status have one. */
+  async record(notice: Notice): Promise<boolean> {
+    const { order_id, student_id, status } = notice;
     const inserted = await this.db.sql`INSERT INTO notifications
       (order_id, student_id, outcome, message, sent_at)
-      VALUES (${order_id}, ${student_id}, ${result.outcome}, ${
-      notificationMessage(result)
-    }, ${new Date()})
+      VALUES (${order_id}, ${student_id}, ${status}, ${notificationMessage(notice)}, ${new Date()})
       ON CONFLICT (order_id, outcome) DO NOTHING`;
     return inserted.count > 0;
   }

@@ -3,9 +3,8 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
-import { notificationMessage } from "@campus/shared/notification_message";
+import { type Notice, notificationMessage } from "@campus/shared/notification_message";
 import type { Notification, NotificationFilter } from "./notification.ts";
 
 const SCHEMA = [
@@ -37,15 +36,15 @@ export class SqliteNotificationStore {
     return new SqliteNotificationStore(db);
   }
 
-  /** Records the notification for a result; false when it was recorded before. */
-  record(result: InventoryResult): Promise<boolean> {
-    const { order_id, student_id } = result.event;
+  /** Records the notification of a notice; false when its order and status have one. */
+  record(notice: Notice): Promise<boolean> {
+    const { order_id, student_id, status } = notice;
     return this.db.write(() =>
       this.#insert.run(
         order_id,
         student_id,
-        result.outcome,
-        notificationMessage(result),
+        status,
+        notificationMessage(notice),
         new Date().toISOString(),
       ).changes > 0
     );

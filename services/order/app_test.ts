@@ -8,6 +8,7 @@ import { SqliteDatabase } from "@campus/shared/sqlite";
 import { Authenticator, SESSION_COOKIE, signToken } from "@campus/shared/auth";
 import { createOrderService, IDEMPOTENCY_KEY_HEADER } from "./app.ts";
 import { waitFor } from "../../tests/poll.ts";
+import { EventStreamReader } from "../../tests/event_stream_client.ts";
 
 const SECRET = "order-app-test-secret-0123456789abcdef";
 
@@ -573,4 +574,30 @@ Deno.test("the first READY is timed from RESERVED; a READY order expires after i
   const collect = await status("COLLECTED");
   assert.equal(collect.status, 409);
   assert.equal((await collect.json()).status, "EXPIRED");
+});
+
+Deno.test("a student's open page hears each move this replica makes", async () => {
+  const { call, service } = await setup();
+  const order = await placed(call);
+  const stream = new EventStreamReader(await call("GET", "/events?student_id=S1"));
+  try {
+    await stream.next("the snapshot of S1's orders", (e) => e.event === "orders");
+    await reserve(service, order);
+    await call("POST", `/orders/${order.order_id}/status`, { status: "PREPARING" });
+    const preparing = await stream.next(
+      "the order PREPARING",
+      (e) => e.event === "order" && (e.data as { status: string }).status === "PREPARING",
+    );
+    assert.equal((preparing.data as { order_id: string }).order_id, order.order_id);
+    const other = await placed(call);
+    await call("POST", `/orders/${other.order_id}/cancel`);
+    const cancelled = await stream.next(
+      "the other order CANCELLED",
+      (e) => e.event === "order" && (e.data as { status: string }).status === "CANCELLED",
+    );
+    assert.equal((cancelled.data as { order_id: string }).order_id, other.order_id);
+  } finally {
+    await stream.cancel();
+    await service.stop!();
+  }
 });

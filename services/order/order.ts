@@ -240,7 +240,7 @@ export type MoveOutcome =
  * ```ts
  * import { moved, newOrder } from "./order.ts";
  * const order = newOrder({ student_id: "S1", lines: [{ item: "Tea", qty: 1 }] }, "2026-01-05T12:00:00.000Z");
- * moved(order, { orderId: order.order_id, to: "CANCELLED", by: "student" }, "2026-01-05T12:01:00.000Z").status; // "CANCELLED"
+ * moved(order, { to: "CANCELLED", by: "student" }, "2026-01-05T12:01:00.000Z").status; // "CANCELLED"
  * ```
  */
 export function moved(

@@ -41,6 +41,11 @@ export const WORK_QUEUES = [
   { name: "inventory_reserved", bindings: ["inventory.reserved"], consumer: "notification" },
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
   {
+    name: "order_updates",
+    bindings: ["order.status_changed", "order.cancelled"],
+    consumer: "notification",
+  },
+  {
     name: "order_status",
     bindings: ["inventory.reserved", "inventory.failed", "inventory.released"],
     consumer: "order",
@@ -52,7 +57,7 @@ export type WorkQueueName = typeof WORK_QUEUES[number]["name"];
 
 /**
  * The names of the work queues `S` consumes, e.g. `QueueOf<"notification">` is
- * `"inventory_reserved" | "inventory_failed"`.
+ * `"inventory_reserved" | "inventory_failed" | "order_updates"`.
  */
 export type QueueOf<S extends ServiceName> = Extract<
   typeof WORK_QUEUES[number],
