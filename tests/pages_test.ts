@@ -497,6 +497,14 @@ Deno.test({
             await waitForTicket(boardPage, "READY", id, " after Ready");
             const ready = await waitForStatus(page, id, "READY");
             assert.match(ready, /Ready for pickup/);
+            // In the words the notification service records for READY.
+            const told = await waitFor(async () => {
+              const notifications = await listNotifications(stack, id);
+              return notifications.find((n) => (n.outcome as string) === "READY");
+            }, { what: `the READY notification of ${id}` });
+            await waitFor(async () => (await orderText(page, id)).includes(told.message), {
+              what: `the student page to show "${told.message}"`,
+            });
             // READY stands out: its banner is an alert, larger than the rest of the card.
             const card = `[data-order-id="${id}"]`;
             assert.equal(await page.locator(`${card} .standing`).getAttribute("role"), "alert");

@@ -11,6 +11,7 @@ import {
   type OrderPlaced,
 } from "@campus/shared/events";
 import type { FeedEvent } from "@campus/shared/amqp_feed";
+import { isNotifiedStatus, notificationMessage } from "@campus/shared/notification_message";
 import { type OrderView, viewOfResult } from "../order_view.ts";
 
 /**
@@ -44,7 +45,7 @@ export function viewOfFeedEvent({ routingKey, body }: FeedEvent): OrderView {
       updated_at: event.changed_at,
     };
     if (event.status === "READY") view.ready_at = event.changed_at;
-    return view;
+    return withMessage(view);
   }
   if (routingKey === events.OrderCancelled.routingKey) {
     const event = decodeEvent("OrderCancelled", body);
@@ -54,9 +55,27 @@ export function viewOfFeedEvent({ routingKey, body }: FeedEvent): OrderView {
       cancelled_by: event.cancelled_by,
     };
     if (event.reason !== undefined) view.reason = event.reason;
-    return view;
+    return withMessage(view);
   }
   return viewOfResult(decodeInventoryResult(routingKey, body));
+}
+
+/**
+ * The view with the message its student is sent about its status, when they are told of it: the
+ * page shows the very words the notification service records.
+ */
+function withMessage(view: OrderView): OrderView {
+  if (!isNotifiedStatus(view.status)) return view;
+  const { status, order_id, student_id, lines, reason, cancelled_by } = view;
+  const message = notificationMessage({
+    status,
+    order_id,
+    student_id,
+    lines,
+    reason,
+    cancelled_by,
+  });
+  return { ...view, message };
 }
 
 /** The order an event is about: its id, student and lines (and the one line flat). */

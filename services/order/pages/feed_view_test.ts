@@ -18,6 +18,7 @@ Deno.test("a kitchen move heard on the feed shows its status, lines and time", (
     status: "READY",
     updated_at: "2026-01-05T12:00:00Z",
     ready_at: "2026-01-05T12:00:00Z",
+    message: "Hi S1, your order of 2 x Burger, 1 x Coffee is ready to collect (order o1).",
   });
 });
 
@@ -50,12 +51,18 @@ Deno.test("a cancel heard on the feed shows CANCELLED, by whom and why", () => {
     routingKey: "order.cancelled",
     body: { ...cart, cancelled_by: "staff", reason: "out of buns", previous: "RESERVED" },
   });
-  assert.deepEqual(view, {
+  const { message, ...rest } = view;
+  assert.deepEqual(rest, {
     ...cart,
     status: "CANCELLED",
     cancelled_by: "staff",
     reason: "out of buns",
   });
+  // The notification service's words for a cancel by the kitchen, with its reason.
+  assert.match(
+    message ?? "",
+    /the kitchen cancelled your order of 2 x Burger, 1 x Coffee: out of buns/,
+  );
 });
 
 Deno.test("an inventory result heard on the feed shows its outcome", () => {
