@@ -78,12 +78,21 @@ export interface EventFeed {
 }
 
 /**
- * Every event feed. `order.placed` is left out on purpose: a publish is mandatory so that it
- * comes back when its work queue is missing, and a feed queue bound to the same key would
- * swallow that signal.
+ * Every event feed. The order replicas hear the inventory results, and the cancels and kitchen
+ * moves any replica makes, so that the pages of every replica show them. `order.placed` is left
+ * out on purpose: a publish is mandatory so that it comes back when its work queue is missing,
+ * and a feed queue bound to the same key would swallow that signal.
  */
 export const EVENT_FEEDS = [
-  { listener: "order", bindings: ["inventory.reserved", "inventory.failed"] },
+  {
+    listener: "order",
+    bindings: [
+      "inventory.reserved",
+      "inventory.failed",
+      "order.status_changed",
+      "order.cancelled",
+    ],
+  },
 ] as const satisfies readonly EventFeed[];
 
 /** The event feed of `service`, when it has one. */

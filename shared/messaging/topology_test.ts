@@ -156,9 +156,14 @@ function workQueue(name: string) {
   return queue;
 }
 
-Deno.test("the order replicas' event feed hears the results, never order.placed", () => {
+Deno.test("the order replicas' event feed hears results and moves, never order.placed", () => {
   const feed = eventFeedOf("order");
-  assert.deepEqual(feed?.bindings, ["inventory.reserved", "inventory.failed"]);
+  assert.deepEqual(feed?.bindings, [
+    "inventory.reserved",
+    "inventory.failed",
+    "order.status_changed",
+    "order.cancelled",
+  ]);
   // A feed queue bound to order.placed would take a publish meant for a missing order_placed.
   for (const f of EVENT_FEEDS) assert.ok(!f.bindings.includes("order.placed" as never));
   assert.equal(eventFeedOf("inventory"), undefined);

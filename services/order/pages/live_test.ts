@@ -136,3 +136,59 @@ Deno.test("GET /menu keeps the configured menu, marked unavailable, while invent
   }]);
   await live.stop();
 });
+
+Deno.test("a move made here reaches the student's stream and the board at once", async () => {
+  const { place, live, get } = await setup();
+  const placed = await place({ item: "Coffee", qty: 1, student_id: "S1" });
+  const student = new EventStreamReader(await get("/events?student_id=S1"));
+  const board = new EventStreamReader(await get("/board/events"));
+  try {
+    await student.next("the student's orders", (e) => e.event === "orders");
+    await board.next("a first board", (e) => e.event === "board");
+    const cancelled: Order = {
+      ...placed,
+      status: "CANCELLED",
+      cancelled_by: "student",
+      updated_at: new Date().toISOString(),
+    };
+    live.orderChanged(cancelled);
+    const update = (await student.next("the cancel", (e) => e.event === "order"))
+      .data as OrderView;
+    assert.equal(update.order_id, placed.order_id);
+    assert.equal(update.status, "CANCELLED");
+    const next = await board.next("a board listing the cancelled order", (e) => {
+      return e.event === "board" &&
+        (e.data as Board).ended.some((o) => o.order_id === placed.order_id);
+    });
+    assert.equal((next.data as Board).ended[0].status, "CANCELLED");
+  } finally {
+    await live.stop();
+  }
+});
+
+Deno.test("a kitchen move heard from another replica reaches the student's stream", async () => {
+  const { place, live, get } = await setup();
+  const placed = await place({ item: "Coffee", qty: 2, student_id: "S1" });
+  const student = new EventStreamReader(await get("/events?student_id=S1"));
+  try {
+    await student.next("the student's orders", (e) => e.event === "orders");
+    live.heard({
+      routingKey: "order.status_changed",
+      body: {
+        order_id: placed.order_id,
+        student_id: "S1",
+        lines: [{ item: "Coffee", qty: 2 }],
+        status: "READY",
+        previous: "PREPARING",
+        changed_at: "2026-01-05T12:00:00.000Z",
+      },
+    });
+    const update = (await student.next("the move", (e) => e.event === "order"))
+      .data as OrderView;
+    assert.equal(update.status, "READY");
+    assert.deepEqual(update.lines, [{ item: "Coffee", qty: 2 }]);
+    assert.equal(update.updated_at, "2026-01-05T12:00:00.000Z");
+  } finally {
+    await live.stop();
+  }
+});
