@@ -205,6 +205,18 @@ export interface Reask {
   asks: number;
 }
 
+/**
+ * What hearing `inventory.released` did: recorded the stock of a cancelled order back
+ * (`released`); or nothing, because that was recorded before (`already`), the order is not
+ * `CANCELLED` (`not_cancelled`: an `order.cancelled` published by hand), or it is unknown
+ * (`missing`).
+ */
+export type ReleaseOutcome =
+  | { kind: "released" }
+  | { kind: "already" }
+  | { kind: "not_cancelled"; status: OrderStatus }
+  | { kind: "missing" };
+
 /** A status a move asks for: a cancel, or one of the kitchen's steps. */
 export type MoveTarget = "CANCELLED" | Exclude<KitchenStatus, "EXPIRED">;
 
@@ -387,4 +399,22 @@ export function sameRequest(a: PlaceOrderRequest, b: PlaceOrderRequest): boolean
 export function linesAfter(stored: readonly OrderLine[], result: InventoryResult): OrderLine[] {
   const spelling = new Map(result.event.lines.map((line) => [menuKey(line.item), line.item]));
   return stored.map(({ item, qty }) => ({ item: spelling.get(menuKey(item)) ?? item, qty }));
+}
+
+/**
+ * Why a release changed nothing, given the order as it stands (undefined when unknown).
+ * @example
+ * ```ts
+ * import { newOrder, releaseRefused } from "./order.ts";
+ * const order = newOrder({ student_id: "S1", lines: [{ item: "Tea", qty: 1 }] }, new Date().toISOString());
+ * releaseRefused(order); // { kind: "not_cancelled", status: "PLACED" }
+ * releaseRefused(undefined); // { kind: "missing" }
+ * ```
+ */
+export function releaseRefused(
+  order: Order | undefined,
+): Exclude<ReleaseOutcome, { kind: "released" }> {
+  if (!order) return { kind: "missing" };
+  if (order.status !== "CANCELLED") return { kind: "not_cancelled", status: order.status };
+  return { kind: "already" };
 }

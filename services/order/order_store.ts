@@ -21,6 +21,7 @@ import type {
   Placement,
   Reask,
   ReaskRequest,
+  ReleaseOutcome,
 } from "./order.ts";
 import { SqliteOrderStore } from "./order_store_sqlite.ts";
 import { PostgresOrderStore } from "./order_store_postgres.ts";
@@ -73,10 +74,11 @@ export interface OrderStore {
    */
   move(request: MoveRequest): Promise<MoveOutcome>;
   /**
-   * Records that inventory gave back what a cancelled order held (`stock_released_at`). Returns
-   * false for an order already so recorded, or unknown: a replayed release changes nothing.
+   * Records that inventory gave back what a cancelled order held (`stock_released_at`), only on
+   * a `CANCELLED` order: a replayed release, one for an order not cancelled (its
+   * `order.cancelled` published by hand) or for an unknown order changes nothing.
    */
-  released(event: InventoryReleased): Promise<boolean>;
+  released(event: InventoryReleased): Promise<ReleaseOutcome>;
   /**
    * Moves orders `READY` for `windowMs` or longer at `now` (ms since the epoch) to `EXPIRED`,
    * oldest first, at most `limit`, each with its `OrderStatusChanged`, in one transaction; the

@@ -35,6 +35,8 @@ import {
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
   withLines,
 } from "./order.ts";
@@ -291,11 +293,16 @@ export class PostgresOrderStore {
     });
   }
 
-  /** Records that a cancelled order's stock is back; false when already recorded or unknown. */
-  async released(event: InventoryReleased): Promise<boolean> {
-    const done = await this.db.sql`UPDATE orders SET stock_released_at = ${new Date()}
-      WHERE order_id = ${event.order_id} AND stock_released_at IS NULL`;
-    return done.count > 0;
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  async released(event: InventoryReleased): Promise<ReleaseOutcome> {
+    const sql = this.db.sql;
+    const done = await sql`UPDATE orders SET stock_released_at = ${new Date()}
+      WHERE order_id = ${event.order_id} AND status = 'CANCELLED'
+        AND stock_released_at IS NULL`;
+    if (done.count > 0) return { kind: "released" };
+    const [row] = await sql`SELECT ${sql(COLUMNS)} FROM orders
+      WHERE order_id = ${event.order_id}`;
+    return releaseRefused(row && toOrder(row));
   }
 
   /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */

@@ -29,6 +29,8 @@ import {
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
   withLines,
 } from "./order.ts";
@@ -137,7 +139,7 @@ export class SqliteOrderStore {
         ready_at = ?, updated_at = ?
       WHERE order_id = ? AND status = ?`);
     this.#released = sql.prepare(`UPDATE orders SET stock_released_at = ?
-      WHERE order_id = ? AND stock_released_at IS NULL`);
+      WHERE order_id = ? AND status = 'CANCELLED' AND stock_released_at IS NULL`);
     // Walks the orders waiting to be collected oldest first (the orders_ready index), only those.
     this.#ready = sql.prepare(`SELECT * FROM orders WHERE status = 'READY' AND ready_at <= ?
       ORDER BY ready_at LIMIT ?`);
@@ -323,10 +325,14 @@ export class SqliteOrderStore {
     });
   }
 
-  /** Records that a cancelled order's stock is back; false when already recorded or unknown. */
-  released(event: InventoryReleased): Promise<boolean> {
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  released(event: InventoryReleased): Promise<ReleaseOutcome> {
     const now = new Date().toISOString();
-    return this.db.write(() => this.#released.run(now, event.order_id).changes > 0);
+    return this.db.write(() => {
+      if (this.#released.run(now, event.order_id).changes > 0) return { kind: "released" };
+      const row = this.#byId.get(event.order_id);
+      return releaseRefused(row && toOrder(row));
+    });
   }
 
   /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */

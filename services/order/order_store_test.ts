@@ -486,12 +486,34 @@ storeContract("released() records the stock back once", async ({ db }) => {
   const order = await place();
   await orders.move({ orderId: order.order_id, to: "CANCELLED", by: "student" });
   const event = { order_id: order.order_id, student_id: "S1", lines, nothing_reserved: true };
-  assert.equal(await orders.released(event), true);
+  assert.deepEqual(await orders.released(event), { kind: "released" });
   const at = (await orders.get(order.order_id))?.stock_released_at;
   assert.ok(at, "stock_released_at is set");
-  assert.equal(await orders.released(event), false, "a replay changes nothing");
+  assert.deepEqual(await orders.released(event), { kind: "already" }, "a replay changes nothing");
   assert.equal((await orders.get(order.order_id))?.stock_released_at, at);
-  assert.equal(await orders.released({ ...event, order_id: "nobody" }), false);
+  assert.deepEqual(await orders.released({ ...event, order_id: "nobody" }), { kind: "missing" });
+});
+
+storeContract("released() leaves an order that is not cancelled as it was", async ({ db }) => {
+  const { orders, place } = await openOrders(db);
+  const placed = await place();
+  const reserved = await place();
+  await orders.applyResult(reservedFor(reserved));
+  for (const order of [placed, reserved]) {
+    const before = await orders.get(order.order_id);
+    // The answer to an order.cancelled published by hand.
+    const event = { order_id: order.order_id, student_id: "S1", lines };
+    assert.deepEqual(await orders.released(event), {
+      kind: "not_cancelled",
+      status: before?.status,
+    });
+    assert.deepEqual(await orders.get(order.order_id), before, "nothing changed");
+    assert.equal(before?.stock_released_at, undefined);
+  }
+  // Cancelled later, its own release is still recorded.
+  await orders.move({ orderId: reserved.order_id, to: "CANCELLED", by: "staff" });
+  const event = { order_id: reserved.order_id, student_id: "S1", lines };
+  assert.deepEqual(await orders.released(event), { kind: "released" });
 });
 
 storeContract("two replicas asked for one move at once make it once", async ({ db, replica }) => {
