@@ -197,9 +197,13 @@ export interface ReaskRequest {
   limit: number;
 }
 
-/** An order asked about again, and how often it has been so far (this time included). */
+/**
+ * An order asked about again, and how often it has been so far (this time included): an order
+ * still `PLACED` (a new `OrderPlaced`), or one `CANCELLED` whose stock inventory has not said is
+ * back (a new `OrderCancelled`).
+ */
 export interface Reask {
-  /** The order, still `PLACED`. */
+  /** The order, still `PLACED`, or `CANCELLED` without `stock_released_at`. */
   order: Order;
   /** How often it was asked about again, this time included. */
   asks: number;
@@ -324,6 +328,21 @@ export function orderCancelled(order: Order, previous: "PLACED" | "RESERVED"): O
     "OrderCancelled",
     order.reason === undefined ? body : { ...body, reason: order.reason },
   );
+}
+
+/**
+ * Where a cancelled order stood before its cancel: `RESERVED` if inventory had reserved it (it
+ * has `reserved_at`), else `PLACED`. What an `OrderCancelled` sent again says.
+ * @example
+ * ```ts
+ * import { cancelledFrom, newOrder } from "./order.ts";
+ * const order = newOrder({ student_id: "S1", lines: [{ item: "Tea", qty: 1 }] }, new Date().toISOString());
+ * cancelledFrom({ ...order, status: "CANCELLED" }); // "PLACED"
+ * cancelledFrom({ ...order, status: "CANCELLED", reserved_at: order.created_at }); // "RESERVED"
+ * ```
+ */
+export function cancelledFrom(order: Order): "PLACED" | "RESERVED" {
+  return order.reserved_at === undefined ? "PLACED" : "RESERVED";
 }
 
 /**

@@ -66,6 +66,15 @@ export interface OrderStore {
    */
   reaskOverdue(request: ReaskRequest): Promise<Reask[]>;
   /**
+   * Asks inventory again to give back what cancelled orders hold: each order `CANCELLED` whose
+   * stock inventory has not said is back (`stock_released_at`), `timeoutMs` after its cancel and
+   * then `nextAskAfter(asks)` after each ask, oldest first, gets a new `OrderCancelled` in the
+   * outbox, in one transaction. The first may have been dead-lettered (a database outage past
+   * its retries); inventory's cancel is idempotent, so asking twice costs only a message.
+   * Replicas sharing the database, sweeping at once, each take other orders.
+   */
+  reaskUnreleased(request: ReaskRequest): Promise<Reask[]>;
+  /**
    * Makes a move (a cancel, a kitchen step) if the rules of `order.ts` allow it from where the
    * order stands, with its event (`OrderCancelled`, `OrderStatusChanged`) in the outbox, in one
    * transaction. The update is conditional on the status it read, and the row is held (on
