@@ -26,3 +26,17 @@ export interface NotificationFilter {
   /** Only this student's notifications. */
   student_id?: string;
 }
+
+/**
+ * What recording a notice did: `recorded` it; or nothing, because its order and status have a
+ * notification already (`duplicate`), or because it is an inventory result for an order whose
+ * student was told it is cancelled (`after_cancel`).
+ */
+export type RecordOutcome = "recorded" | "duplicate" | "after_cancel";
+
+/**
+ * The statuses a student is not told of once told `CANCELLED`: inventory's results. Reserved
+ * before the cancel, both are true and both are told; decided after it (inventory restarted and
+ * read the order before its cancel, or a late or stray result), the result would contradict it.
+ */
+export const UNTOLD_AFTER_CANCEL: readonly NotifiedStatus[] = ["RESERVED", "FAILED"];

@@ -10,15 +10,18 @@ import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
 import { PostgresNotificationStore } from "./notification_store_postgres.ts";
-import type { Notification, NotificationFilter } from "./notification.ts";
+import type { Notification, NotificationFilter, RecordOutcome } from "./notification.ts";
 
 /** The notification service's store. */
 export interface NotificationStore {
   /**
-   * Records the notification of a notice, in `notificationMessage`'s words; false when one for
-   * its order and status was recorded before.
+   * Records the notification of a notice, in `notificationMessage`'s words: `recorded`; or
+   * nothing, because one for its order and status was recorded before (`duplicate`), or because
+   * it is an inventory result (`RESERVED`, `FAILED`) for an order whose student was already told
+   * it is `CANCELLED` (`after_cancel`): inventory restarted and decided before it read the
+   * cancel, or a late or stray result. The check and the insert are one statement.
    */
-  record(notice: Notice): Promise<boolean>;
+  record(notice: Notice): Promise<RecordOutcome>;
   /**
    * Notifications oldest first, optionally for one order or one student, a batch (one read) at
    * a time: pagination, so that any number streams in bounded memory.

@@ -5,7 +5,12 @@
  */
 import { pagesOf, type PostgresDatabase } from "@campus/shared/postgres";
 import { type Notice, notificationMessage } from "@campus/shared/notification_message";
-import type { Notification, NotificationFilter } from "./notification.ts";
+import {
+  type Notification,
+  type NotificationFilter,
+  type RecordOutcome,
+  UNTOLD_AFTER_CANCEL,
+} from "./notification.ts";
 
 const SCHEMA = [
   `CREATE TABLE notifications (
@@ -30,14 +35,23 @@ export class PostgresNotificationStore {
     return new PostgresNotificationStore(db);
   }
 
-  /** Records the notification of a notice; false when its order and status have one. */
-  async record(notice: Notice): Promise<boolean> {
+  /** Records the notification of a notice, unless told before or contradicting a cancel. */
+  async record(notice: Notice): Promise<RecordOutcome> {
     const { order_id, student_id, status } = notice;
-    const inserted = await this.db.sql`INSERT INTO notifications
+    const sql = this.db.sql;
+    // An inventory result is recorded only while its order has no CANCELLED notification: the
+    // check and the insert are one statement.
+    const inserted = await sql`INSERT INTO notifications
       (order_id, student_id, outcome, message, sent_at)
-      VALUES (${order_id}, ${student_id}, ${status}, ${notificationMessage(notice)}, ${new Date()})
+      SELECT ${order_id}, ${student_id}, ${status}, ${notificationMessage(notice)}, ${new Date()}
+      WHERE NOT ${UNTOLD_AFTER_CANCEL.includes(status)}::boolean
+        OR NOT EXISTS (SELECT 1 FROM notifications
+          WHERE order_id = ${order_id} AND outcome = 'CANCELLED')
       ON CONFLICT (order_id, outcome) DO NOTHING`;
-    return inserted.count > 0;
+    if (inserted.count > 0) return "recorded";
+    const [told] = await sql`SELECT 1 FROM notifications
+      WHERE order_id = ${order_id} AND outcome = ${status}`;
+    return told ? "duplicate" : "after_cancel";
   }
 
   /** Records oldest first, a batch (one read) at a time. */

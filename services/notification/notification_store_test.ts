@@ -10,8 +10,8 @@ const all = async (store: NotificationStore, filter?: NotificationFilter) =>
 
 storeContract("record() keeps one notification per order and outcome", async ({ db }) => {
   const store = await openNotificationStore(db);
-  assert.equal(await store.record({ status: "RESERVED", ...order }), true);
-  assert.equal(await store.record({ status: "RESERVED", ...order }), false);
+  assert.equal(await store.record({ status: "RESERVED", ...order }), "recorded");
+  assert.equal(await store.record({ status: "RESERVED", ...order }), "duplicate");
   const [only, ...rest] = await all(store);
   assert.deepEqual(rest, []);
   assert.deepEqual({ ...only, sent_at: "(any)" }, {
@@ -25,6 +25,26 @@ storeContract("record() keeps one notification per order and outcome", async ({ 
   assert.equal((await all(store, { order_id: "o1" }))[0].student_id, "S2");
   assert.deepEqual(await all(store, { student_id: "S9" }), []);
 });
+
+storeContract(
+  "record() tells no inventory result after a cancel, and both when it came first",
+  async ({ db }) => {
+    const store = await openNotificationStore(db);
+    const cancelled = { status: "CANCELLED", ...order, cancelled_by: "student" } as const;
+    // Reserved, then cancelled: the true sequence, both told.
+    assert.equal(await store.record({ status: "RESERVED", ...order }), "recorded");
+    assert.equal(await store.record(cancelled), "recorded");
+    assert.equal(await store.record({ status: "RESERVED", ...order }), "duplicate");
+    // Cancelled first: inventory's later decision, either way, is not told.
+    const o2 = { ...order, order_id: "o2" };
+    assert.equal(await store.record({ ...cancelled, order_id: "o2" }), "recorded");
+    assert.equal(await store.record({ status: "RESERVED", ...o2 }), "after_cancel");
+    assert.equal(await store.record({ status: "FAILED", ...o2, reason: "none" }), "after_cancel");
+    assert.equal(await store.record({ ...cancelled, order_id: "o2" }), "duplicate");
+    const told = (await all(store)).map(({ order_id, outcome }) => `${order_id} ${outcome}`);
+    assert.deepEqual(told, ["o1 RESERVED", "o1 CANCELLED", "o2 CANCELLED"]);
+  },
+);
 
 storeContract("an apology names the reason", async ({ db }) => {
   const store = await openNotificationStore(db);
@@ -46,9 +66,13 @@ storeContract(
       { status: "EXPIRED", ...cart },
       { status: "CANCELLED", ...cart, order_id: "o2", cancelled_by: "staff", reason: "no buns" },
     ] as const;
-    for (const notice of notices) assert.equal(await store.record(notice), true, notice.status);
+    for (const notice of notices) {
+      assert.equal(await store.record(notice), "recorded", notice.status);
+    }
     // A recalled order made READY again, and every event delivered once more.
-    for (const notice of notices) assert.equal(await store.record(notice), false, notice.status);
+    for (const notice of notices) {
+      assert.equal(await store.record(notice), "duplicate", notice.status);
+    }
     const recorded = (await all(store)).map(({ order_id, outcome, message }) => ({
       order_id,
       outcome,
@@ -107,6 +131,6 @@ storeContract("replicas given the same result at once record it once", async ({ 
       (_, i) => stores[i % 2].record({ status: "RESERVED", ...order, order_id: `o${i % 5}` }),
     ),
   );
-  assert.equal(results.filter(Boolean).length, 5, "one recording per order");
+  assert.equal(results.filter((r) => r === "recorded").length, 5, "one recording per order");
   assert.equal((await all(stores[1])).length, 5);
 });

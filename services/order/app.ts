@@ -2,8 +2,8 @@
  * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the moves
  * (`POST /orders/{id}/cancel`, `POST /orders/{id}/status`), the consumer that moves orders to
  * `RESERVED` or `FAILED` when inventory answers (and hears stock released), the sweepers that
- * ask again about orders whose answer is late and expire food not collected, and the live pages (the student page at `/`, the kitchen
- * board at `/board`).
+ * ask again about orders whose answer or release is late and expire food not collected, and the
+ * live pages (the student page at `/`, the kitchen board at `/board`).
  * @module
  */
 import type { Caller } from "@campus/shared/auth";
@@ -18,6 +18,7 @@ import { openOrderStore } from "./order_store.ts";
 import { OrderRateLimit } from "./order_rate_limit.ts";
 import { OutcomeSweeper } from "./outcome_sweeper.ts";
 import { ExpirySweeper } from "./expiry_sweeper.ts";
+import { ReleaseSweeper } from "./release_sweeper.ts";
 import { cancelOrder, changeOrderStatus, type MoveOrderDeps } from "./move_order.ts";
 import { placeOrder } from "./place_order.ts";
 import { pageRoutes } from "./pages/pages.ts";
@@ -48,6 +49,12 @@ export async function createOrderService(
     log,
     onReasked: (reasks) => counts.reasked(reasks.length),
   });
+  const releases = new ReleaseSweeper({
+    orders,
+    timeoutMs: config.outcomeTimeoutMs,
+    log,
+    onReasked: (reasks) => counts.releaseReasked(reasks.length),
+  });
   const expiry = new ExpirySweeper({
     orders,
     windowMs: config.pickupWindowMs,
@@ -71,10 +78,11 @@ export async function createOrderService(
     start: () => {
       live.start();
       sweeper.start();
+      releases.start();
       expiry.start();
     },
     stop: async () => {
-      await Promise.all([live.stop(), sweeper.stop(), expiry.stop()]);
+      await Promise.all([live.stop(), sweeper.stop(), releases.stop(), expiry.stop()]);
     },
     routes: [
       ...pageRoutes(),

@@ -497,6 +497,20 @@ Deno.test("inventory.released on order_status records the stock back, once", asy
   assert.equal(again.stock_released_at, first.stock_released_at, "a replay changes nothing");
 });
 
+Deno.test("inventory.released of an order that is not cancelled changes nothing", async () => {
+  const { call, service } = await setup();
+  const order = await placed(call);
+  // The answer to an order.cancelled published by hand for an order still PLACED.
+  await service.subscriptions.order_status.handle({
+    routingKey: "inventory.released",
+    body: { order_id: order.order_id, student_id: "S1", lines: order.lines },
+    retries: 0,
+  });
+  const after = await (await call("GET", `/orders/${order.order_id}`)).json();
+  assert.equal(after.stock_released_at, undefined, "not marked released");
+  assert.deepEqual(after, order, "the order is as it was");
+});
+
 Deno.test("with authentication on, a student cancels only their own; /status is staff only", async () => {
   const { call, service } = await setup({ AUTH_SECRET: SECRET });
   const as = async (sub: string, role: "student" | "staff" = "student") => ({

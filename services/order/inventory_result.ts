@@ -37,11 +37,19 @@ export function applyInventoryResult(
       const released = decodeEvent("InventoryReleased", body);
       const order_id = released.order_id;
       const nothing_reserved = released.nothing_reserved === true;
-      if (await orders.released(released)) {
+      const outcome = await orders.released(released);
+      if (outcome.kind === "released") {
         db.afterCommit(() => {
           log.info("cancelled order's stock released", { order_id, nothing_reserved });
           ordersChanged();
         });
+      } else if (outcome.kind === "not_cancelled") {
+        // Inventory answered an order.cancelled this service never published (one sent by
+        // hand): the order was not cancelled, and its stock is not ours to call released.
+        const status = outcome.status;
+        db.afterCommit(() =>
+          log.warn("release of an order that is not cancelled, ignored", { order_id, status })
+        );
       } else {
         db.afterCommit(() =>
           log.warn("duplicate release, or of an order this service never took", { order_id })

@@ -197,13 +197,29 @@ export interface ReaskRequest {
   limit: number;
 }
 
-/** An order asked about again, and how often it has been so far (this time included). */
+/**
+ * An order asked about again, and how often it has been so far (this time included): an order
+ * still `PLACED` (a new `OrderPlaced`), or one `CANCELLED` whose stock inventory has not said is
+ * back (a new `OrderCancelled`).
+ */
 export interface Reask {
-  /** The order, still `PLACED`. */
+  /** The order, still `PLACED`, or `CANCELLED` without `stock_released_at`. */
   order: Order;
   /** How often it was asked about again, this time included. */
   asks: number;
 }
+
+/**
+ * What hearing `inventory.released` did: recorded the stock of a cancelled order back
+ * (`released`); or nothing, because that was recorded before (`already`), the order is not
+ * `CANCELLED` (`not_cancelled`: an `order.cancelled` published by hand), or it is unknown
+ * (`missing`).
+ */
+export type ReleaseOutcome =
+  | { kind: "released" }
+  | { kind: "already" }
+  | { kind: "not_cancelled"; status: OrderStatus }
+  | { kind: "missing" };
 
 /** A status a move asks for: a cancel, or one of the kitchen's steps. */
 export type MoveTarget = "CANCELLED" | Exclude<KitchenStatus, "EXPIRED">;
@@ -315,6 +331,21 @@ export function orderCancelled(order: Order, previous: "PLACED" | "RESERVED"): O
 }
 
 /**
+ * Where a cancelled order stood before its cancel: `RESERVED` if inventory had reserved it (it
+ * has `reserved_at`), else `PLACED`. What an `OrderCancelled` sent again says.
+ * @example
+ * ```ts
+ * import { cancelledFrom, newOrder } from "./order.ts";
+ * const order = newOrder({ student_id: "S1", lines: [{ item: "Tea", qty: 1 }] }, new Date().toISOString());
+ * cancelledFrom({ ...order, status: "CANCELLED" }); // "PLACED"
+ * cancelledFrom({ ...order, status: "CANCELLED", reserved_at: order.created_at }); // "RESERVED"
+ * ```
+ */
+export function cancelledFrom(order: Order): "PLACED" | "RESERVED" {
+  return order.reserved_at === undefined ? "PLACED" : "RESERVED";
+}
+
+/**
  * The event of a kitchen move or an expiry: the order now at `order.status`, moved from
  * `previous` at `order.updated_at`.
  * @example
@@ -387,4 +418,22 @@ export function sameRequest(a: PlaceOrderRequest, b: PlaceOrderRequest): boolean
 export function linesAfter(stored: readonly OrderLine[], result: InventoryResult): OrderLine[] {
   const spelling = new Map(result.event.lines.map((line) => [menuKey(line.item), line.item]));
   return stored.map(({ item, qty }) => ({ item: spelling.get(menuKey(item)) ?? item, qty }));
+}
+
+/**
+ * Why a release changed nothing, given the order as it stands (undefined when unknown).
+ * @example
+ * ```ts
+ * import { newOrder, releaseRefused } from "./order.ts";
+ * const order = newOrder({ student_id: "S1", lines: [{ item: "Tea", qty: 1 }] }, new Date().toISOString());
+ * releaseRefused(order); // { kind: "not_cancelled", status: "PLACED" }
+ * releaseRefused(undefined); // { kind: "missing" }
+ * ```
+ */
+export function releaseRefused(
+  order: Order | undefined,
+): Exclude<ReleaseOutcome, { kind: "released" }> {
+  if (!order) return { kind: "missing" };
+  if (order.status !== "CANCELLED") return { kind: "not_cancelled", status: order.status };
+  return { kind: "already" };
 }

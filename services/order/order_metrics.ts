@@ -16,6 +16,8 @@ export interface OrderMetrics {
   completed(status: "RESERVED" | "FAILED"): void;
   /** `n` late orders were asked about again (a new `OrderPlaced` committed for each). */
   reasked(n: number): void;
+  /** `n` cancelled orders had their `OrderCancelled` sent again (their stock not yet back). */
+  releaseReasked(n: number): void;
   /** An order was cancelled, committed. */
   cancelled(): void;
   /** `n` orders expired uncollected, committed. */
@@ -41,6 +43,12 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
   const reasked = new Counter({
     name: "campus_orders_reasked_total",
     help: "Times an order waited longer than OUTCOME_TIMEOUT_MS and inventory was asked again.",
+    registers,
+  });
+  const releaseReasked = new Counter({
+    name: "campus_orders_release_reasked_total",
+    help: "Times a cancelled order's stock was not back OUTCOME_TIMEOUT_MS after the cancel " +
+      "(and after each ask) and its OrderCancelled was sent again.",
     registers,
   });
   const cancelled = new Counter({
@@ -75,6 +83,7 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
     placed: (n) => placed.inc(n),
     completed: (status) => byStatus[status].inc(),
     reasked: (n) => reasked.inc(n),
+    releaseReasked: (n) => releaseReasked.inc(n),
     cancelled: () => cancelled.inc(),
     expired: (n) => expired.inc(n),
     ready: (seconds) => ready.observe(seconds),

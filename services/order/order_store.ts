@@ -21,6 +21,7 @@ import type {
   Placement,
   Reask,
   ReaskRequest,
+  ReleaseOutcome,
 } from "./order.ts";
 import { SqliteOrderStore } from "./order_store_sqlite.ts";
 import { PostgresOrderStore } from "./order_store_postgres.ts";
@@ -65,6 +66,15 @@ export interface OrderStore {
    */
   reaskOverdue(request: ReaskRequest): Promise<Reask[]>;
   /**
+   * Asks inventory again to give back what cancelled orders hold: each order `CANCELLED` whose
+   * stock inventory has not said is back (`stock_released_at`), `timeoutMs` after its cancel and
+   * then `nextAskAfter(asks)` after each ask, oldest first, gets a new `OrderCancelled` in the
+   * outbox, in one transaction. The first may have been dead-lettered (a database outage past
+   * its retries); inventory's cancel is idempotent, so asking twice costs only a message.
+   * Replicas sharing the database, sweeping at once, each take other orders.
+   */
+  reaskUnreleased(request: ReaskRequest): Promise<Reask[]>;
+  /**
    * Makes a move (a cancel, a kitchen step) if the rules of `order.ts` allow it from where the
    * order stands, with its event (`OrderCancelled`, `OrderStatusChanged`) in the outbox, in one
    * transaction. The update is conditional on the status it read, and the row is held (on
@@ -73,10 +83,11 @@ export interface OrderStore {
    */
   move(request: MoveRequest): Promise<MoveOutcome>;
   /**
-   * Records that inventory gave back what a cancelled order held (`stock_released_at`). Returns
-   * false for an order already so recorded, or unknown: a replayed release changes nothing.
+   * Records that inventory gave back what a cancelled order held (`stock_released_at`), only on
+   * a `CANCELLED` order: a replayed release, one for an order not cancelled (its
+   * `order.cancelled` published by hand) or for an unknown order changes nothing.
    */
-  released(event: InventoryReleased): Promise<boolean>;
+  released(event: InventoryReleased): Promise<ReleaseOutcome>;
   /**
    * Moves orders `READY` for `windowMs` or longer at `now` (ms since the epoch) to `EXPIRED`,
    * oldest first, at most `limit`, each with its `OrderStatusChanged`, in one transaction; the

@@ -17,6 +17,7 @@ import {
 } from "./idempotency_keys.ts";
 import {
   awaitsInventory,
+  cancelledFrom,
   decideMove,
   linesAfter,
   moved,
@@ -27,6 +28,7 @@ import {
   newOrder,
   noOrders,
   type Order,
+  orderCancelled,
   type OrderLine,
   orderPlaced,
   type OrderQuery,
@@ -35,6 +37,8 @@ import {
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
   withLines,
 } from "./order.ts";
@@ -80,6 +84,13 @@ const SCHEMA = [
     ADD COLUMN stock_released_at timestamptz;
   -- Only the orders waiting to be collected: the expiry sweep walks these, oldest first.
   CREATE INDEX orders_ready ON orders (ready_at) WHERE status = 'READY';`,
+  // How often inventory was asked again to give back a cancelled order's stock, and when next
+  // (null: not yet, overdue OUTCOME_TIMEOUT_MS after the cancel, its updated_at). The index
+  // holds only the cancelled orders still waiting for their release.
+  `ALTER TABLE orders ADD COLUMN release_asks integer NOT NULL DEFAULT 0,
+    ADD COLUMN release_ask_at timestamptz;
+  CREATE INDEX orders_unreleased ON orders (updated_at)
+    WHERE status = 'CANCELLED' AND stock_released_at IS NULL;`,
 ];
 
 const COLUMNS = [
@@ -291,11 +302,16 @@ export class PostgresOrderStore {
     });
   }
 
-  /** Records that a cancelled order's stock is back; false when already recorded or unknown. */
-  async released(event: InventoryReleased): Promise<boolean> {
-    const done = await this.db.sql`UPDATE orders SET stock_released_at = ${new Date()}
-      WHERE order_id = ${event.order_id} AND stock_released_at IS NULL`;
-    return done.count > 0;
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  async released(event: InventoryReleased): Promise<ReleaseOutcome> {
+    const sql = this.db.sql;
+    const done = await sql`UPDATE orders SET stock_released_at = ${new Date()}
+      WHERE order_id = ${event.order_id} AND status = 'CANCELLED'
+        AND stock_released_at IS NULL`;
+    if (done.count > 0) return { kind: "released" };
+    const [row] = await sql`SELECT ${sql(COLUMNS)} FROM orders
+      WHERE order_id = ${event.order_id}`;
+    return releaseRefused(row && toOrder(row));
   }
 
   /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */
@@ -347,6 +363,37 @@ export class PostgresOrderStore {
         FROM jsonb_to_recordset(${sql.json(due)}) AS due (id text, at timestamptz)
         WHERE orders.order_id = due.id`;
       await this.outbox.insert(...reasks.map(({ order }) => orderPlaced(order)));
+      return reasks;
+    });
+  }
+
+  /** Asks inventory again to release cancelled orders still holding stock, oldest first. */
+  reaskUnreleased({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    return this.db.transaction(async () => {
+      const sql = this.db.sql;
+      // Rows another replica is asking about (or a release is being recorded on) are skipped,
+      // not waited for; once that commits they are asked about later, or released.
+      const rows = await sql`SELECT ${sql(COLUMNS)}, release_asks FROM orders
+        WHERE status = 'CANCELLED' AND stock_released_at IS NULL
+          AND ((release_ask_at IS NULL AND updated_at <= ${new Date(now - timeoutMs)})
+            OR release_ask_at <= ${new Date(now)})
+        ORDER BY updated_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return [];
+      const reasks = rows.map((row) => ({
+        order: toOrder(row),
+        asks: Number(row.release_asks) + 1,
+      }));
+      const due = reasks.map(({ order, asks }) => ({
+        id: order.order_id,
+        at: new Date(now + nextAskAfter(asks)).toISOString(),
+      }));
+      await sql`UPDATE orders SET release_asks = release_asks + 1, release_ask_at = due.at
+        FROM jsonb_to_recordset(${sql.json(due)}) AS due (id text, at timestamptz)
+        WHERE orders.order_id = due.id`;
+      await this.outbox.insert(
+        ...reasks.map(({ order }) => orderCancelled(order, cancelledFrom(order))),
+      );
       return reasks;
     });
   }

@@ -11,6 +11,7 @@ import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
 import { IdempotencyKeys } from "./idempotency_keys.ts";
 import {
   awaitsInventory,
+  cancelledFrom,
   decideMove,
   linesAfter,
   moved,
@@ -21,6 +22,7 @@ import {
   newOrder,
   noOrders,
   type Order,
+  orderCancelled,
   type OrderLine,
   orderPlaced,
   type OrderQuery,
@@ -29,6 +31,8 @@ import {
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
   withLines,
 } from "./order.ts";
@@ -91,6 +95,13 @@ const SCHEMA = [
   CREATE INDEX orders_placed ON orders (created_at) WHERE status = 'PLACED';
   -- Only the orders waiting to be collected: the expiry sweep walks these, oldest first.
   CREATE INDEX orders_ready ON orders (ready_at) WHERE status = 'READY';`,
+  // How often inventory was asked again to give back a cancelled order's stock, and when next
+  // (null: not yet, overdue OUTCOME_TIMEOUT_MS after the cancel, its updated_at). The index
+  // holds only the cancelled orders still waiting for their release.
+  `ALTER TABLE orders ADD COLUMN release_asks INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE orders ADD COLUMN release_ask_at TEXT;
+  CREATE INDEX orders_unreleased ON orders (updated_at)
+    WHERE status = 'CANCELLED' AND stock_released_at IS NULL;`,
 ];
 
 /** The order store in a SQLite database. */
@@ -102,6 +113,8 @@ export class SqliteOrderStore {
   #oldestPlaced: StatementSync;
   #overdue: StatementSync;
   #asked: StatementSync;
+  #unreleased: StatementSync;
+  #releaseAsked: StatementSync;
   #move: StatementSync;
   #released: StatementSync;
   #ready: StatementSync;
@@ -133,11 +146,19 @@ export class SqliteOrderStore {
       AND ((ask_at IS NULL AND created_at <= ?) OR ask_at <= ?)
       ORDER BY created_at LIMIT ?`);
     this.#asked = sql.prepare(`UPDATE orders SET asks = ?, ask_at = ? WHERE order_id = ?`);
+    // Walks the cancelled orders still waiting for their release oldest first (orders_unreleased).
+    this.#unreleased = sql.prepare(`SELECT * FROM orders
+      WHERE status = 'CANCELLED' AND stock_released_at IS NULL
+        AND ((release_ask_at IS NULL AND updated_at <= ?) OR release_ask_at <= ?)
+      ORDER BY updated_at LIMIT ?`);
+    this.#releaseAsked = sql.prepare(
+      `UPDATE orders SET release_asks = ?, release_ask_at = ? WHERE order_id = ?`,
+    );
     this.#move = sql.prepare(`UPDATE orders SET status = ?, reason = ?, cancelled_by = ?,
         ready_at = ?, updated_at = ?
       WHERE order_id = ? AND status = ?`);
     this.#released = sql.prepare(`UPDATE orders SET stock_released_at = ?
-      WHERE order_id = ? AND stock_released_at IS NULL`);
+      WHERE order_id = ? AND status = 'CANCELLED' AND stock_released_at IS NULL`);
     // Walks the orders waiting to be collected oldest first (the orders_ready index), only those.
     this.#ready = sql.prepare(`SELECT * FROM orders WHERE status = 'READY' AND ready_at <= ?
       ORDER BY ready_at LIMIT ?`);
@@ -323,10 +344,14 @@ export class SqliteOrderStore {
     });
   }
 
-  /** Records that a cancelled order's stock is back; false when already recorded or unknown. */
-  released(event: InventoryReleased): Promise<boolean> {
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  released(event: InventoryReleased): Promise<ReleaseOutcome> {
     const now = new Date().toISOString();
-    return this.db.write(() => this.#released.run(now, event.order_id).changes > 0);
+    return this.db.write(() => {
+      if (this.#released.run(now, event.order_id).changes > 0) return { kind: "released" };
+      const row = this.#byId.get(event.order_id);
+      return releaseRefused(row && toOrder(row));
+    });
   }
 
   /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */
@@ -354,6 +379,21 @@ export class SqliteOrderStore {
         const next = new Date(now + nextAskAfter(asks)).toISOString();
         this.#asked.run(asks, next, order.order_id);
         this.outbox.insert(orderPlaced(order));
+        return { order, asks };
+      })
+    );
+  }
+
+  /** Asks inventory again to release cancelled orders still holding stock, oldest first. */
+  reaskUnreleased({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    const cutoff = new Date(now - timeoutMs).toISOString();
+    return this.db.write(() =>
+      this.#unreleased.all(cutoff, new Date(now).toISOString(), limit).map((row) => {
+        const order = toOrder(row);
+        const asks = Number(row.release_asks) + 1;
+        const next = new Date(now + nextAskAfter(asks)).toISOString();
+        this.#releaseAsked.run(asks, next, order.order_id);
+        this.outbox.insert(orderCancelled(order, cancelledFrom(order)));
         return { order, asks };
       })
     );

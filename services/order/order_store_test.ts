@@ -486,13 +486,133 @@ storeContract("released() records the stock back once", async ({ db }) => {
   const order = await place();
   await orders.move({ orderId: order.order_id, to: "CANCELLED", by: "student" });
   const event = { order_id: order.order_id, student_id: "S1", lines, nothing_reserved: true };
-  assert.equal(await orders.released(event), true);
+  assert.deepEqual(await orders.released(event), { kind: "released" });
   const at = (await orders.get(order.order_id))?.stock_released_at;
   assert.ok(at, "stock_released_at is set");
-  assert.equal(await orders.released(event), false, "a replay changes nothing");
+  assert.deepEqual(await orders.released(event), { kind: "already" }, "a replay changes nothing");
   assert.equal((await orders.get(order.order_id))?.stock_released_at, at);
-  assert.equal(await orders.released({ ...event, order_id: "nobody" }), false);
+  assert.deepEqual(await orders.released({ ...event, order_id: "nobody" }), { kind: "missing" });
 });
+
+storeContract("released() leaves an order that is not cancelled as it was", async ({ db }) => {
+  const { orders, place } = await openOrders(db);
+  const placed = await place();
+  const reserved = await place();
+  await orders.applyResult(reservedFor(reserved));
+  for (const order of [placed, reserved]) {
+    const before = await orders.get(order.order_id);
+    // The answer to an order.cancelled published by hand.
+    const event = { order_id: order.order_id, student_id: "S1", lines };
+    assert.deepEqual(await orders.released(event), {
+      kind: "not_cancelled",
+      status: before?.status,
+    });
+    assert.deepEqual(await orders.get(order.order_id), before, "nothing changed");
+    assert.equal(before?.stock_released_at, undefined);
+  }
+  // Cancelled later, its own release is still recorded.
+  await orders.move({ orderId: reserved.order_id, to: "CANCELLED", by: "staff" });
+  const event = { order_id: reserved.order_id, student_id: "S1", lines };
+  assert.deepEqual(await orders.released(event), { kind: "released" });
+});
+
+storeContract(
+  "reaskUnreleased() cancels again an order whose stock is not back, then waits",
+  async ({ db }) => {
+    const { orders, outbox, place } = await openOrders(db);
+    const reserved = await place();
+    await orders.applyResult(reservedFor(reserved));
+    const placed = await place();
+    const released = await place();
+    const cancel = async (order: Order, by: "student" | "staff", reason?: string) => {
+      const moved = await orders.move({ orderId: order.order_id, to: "CANCELLED", by, reason });
+      return (moved as { order: Order }).order;
+    };
+    const lost = await cancel(reserved, "staff", "no buns");
+    await cancel(placed, "student");
+    await cancel(released, "student");
+    await orders.released({ order_id: released.order_id, student_id: "S1", lines });
+    const [firstCancel] = await drainOutbox(outbox).then((events) =>
+      events.filter((e) => e.type === "OrderCancelled")
+    );
+    await place(); // Still PLACED: the outcome sweeper's, not this one's.
+    await drainOutbox(outbox);
+    const firstCancelAt = Date.parse(lost.updated_at);
+    assert.deepEqual(
+      await orders.reaskUnreleased(reaskAt(firstCancelAt + 29_999)),
+      [],
+      "not yet overdue",
+    );
+    // From the last cancel's deadline on, both are due; the asks after it are timed from it.
+    const dueAt = Date.parse((await orders.get(placed.order_id))!.updated_at) + 30_000;
+    const at = (ms: number) => reaskAt(dueAt + ms);
+    const reasks = await orders.reaskUnreleased(at(0));
+    assert.deepEqual(
+      reasks.map(({ order, asks }) => ({ id: order.order_id, status: order.status, asks })),
+      [
+        { id: reserved.order_id, status: "CANCELLED", asks: 1 },
+        { id: placed.order_id, status: "CANCELLED", asks: 1 },
+      ],
+      "the cancelled orders not released, oldest first; nothing else",
+    );
+    const events = await drainOutbox(outbox);
+    assert.deepEqual(events.map((e) => e.type), ["OrderCancelled", "OrderCancelled"]);
+    assert.deepEqual(events[0].body, firstCancel.body, "the same OrderCancelled as the cancel's");
+    assert.equal(events[0].correlationId, lost.order_id);
+    assert.deepEqual(events[0].body, {
+      order_id: reserved.order_id,
+      student_id: "S1",
+      lines,
+      item: "Coffee",
+      qty: 1,
+      cancelled_by: "staff",
+      reason: "no buns",
+      previous: "RESERVED",
+    });
+    assert.equal((events[1].body as { previous: string }).previous, "PLACED");
+
+    assert.deepEqual(await orders.reaskUnreleased(at(9_999)), [], "10 s after ask 1");
+    assert.equal((await orders.reaskUnreleased(at(10_000))).length, 2);
+    assert.deepEqual(await orders.reaskUnreleased(at(29_999)), [], "20 s after ask 2");
+    await orders.released({ order_id: placed.order_id, student_id: "S1", lines });
+    const third = await orders.reaskUnreleased(at(30_000));
+    assert.deepEqual(third.map((r) => [r.order.order_id, r.asks]), [[reserved.order_id, 3]]);
+    await orders.released({ order_id: reserved.order_id, student_id: "S1", lines });
+    assert.deepEqual(await orders.reaskUnreleased(at(3_600_000)), [], "released at last");
+    assert.equal((await drainOutbox(outbox)).length, 3, "one OrderCancelled per ask");
+    const shown = await orders.get(reserved.order_id);
+    assert.deepEqual({ ...shown, stock_released_at: undefined }, {
+      ...lost,
+      stock_released_at: undefined,
+    }, "asking changes nothing the API shows");
+  },
+);
+
+storeContract(
+  "replicas sweeping at once cancel each unreleased order again once",
+  async ({ db, replica }) => {
+    const one = await openOrders(db);
+    const other = await openOrders(replica());
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const order = await one.place();
+      await one.orders.move({ orderId: order.order_id, to: "CANCELLED", by: "student" });
+      ids.push(order.order_id);
+    }
+    await drainOutbox(one.outbox);
+    const now = Date.now() + 60_000;
+    const sweeps = await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) => (i % 2 ? other : one).orders.reaskUnreleased(reaskAt(now, 10)),
+      ),
+    );
+    const asked = sweeps.flat().map((r) => r.order.order_id);
+    assert.equal(asked.length, new Set(asked).size, "no order asked about twice");
+    assert.deepEqual(asked.sort(), ids.sort(), "every unreleased order asked about");
+    assert.equal((await drainOutbox(one.outbox)).length, 30, "one OrderCancelled each");
+  },
+);
 
 storeContract("two replicas asked for one move at once make it once", async ({ db, replica }) => {
   const one = await openOrders(db);
