@@ -105,6 +105,7 @@ async function retriesAndDeadLetters(t: Deno.TestContext, queueType: "classic" |
         item: "Salad",
         qty: 3,
         student_id: "fault:permanent",
+        lines: [{ item: "Salad", qty: 3 }],
       });
       const next = await placeOrder(stack, { item: "Salad", qty: 1, student_id: "R3" });
       const dead = await dlqMessage(failing.order_id);
@@ -118,6 +119,7 @@ async function retriesAndDeadLetters(t: Deno.TestContext, queueType: "classic" |
         item: "Salad",
         qty: 3,
         student_id: "fault:permanent",
+        lines: [{ item: "Salad", qty: 3 }],
       });
       assert.equal((await finalOrder(stack, next.order_id)).status, "RESERVED");
       assert.equal((await stockLevels(stack)).Salad, salad - 1, "the failing order took none");
