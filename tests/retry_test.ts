@@ -105,7 +105,6 @@ async function retriesAndDeadLetters(t: Deno.TestContext, queueType: "classic" |
         item: "Salad",
         qty: 3,
         student_id: "fault:permanent",
-        lines: [{ item: "Salad", qty: 3 }],
       });
       const next = await placeOrder(stack, { item: "Salad", qty: 1, student_id: "R3" });
       const dead = await dlqMessage(failing.order_id);
