@@ -42,6 +42,8 @@ import { keepSections, withSection } from "./sections.ts";
 /** Menu items ordered round-robin, each stocked so that every order can be reserved. */
 const ITEMS = ["Pizza", "Burger", "Sushi", "Salad", "Taco", "Sandwich", "Pasta", "Coffee"];
 const STOCK = 10_000_000;
+/** Lines of each order of the cart round: three different items, as a meal with a drink. */
+const CART_LINES = 3;
 
 const BASELINE = new URL("./BASELINE.md", import.meta.url).pathname;
 
@@ -148,18 +150,7 @@ async function main(): Promise<number> {
           progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
       });
       rounds.push(run);
-      const { placement } = run;
-      const post = summarize(placement.durations);
-      const finalAfter = num((run.finalSeenAt - placement.startedAt) / 1000, 1);
-      progress.done(
-        `${num(placement.accepted.length)} accepted at ` +
-          `${num(perSecond(placement.accepted.length, placement.postingMs))}/s, ` +
-          `POST p50 ${post.p50_ms} ms p99 ${post.p99_ms} ms; ` +
-          (run.allFinal
-            ? `all final ${finalAfter} s after the first POST`
-            : "NOT all final before the timeout") +
-          (placement.errors ? `; ${placement.errors} errors` : ""),
-      );
+      progress.done(roundLine(run));
     }
 
     let backlogRun: BacklogRun | undefined;
@@ -183,7 +174,8 @@ async function main(): Promise<number> {
       );
     }
 
-    // The footprint covers the load phases only: listing every order below is bookkeeping.
+    // The footprint covers the single-item load phases only, so that its CPU per order compares
+    // with earlier runs; listing every order below is bookkeeping.
     const footprint = await sampler.stop();
     const orderCount = rounds.reduce((n, r) => n + r.placement.accepted.length, 0) +
       (backlogRun?.placement.accepted.length ?? 0);
@@ -194,6 +186,24 @@ async function main(): Promise<number> {
       `${"footprint".padEnd(12)} peak RSS / CPU per order: ` +
         [...SERVICE_NAMES, "broker", LOAD_GENERATOR].map(show).join(", "),
     );
+
+    // Carts at the highest concurrency, beside the single-item rounds: each order reserves
+    // three items at once, in mixed orders.
+    const cartConcurrency = Math.max(...options.concurrency);
+    const cartProgress = new Progress(`carts c=${cartConcurrency}`);
+    const cartRun = await runLoad({
+      orderUrl,
+      count: options.orders,
+      concurrency: cartConcurrency,
+      studentId: `bench-carts-c${cartConcurrency}`,
+      items: ITEMS,
+      linesPerOrder: CART_LINES,
+      timeoutMs: 60_000 + options.orders * 10 * CART_LINES,
+      onProgress: (n) => cartProgress.update(`posted ${num(n)}/${num(options.orders)} carts`),
+      onWait: (waited) =>
+        cartProgress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
+    });
+    cartProgress.done(roundLine(cartRun));
 
     const placed: AcceptedOrder[] = [];
     const endToEnd: LoadResult[] = [];
@@ -206,6 +216,9 @@ async function main(): Promise<number> {
       backlog = summarizeBacklog(backlogRun, await ordersOf(orderUrl, backlogRun.studentId));
       placed.push(...backlogRun.placement.accepted);
     }
+
+    const cartRound = summarizeRound(cartRun, await ordersOf(orderUrl, cartRun.studentId));
+    placed.push(...cartRun.placement.accepted);
 
     const checking = new Progress("correctness");
     checking.update("comparing the ledgers of the three services");
@@ -224,6 +237,7 @@ async function main(): Promise<number> {
     const partial = {
       broker_ceiling: ceiling,
       end_to_end: endToEnd,
+      cart_round: cartRound,
       backlog,
       footprint,
       cpu_per_order_ms: cpuPerOrder,
@@ -271,6 +285,20 @@ async function main(): Promise<number> {
     Deno.removeSignalListener("SIGINT", interrupted);
     Deno.removeSignalListener("SIGTERM", interrupted);
   }
+}
+
+/** What a round gave, in one line of progress. */
+function roundLine(run: LoadRound): string {
+  const { placement } = run;
+  const post = summarize(placement.durations);
+  const finalAfter = num((run.finalSeenAt - placement.startedAt) / 1000, 1);
+  return `${num(placement.accepted.length)} accepted at ` +
+    `${num(perSecond(placement.accepted.length, placement.postingMs))}/s, ` +
+    `POST p50 ${post.p50_ms} ms p99 ${post.p99_ms} ms; ` +
+    (run.allFinal
+      ? `all final ${finalAfter} s after the first POST`
+      : "NOT all final before the timeout") +
+    (placement.errors ? `; ${placement.errors} errors` : "");
 }
 
 /** A comparison of rounds, each on a fresh stack, reported in its own section. */

@@ -5,8 +5,8 @@ import { type LatencySummary, perSecond, round, summarize } from "./stats.ts";
 /** An order the service accepted with `201`. */
 export interface AcceptedOrder {
   order_id: string;
-  item: string;
-  qty: number;
+  /** Its lines: one for a single-item order, several for a cart. */
+  lines: { item: string; qty: number }[];
 }
 
 /** What placing a round of orders gave. */
@@ -34,16 +34,56 @@ export interface PlaceOptions {
   studentId: string;
   /** Items, used round-robin. */
   items: readonly string[];
+  /**
+   * Lines of each order: 1 (default) sends the classic `{item, qty}` body, more send a cart of
+   * that many different items, `{lines: [...]}`.
+   */
+  linesPerOrder?: number;
   /** Called after every answer with the number answered so far. */
   onProgress?: (answered: number) => void;
 }
 
 /**
+ * The body of order `i` of a round: item `items[i % items.length]` with quantity 1 to 3, or,
+ * with `linesPerOrder` above 1, a cart of the items that follow it, listed forwards or
+ * backwards in turn so that carts lock their items in mixed orders.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { orderBody } from "./load.ts";
+ *
+ * assert.deepEqual(orderBody(0, ["Tea", "Soup"], "S1"), { item: "Tea", qty: 1, student_id: "S1" });
+ * assert.deepEqual(orderBody(1, ["Tea", "Soup", "Pie"], "S1", 2), {
+ *   student_id: "S1",
+ *   lines: [{ item: "Pie", qty: 3 }, { item: "Soup", qty: 2 }],
+ * });
+ * ```
+ */
+export function orderBody(
+  i: number,
+  items: readonly string[],
+  studentId: string,
+  linesPerOrder = 1,
+): { item: string; qty: number; student_id: string } | {
+  student_id: string;
+  lines: { item: string; qty: number }[];
+} {
+  if (linesPerOrder <= 1) {
+    return { item: items[i % items.length], qty: 1 + (i % 3), student_id: studentId };
+  }
+  const lines = Array.from({ length: Math.min(linesPerOrder, items.length) }, (_, k) => ({
+    item: items[(i + k) % items.length],
+    qty: 1 + ((i + k) % 3),
+  }));
+  return { student_id: studentId, lines: i % 2 ? lines.reverse() : lines };
+}
+
+/**
  * Places `count` orders with `concurrency` workers, each sending one `POST /order` at a time
- * over a kept-alive connection. Item `i` is `items[i % items.length]` with quantity 1 to 3.
+ * over a kept-alive connection; order `i` is {@linkcode orderBody}`(i)`.
  */
 export async function placeOrders(options: PlaceOptions): Promise<Placement> {
-  const { orderUrl, count, concurrency, studentId, items, onProgress } = options;
+  const { orderUrl, count, concurrency, studentId, items, linesPerOrder, onProgress } = options;
   const url = `${orderUrl}/order`;
   const accepted: AcceptedOrder[] = [];
   const durations: number[] = [];
@@ -55,7 +95,7 @@ export async function placeOrders(options: PlaceOptions): Promise<Placement> {
     while (true) {
       const i = next++;
       if (i >= count) return;
-      const order = { item: items[i % items.length], qty: 1 + (i % 3), student_id: studentId };
+      const order = orderBody(i, items, studentId, linesPerOrder);
       const started = performance.now();
       try {
         const res = await fetch(url, {
@@ -67,7 +107,8 @@ export async function placeOrders(options: PlaceOptions): Promise<Placement> {
         if (res.status === 201) {
           durations.push(performance.now() - started);
           const { order_id } = JSON.parse(text) as OrderView;
-          accepted.push({ order_id, item: order.item, qty: order.qty });
+          const lines = "lines" in order ? order.lines : [{ item: order.item, qty: order.qty }];
+          accepted.push({ order_id, lines });
         } else {
           errors++;
           if (errorSamples.length < 5) errorSamples.push(`${res.status} ${text.slice(0, 200)}`);
@@ -173,6 +214,8 @@ export function finality(
 export interface LoadResult {
   concurrency: number;
   orders: number;
+  /** Lines of each order: 1 for single-item orders, more for a round of carts. */
+  lines_per_order: number;
   accepted: number;
   errors: number;
   error_samples: string[];
@@ -193,6 +236,8 @@ export interface LoadResult {
 export interface LoadRound {
   concurrency: number;
   orders: number;
+  /** Lines of each order placed. */
+  linesPerOrder: number;
   studentId: string;
   placement: Placement;
   /** Whether every order was final before the timeout. */
@@ -224,6 +269,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRound> {
   return {
     concurrency: options.concurrency,
     orders: options.count,
+    linesPerOrder: Math.max(1, options.linesPerOrder ?? 1),
     studentId: options.studentId,
     placement,
     allFinal,
@@ -239,6 +285,7 @@ export function summarizeRound(run: LoadRound, listed: readonly OrderView[]): Lo
   return {
     concurrency: run.concurrency,
     orders: run.orders,
+    lines_per_order: run.linesPerOrder,
     accepted: placement.accepted.length,
     errors: placement.errors,
     error_samples: placement.errorSamples,

@@ -46,6 +46,8 @@ export interface BenchResult {
   seconds: number;
   broker_ceiling: CeilingResult | null;
   end_to_end: LoadResult[];
+  /** A round of carts of several lines at the highest concurrency; null in older results. */
+  cart_round: LoadResult | null;
   backlog: BacklogResult | null;
   footprint: Record<string, Footprint>;
   /** CPU time per placed order, by process, over the load phases, in ms. */
@@ -197,7 +199,9 @@ export function toMarkdown(result: BenchResult): string {
     "## End to end",
     "",
     "Accepted: first `POST` to last `201`. Completed: first `POST` to the last final status. " +
-      "Acceptance to final: the order service's `created_at` to `updated_at` (1 ms resolution).",
+      "Acceptance to final: the order service's `created_at` to `updated_at` (1 ms resolution). " +
+      "The last row, when there is one, is a round of carts (`lines`, each of that many " +
+      "different items listed in mixed orders), run after the footprint was taken.",
     "",
     table(
       [
@@ -211,8 +215,10 @@ export function toMarkdown(result: BenchResult): string {
         "Accept→final p99",
         "Errors + unfinished",
       ],
-      result.end_to_end.map((r) => [
-        String(r.concurrency),
+      [...result.end_to_end, ...(result.cart_round ? [result.cart_round] : [])].map((r) => [
+        r.lines_per_order > 1
+          ? `${r.concurrency}, carts of ${r.lines_per_order} lines`
+          : String(r.concurrency),
         num(r.accepted),
         num(r.accepted_per_s),
         ms(r.post.p50_ms),

@@ -15,6 +15,8 @@ export interface RoundLoad {
   /** Student id of every order of the round, so the round can be listed on its own. */
   studentId: string;
   items: readonly string[];
+  /** Lines of each order; more than 1 places carts. */
+  linesPerOrder?: number;
 }
 
 /** Places the round's orders and waits until all are final, showing progress. */

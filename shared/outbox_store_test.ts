@@ -6,7 +6,11 @@ import { postgresTest, storeContract, withTestDatabase } from "@campus/testing/s
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>
-  envelopeFor("OrderPlaced", { order_id: `o${n}`, item: "Tea", qty: 1, student_id: "S" });
+  envelopeFor("OrderPlaced", {
+    order_id: `o${n}`,
+    student_id: "S",
+    lines: [{ item: "Tea", qty: 1 }],
+  });
 
 const ids = (events: OutgoingEvent[]) => events.map((e) => e.correlationId);
 

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { SESSION_COOKIE, signToken, type TokenClaims } from "@campus/shared/auth";
+import { WORK_QUEUES } from "@campus/shared/topology";
 import { type Browser, launchBrowser, type Page, screenshot } from "./browser.ts";
 import type { NotificationView, OrderView } from "./client.ts";
 import { waitFor } from "./poll.ts";
@@ -305,11 +306,12 @@ Deno.test({
         await waitFor(async () => /RESERVED/.test(await orderText(page, aliceOrder.order_id)), {
           what: `S-alice's earlier order ${aliceOrder.order_id} listed RESERVED`,
         });
-        await waitFor(async () => (await page.getByLabel("Item").innerText()).includes("left)"), {
+        const item = page.getByLabel("Item 1", { exact: true });
+        await waitFor(async () => (await item.innerText()).includes("left)"), {
           what: "the Item list to show stock (the order service reads inventory with a token)",
         });
-        await page.getByLabel("Item").selectOption("Burger");
-        await page.getByLabel("Quantity").fill("2");
+        await item.selectOption("Burger");
+        await page.getByLabel("Quantity 1", { exact: true }).fill("2");
         await page.getByRole("button", { name: "Place order" }).click();
         const id = await waitFor(async () => {
           const ids = await page.locator("[data-order-id]").evaluateAll((els) =>
@@ -322,6 +324,12 @@ Deno.test({
         });
         assert.equal(await page.locator(`[data-order-id="${bobOrder.order_id}"]`).count(), 0);
         await screenshot(page, "auth-student");
+        // Her session cookie cancels her own order from the page.
+        await page.locator(`[data-order-id="${id}"]`)
+          .getByRole("button", { name: "Cancel order" }).click();
+        await waitFor(async () => /CANCELLED/.test(await orderText(page, id)), {
+          what: `the page's order ${id} cancelled with the session cookie`,
+        });
         assert.deepEqual(await violations(), [], "no Content-Security-Policy violation");
         await context.close();
       });
@@ -352,7 +360,7 @@ Deno.test({
           await page.getByRole("button", { name: "Sign in" }).click();
           await waitFor(
             async () =>
-              (await page.locator(`[data-order-id="${bobOrder.order_id}"]`).count()) === 1,
+              (await page.locator(`tr[data-order-id="${bobOrder.order_id}"]`).count()) === 1,
             { what: "the board to list S-bob's order for staff" },
           );
           const reserved = await waitFor(async () => {
@@ -360,7 +368,18 @@ Deno.test({
             return Number.isNaN(n) ? undefined : n;
           }, { what: "the board's RESERVED count" });
           assert.ok(reserved >= 3, `RESERVED ${reserved}`);
-          assert.equal(await page.locator("[data-queue]").count(), 4, "queue depths shown");
+          assert.equal(
+            await page.locator("[data-queue]").count(),
+            WORK_QUEUES.length,
+            "every work queue's depth shown",
+          );
+          // Staff's session cookie moves a ticket on.
+          const ticket = (column: string) =>
+            page.locator(`[data-tickets="${column}"] [data-order-id="${bobOrder.order_id}"]`);
+          await ticket("RESERVED").getByRole("button", { name: "Start" }).click();
+          await waitFor(async () => (await ticket("PREPARING").count()) === 1, {
+            what: `S-bob's ticket moved to PREPARING with staff's session cookie`,
+          });
           await screenshot(page, "auth-board");
           assert.deepEqual(await violations(), [], "no Content-Security-Policy violation");
 

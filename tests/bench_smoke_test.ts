@@ -1,6 +1,7 @@
 /**
  * The quick benchmark as a smoke test: it must run to the end and find every order final,
- * none reserved twice. Speed is never checked here; `deno task bench` reports it.
+ * carts of its cart round included, none reserved twice. Speed is never checked here;
+ * `deno task bench` reports it.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -29,6 +30,13 @@ Deno.test("the quick benchmark loses no order and reserves none twice", async ()
     assert.equal(correctness.notifications_missing, 0, printed);
     assert.equal(correctness.notifications_duplicate, 0, printed);
     assert.equal(correctness.ok, true, printed);
+    const carts = result.cart_round;
+    assert.ok(carts, `the result has a cart round:\n${printed}`);
+    assert.equal(carts.lines_per_order, 3, "the cart round placed carts of three lines");
+    assert.ok(carts.accepted > 0, "the cart round placed carts");
+    assert.equal(carts.errors, 0, `no cart was refused:\n${printed}`);
+    assert.equal(carts.unfinished, 0, `every cart became final:\n${printed}`);
+    assert.match(printed, /carts c=\d+/, "the cart round is reported beside the others");
   } finally {
     await Deno.remove(out, { recursive: true });
   }

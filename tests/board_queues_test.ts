@@ -42,20 +42,25 @@ Deno.test("the board shows queue depths on quorum queues", INTEGRATION, async (t
     });
 
     await t.step("poison dead-lettered by each consumer shows in its DLQ's depth", async () => {
-      // Not JSON: inventory dead-letters it from order_placed; notification and order from
-      // inventory_reserved, inventory_failed and (twice) order_status.
+      // Not JSON: inventory dead-letters it from order_placed and order_cancelled; notification
+      // from inventory_reserved, inventory_failed and (twice: order.cancelled is bound there too)
+      // order_updates; order (twice) from order_status.
       await stack.publish("order.placed", "not json");
+      await stack.publish("order.cancelled", "not json");
       await stack.publish("inventory.reserved", "not json");
       await stack.publish("inventory.failed", "not json");
+      await stack.publish("order.status_changed", "not json");
       const expected: Record<string, number> = {
         order_placed_dlq: 1,
+        order_cancelled_dlq: 1,
         inventory_reserved_dlq: 1,
         inventory_failed_dlq: 1,
+        order_updates_dlq: 2,
         order_status_dlq: 2,
       };
       const queues = await boardWhere(
         "a board with the poison in every DLQ",
-        (queues) => queues.every((q) => q.dlq_depth === expected[q.dlq]),
+        (queues) => queues.every((q) => q.dlq_depth === (expected[q.dlq] ?? 0)),
       );
       for (const q of queues) {
         assert.equal(q.dlq_depth, await stack.queueDepth(q.dlq), `${q.dlq} as the broker says`);

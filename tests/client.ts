@@ -2,24 +2,54 @@
 import type { ServiceName, Stack } from "./stack.ts";
 import { waitFor } from "./poll.ts";
 
+/** Every status an order can have. */
+export type OrderStatus =
+  | "PLACED"
+  | "RESERVED"
+  | "FAILED"
+  | "CANCELLED"
+  | "PREPARING"
+  | "READY"
+  | "COLLECTED"
+  | "EXPIRED";
+
+/** One line of an order: an item and how many of it. */
+export interface LineView {
+  item: string;
+  qty: number;
+}
+
 /** An order as `GET /orders/{id}` returns it. */
 export interface OrderView {
   /** The order's id, a UUID. */
   order_id: string;
-  /** The menu item ordered. */
+  /**
+   * The menu item of a one-line order. A cart of several lines has none; the suites that read
+   * it place one-line orders.
+   */
   item: string;
-  /** How many of the item. */
+  /** How many of the item, for a one-line order (see `item`). */
   qty: number;
+  /** Every line of the order, in the menu's spelling once inventory answered. */
+  lines: LineView[];
   /** Who ordered. */
   student_id: string;
-  /** `PLACED` until inventory answers, then `RESERVED` or `FAILED`. */
-  status: "PLACED" | "RESERVED" | "FAILED";
-  /** Why the order failed, when it did. */
+  /** `PLACED` until inventory answers, then `RESERVED` or `FAILED`, then the kitchen's moves. */
+  status: OrderStatus;
+  /** Why the order failed or was cancelled, when it was. */
   reason?: string;
   /** When the order was placed (ISO 8601). */
   created_at: string;
   /** When the status last changed (ISO 8601). */
   updated_at: string;
+  /** When inventory reserved it, once it did. */
+  reserved_at?: string;
+  /** When it became `READY`, once it did. */
+  ready_at?: string;
+  /** Who cancelled it, once cancelled. */
+  cancelled_by?: "student" | "staff";
+  /** When inventory said a cancelled order's stock is back (or that it took none). */
+  stock_released_at?: string;
 }
 
 /** A notification as `GET /notifications` returns it. */
@@ -28,12 +58,17 @@ export interface NotificationView {
   order_id: string;
   /** The student it was sent to. */
   student_id: string;
-  /** The order's final status. */
-  outcome: "RESERVED" | "FAILED";
+  /** The status the student was told of. */
+  outcome: "RESERVED" | "FAILED" | "CANCELLED" | "READY" | "EXPIRED";
   /** The text the student got. */
   message: string;
   /** When it was sent (ISO 8601). */
   sent_at: string;
+}
+
+/** The lines of an order: its `lines`, or its `item` and `qty` from before carts. */
+export function orderLines(order: Pick<OrderView, "item" | "qty"> & { lines?: LineView[] }) {
+  return order.lines ?? [{ item: order.item, qty: order.qty }];
 }
 
 /** Sends `POST /order` with a raw body; returns status and parsed answer. */
@@ -62,6 +97,78 @@ export async function placeOrder(
   const { status, body } = await postOrder(stack, order, {}, replica);
   if (status !== 201) throw new Error(`POST /order answered ${status}: ${JSON.stringify(body)}`);
   return body as unknown as OrderView;
+}
+
+/** A cart to place: what `POST /order` takes with `lines`. */
+export type CartRequest = { student_id: string; lines: LineView[] };
+
+/** Places a cart that must be accepted (through order replica `replica`); returns it. */
+export async function placeCart(
+  stack: Stack,
+  cart: CartRequest,
+  replica = 0,
+): Promise<OrderView> {
+  const { status, body } = await postOrder(stack, cart, {}, replica);
+  if (status !== 201) throw new Error(`POST /order answered ${status}: ${JSON.stringify(body)}`);
+  return body as unknown as OrderView;
+}
+
+/** An answer of a move (`/cancel`, `/status`): the order, or an error with the current status. */
+export interface MoveAnswer {
+  status: number;
+  body: OrderView & { error?: string };
+}
+
+/** `POST /orders/{id}/cancel` (through order replica `replica`), with an optional body. */
+export function cancelOrder(
+  stack: Stack,
+  orderId: string,
+  { body, replica = 0, headers = {} }: {
+    body?: { reason?: string };
+    replica?: number;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<MoveAnswer> {
+  return postMove(stack.url("order", `/orders/${orderId}/cancel`, replica), body, headers);
+}
+
+/** `POST /orders/{id}/status` with `{"status": …}` (through order replica `replica`). */
+export function moveOrder(
+  stack: Stack,
+  orderId: string,
+  status: "PREPARING" | "READY" | "COLLECTED",
+  { replica = 0, headers = {} }: { replica?: number; headers?: Record<string, string> } = {},
+): Promise<MoveAnswer> {
+  return postMove(stack.url("order", `/orders/${orderId}/status`, replica), { status }, headers);
+}
+
+async function postMove(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<MoveAnswer> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: MoveAnswer["body"];
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    throw new Error(`POST ${url} answered ${res.status} with a body that is not JSON: ${text}`);
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** The order as `GET /orders/{id}` returns it now (through order replica `replica`). */
+export async function getOrder(stack: Stack, orderId: string, replica = 0): Promise<OrderView> {
+  const { status, body } = await getJson<OrderView>(
+    stack.url("order", `/orders/${orderId}`, replica),
+  );
+  if (status !== 200) throw new Error(`GET /orders/${orderId} answered ${status}`);
+  return body;
 }
 
 /** GETs a JSON document from a service. */
@@ -127,8 +234,12 @@ export interface Readiness {
 }
 
 /** `GET /ready` of a service. */
-export async function readiness(stack: Stack, service: ServiceName): Promise<Readiness> {
-  return await getJson<Readiness["body"]>(stack.url(service, "/ready"));
+export async function readiness(
+  stack: Stack,
+  service: ServiceName,
+  replica = 0,
+): Promise<Readiness> {
+  return await getJson<Readiness["body"]>(stack.url(service, "/ready", replica));
 }
 
 /** Waits until a service's `/ready` answers 200 with an empty outbox, and returns that answer. */

@@ -3,11 +3,23 @@
  * 2 notification replicas sharing a PostgreSQL database per service. Two thousand orders flow,
  * more of them for one item than it has in stock, while one inventory replica is killed and
  * one broker node stops; then every ledger must add up, and every replica tell the same story.
+ * On the same stack, carts are placed through one order replica and cancelled through the other
+ * while another inventory replica is killed: each ends as it must, and stock adds up per item.
  */
 import assert from "node:assert/strict";
 import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
 import { INTEGRATION, Stack } from "./stack.ts";
-import { getJson, orderMix, type OrderRequest, placeOrders } from "./client.ts";
+import {
+  cancelOrder,
+  getJson,
+  type LineView,
+  orderMix,
+  type OrderRequest,
+  type OrderStatus,
+  placeCart,
+  placeOrders,
+  stockLevels,
+} from "./client.ts";
 import { checkLedger } from "./ledger.ts";
 import { waitFor } from "./poll.ts";
 
@@ -18,6 +30,14 @@ const ORDERS = 2000;
 const SCARCE_EVERY = 10;
 
 const REPLICAS = { order: 2, inventory: 3, notification: 2 } as const;
+
+const CARTS = 300;
+/** Every tenth cart also asks for the scarce item, all of it reserved by then: refused whole. */
+const SCARCE_CART_EVERY = 10;
+/** Every third of the other carts is cancelled through the other order replica. */
+const CANCEL_EVERY = 3;
+/** The inventory replica killed while the carts flow (replica 1 is killed by the first step). */
+const KILLED_INVENTORY = 2;
 
 Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRATION, async (t) => {
   const stack = await Stack.start({
@@ -106,6 +126,86 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
         }
       }
     });
+
+    await t.step(
+      `${CARTS} carts, a third cancelled through the other replica, an inventory replica killed`,
+      async () => {
+        const plenty = Object.keys(MENU).filter((item) => item !== SCARCE);
+        const stockBefore = await stockLevels(stack);
+        const expected = new Map<string, OrderStatus>();
+        const problems: string[] = [];
+        let killing: Promise<void> | undefined;
+        let next = 0;
+        let done = 0;
+        const worker = async () => {
+          while (next < CARTS) {
+            const i = next++;
+            // Three lines in an order that differs from cart to cart, as students pick them.
+            const lines: LineView[] = [0, 1, 2].map((k) => ({
+              item: plenty[(i + k * (1 + (i % 3))) % plenty.length],
+              qty: 1 + ((i + k) % 2),
+            }));
+            const scarce = i % SCARCE_CART_EVERY === 0;
+            if (scarce) lines.splice(i % 3, 1, { item: SCARCE, qty: 1 });
+            const replica = i % stack.replicasOf("order");
+            const placed = await placeCart(
+              stack,
+              { student_id: `cluster-cart-${i}`, lines },
+              replica,
+            );
+            if (scarce) {
+              expected.set(placed.order_id, "FAILED");
+            } else if (i % CANCEL_EVERY === 0) {
+              const other = (replica + 1) % stack.replicasOf("order");
+              const answer = await cancelOrder(stack, placed.order_id, { replica: other });
+              if (answer.status !== 200 || answer.body.status !== "CANCELLED") {
+                problems.push(
+                  `cancel of ${placed.order_id}: ${answer.status} ${JSON.stringify(answer.body)}`,
+                );
+              }
+              expected.set(placed.order_id, "CANCELLED");
+            } else {
+              expected.set(placed.order_id, "RESERVED");
+            }
+            if (++done === CARTS / 3) killing = stack.kill("inventory", KILLED_INVENTORY);
+          }
+        };
+        await Promise.all(Array.from({ length: 12 }, worker));
+        await killing;
+        assert.deepEqual(problems, [], "every cancel answered 200 with the order CANCELLED");
+        assert.equal(expected.size, CARTS, "every cart answered 201 with its own id");
+
+        const orderIds = [...expected.keys()];
+        const ledger = await checkLedger(stack, { stockBefore, orderIds, timeoutMs: 180_000 });
+        assert.deepEqual(
+          ledger.problems,
+          [],
+          `the ledgers disagree: ${ledger.problems.join("; ")}`,
+        );
+        assert.equal(ledger.dead_lettered, 0, "nothing was dead-lettered");
+        const orders = new Map(
+          (await listFrom(stack, "order", 1, "/orders")).map((o) => [o.order_id, o]),
+        );
+        const wrong = orderIds.filter((id) => orders.get(id)?.status !== expected.get(id))
+          .map((id) => `${id}: ${orders.get(id)?.status}, expected ${expected.get(id)}`);
+        assert.deepEqual(wrong, [], "every cart ended in its expected status");
+        for (const id of orderIds.filter((id) => expected.get(id) === "FAILED")) {
+          assert.match(
+            String(orders.get(id)?.reason),
+            new RegExp(`${SCARCE}: 1 requested, 0 left`),
+            `the refusal of ${id} names the short line`,
+          );
+        }
+
+        await stack.start("inventory", KILLED_INVENTORY);
+        const first = canonical(await listFrom(stack, "inventory", 0, "/inventory"));
+        assert.deepEqual(
+          canonical(await listFrom(stack, "inventory", KILLED_INVENTORY, "/inventory")),
+          first,
+          `inventory replica ${KILLED_INVENTORY}, back, agrees with replica 0`,
+        );
+      },
+    );
   } finally {
     await stack.dispose();
   }

@@ -1,6 +1,7 @@
 /**
  * The ledger check the suites and the benchmark share: every order decided once, stock adds up
- * per item, one notification each with the order's outcome, nothing left dead-lettered.
+ * per item over every line of every order that keeps stock, a cancelled order's stock given
+ * back, one notification per order and status told, nothing left dead-lettered.
  * @module
  */
 import assert from "node:assert/strict";
@@ -9,6 +10,8 @@ import {
   listNotifications,
   listOrders,
   type NotificationView,
+  orderLines,
+  type OrderStatus,
   type OrderView,
   stockLevels,
 } from "./client.ts";
@@ -18,15 +21,17 @@ import type { Stack } from "./stack.ts";
 export interface Ledger {
   /** Orders checked. */
   accepted: number;
-  /** Checked orders that reached `RESERVED` or `FAILED`. */
+  /** Checked orders whose saga ended: decided, and a cancelled one's stock given back. */
   final: number;
-  /** Checked orders missing from the order service or still `PLACED` at the end. */
+  /** Checked orders missing, still `PLACED`, or cancelled with their stock not yet released. */
   lost: number;
-  /** Checked orders that reached `RESERVED`. */
+  /** Checked orders that hold stock: `RESERVED` and every kitchen status after it. */
   reserved: number;
   /** Checked orders that reached `FAILED`. */
   failed: number;
-  /** Sum of the quantities of the `RESERVED` orders. */
+  /** Checked orders that reached `CANCELLED`, their stock given back. */
+  cancelled: number;
+  /** Sum of the quantities of every line of the orders that hold stock. */
   reserved_qty: number;
   /** How much stock went down, over every item. */
   stock_taken: number;
@@ -34,11 +39,11 @@ export interface Ledger {
   double_reserved: number;
   /** `stock_taken - reserved_qty`; anything but 0 means the ledgers disagree. */
   stock_unaccounted: number;
-  /** Checked orders without a notification. */
+  /** Checked orders without a notification of the status they last told the student of. */
   notifications_missing: number;
-  /** Notifications beyond the first of an order. */
+  /** Notifications beyond the first of an order and outcome. */
   notifications_duplicate: number;
-  /** Notifications whose outcome is not the order's final status. */
+  /** Orders told an outcome their path never went through. */
   notifications_wrong_outcome: number;
   /** Messages sitting in dead-letter queues at the end. */
   dead_lettered: number;
@@ -58,10 +63,21 @@ export interface LedgerScope {
   timeoutMs?: number;
 }
 
+/** Statuses of an order whose stock stays taken: the food is reserved, cooked or handed out. */
+const HOLDS_STOCK: ReadonlySet<OrderStatus> = new Set([
+  "RESERVED",
+  "PREPARING",
+  "READY",
+  "COLLECTED",
+  "EXPIRED",
+]);
+
 /**
  * Compares the ledgers of the three services. Waits (up to `timeoutMs`) until every order is
  * final and notified, since the notification service may still be catching up; then judges what
- * it sees. The stock of each item must have gone down by exactly the quantities reserved.
+ * it sees. The stock of each item must have gone down by exactly the quantities held by the
+ * orders that keep stock (`RESERVED` and the kitchen's statuses), over every line of a cart; a
+ * cancelled order counts as final only once inventory said its stock is back.
  */
 export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Ledger> {
   const { stockBefore, orderIds, timeoutMs = 60_000 } = scope;
@@ -73,8 +89,11 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
     orders = new Map((await listOrders(stack)).map((o) => [o.order_id, o]));
     ids = orderIds ? [...orderIds] : [...orders.keys()];
     notifications = await listNotifications(stack);
-    const noticed = new Set(notifications.map((n) => n.order_id));
-    const settled = ids.every((id) => isFinal(orders.get(id)) && noticed.has(id));
+    const told = new Set(notifications.map((n) => `${n.order_id} ${n.outcome}`));
+    const settled = ids.every((id) => {
+      const order = orders.get(id);
+      return isFinal(order) && told.has(`${id} ${lastTold(order)}`);
+    });
     if (settled || performance.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -83,18 +102,21 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
   let final = 0;
   let reserved = 0;
   let failed = 0;
+  let cancelled = 0;
   let reservedQty = 0;
   const reservedByItem: Record<string, number> = {};
   for (const id of ids) {
     const order = orders.get(id);
-    if (order?.status === "RESERVED") {
-      reserved++;
-      reservedQty += order.qty;
-      reservedByItem[order.item] = (reservedByItem[order.item] ?? 0) + order.qty;
-    } else if (order?.status === "FAILED") {
-      failed++;
-    } else continue;
+    if (!order || !isFinal(order)) continue;
     final++;
+    if (HOLDS_STOCK.has(order.status)) {
+      reserved++;
+      for (const line of orderLines(order)) {
+        reservedQty += line.qty;
+        reservedByItem[line.item] = (reservedByItem[line.item] ?? 0) + line.qty;
+      }
+    } else if (order.status === "FAILED") failed++;
+    else if (order.status === "CANCELLED") cancelled++;
   }
 
   const problems: string[] = [];
@@ -117,16 +139,25 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
   for (const n of notifications) {
     if (wanted.has(n.order_id)) perOrder.set(n.order_id, [...perOrder.get(n.order_id) ?? [], n]);
   }
-  const missing = ids.length - perOrder.size;
-  const duplicate = [...perOrder.values()].reduce((sum, list) => sum + list.length - 1, 0);
-  const wrongOutcome =
-    [...perOrder].filter(([id, list]) => list.some((n) => n.outcome !== orders.get(id)?.status))
-      .length;
+  const missing = ids.filter((id) => {
+    const order = orders.get(id);
+    return !perOrder.get(id)?.some((n) => n.outcome === lastTold(order));
+  }).length;
+  const duplicate = [...perOrder.values()].reduce(
+    (sum, list) => sum + list.length - new Set(list.map((n) => n.outcome)).size,
+    0,
+  );
+  const wrongOutcome = [...perOrder].filter(([id, list]) => {
+    const order = orders.get(id);
+    return list.some((n) => !mayHaveTold(order, n.outcome));
+  }).length;
   const lost = ids.length - final;
   const unaccounted = stockTaken - reservedQty;
 
   if (lost) {
-    const examples = ids.filter((id) => !isFinal(orders.get(id))).slice(0, 3).join(", ");
+    const examples = ids.filter((id) => !isFinal(orders.get(id))).slice(0, 3).map((id) =>
+      `${id} ${orders.get(id)?.status ?? "missing"}`
+    ).join(", ");
     problems.unshift(`${lost} of ${ids.length} orders never became final (${examples})`);
   }
   if (unaccounted > 0) {
@@ -138,7 +169,7 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
       `stock went down by ${stockTaken}, ${-unaccounted} less than the ${reservedQty} reserved`,
     );
   }
-  if (missing) problems.push(`${missing} orders have no notification`);
+  if (missing) problems.push(`${missing} orders have no notification of their status`);
   if (duplicate) problems.push(`${duplicate} notifications repeat one already sent`);
   if (wrongOutcome) problems.push(`${wrongOutcome} orders were told another outcome`);
   return {
@@ -147,6 +178,7 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
     lost,
     reserved,
     failed,
+    cancelled,
     reserved_qty: reservedQty,
     stock_taken: stockTaken,
     double_reserved: Math.max(0, unaccounted),
@@ -183,6 +215,44 @@ export async function deadLettered(stack: Stack): Promise<number> {
   return total;
 }
 
-function isFinal(order: OrderView | undefined): boolean {
-  return order?.status === "RESERVED" || order?.status === "FAILED";
+/** Decided, and, when cancelled, with inventory's word that its stock is back. */
+function isFinal(order: OrderView | undefined): order is OrderView {
+  if (!order || order.status === "PLACED") return false;
+  return order.status !== "CANCELLED" || order.stock_released_at !== undefined;
+}
+
+/** The last status of an order its student must have been told of. */
+function lastTold(order: OrderView | undefined): NotificationView["outcome"] | undefined {
+  switch (order?.status) {
+    case "RESERVED":
+    case "PREPARING":
+    case "COLLECTED":
+      // Recalled from READY to PREPARING, or collected: READY was told, and RESERVED before it.
+      return order.ready_at ? "READY" : "RESERVED";
+    case "FAILED":
+    case "CANCELLED":
+    case "READY":
+    case "EXPIRED":
+      return order.status;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether a student may have been told `outcome` of `order`: a status on its way to the one it
+ * has. A cancelled order may have been reserved first, whether or not the order service applied
+ * the reservation before the cancel.
+ */
+function mayHaveTold(order: OrderView | undefined, outcome: NotificationView["outcome"]): boolean {
+  if (!order) return false;
+  switch (outcome) {
+    case "RESERVED":
+      return HOLDS_STOCK.has(order.status) || order.status === "CANCELLED";
+    case "READY":
+      return order.ready_at !== undefined || order.status === "READY" ||
+        order.status === "EXPIRED";
+    default:
+      return outcome === order.status;
+  }
 }

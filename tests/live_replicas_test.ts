@@ -1,7 +1,8 @@
 /**
  * Live updates with several order replicas on a real broker: each replica has its own feed
- * queue, so a page open on any replica hears a result whichever replica consumed it; and a
- * replica stops promptly with event streams still open.
+ * queue, so a page open on any replica hears a result whichever replica consumed it, and a
+ * cancel or kitchen move whichever replica made it; and a replica stops promptly with event
+ * streams still open.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -63,6 +64,7 @@ Deno.test("every order replica streams every result to its pages", INTEGRATION, 
       for (const result of await Promise.all(heard)) {
         assert.deepEqual(result.data, {
           ...body,
+          lines: [{ item: "Coffee", qty: 1 }],
           status: "RESERVED",
           message: "Hi R1, your order of 1 x Coffee is confirmed (order r-1).",
         });
@@ -100,6 +102,46 @@ Deno.test("every order replica streams every result to its pages", INTEGRATION, 
         }
       },
     });
+
+    await t.step(
+      "a kitchen move and a cancel reach the student's stream on both replicas",
+      async () => {
+        const lines = [{ item: "Coffee", qty: 1 }, { item: "Tea", qty: 2 }];
+        for (
+          const [routingKey, body, status] of [
+            ["order.status_changed", {
+              order_id: "r-3",
+              student_id: "R1",
+              lines,
+              status: "READY",
+              previous: "PREPARING",
+              changed_at: new Date().toISOString(),
+            }, "READY"],
+            ["order.cancelled", {
+              order_id: "r-4",
+              student_id: "R1",
+              lines,
+              cancelled_by: "staff",
+              reason: "out of tea",
+              previous: "RESERVED",
+            }, "CANCELLED"],
+          ] as const
+        ) {
+          const heard = streams.map((stream) =>
+            stream.next(`${status} of ${body.order_id}`, (e) => {
+              return e.event === "order" &&
+                (e.data as { order_id: string }).order_id === body.order_id;
+            })
+          );
+          await stack.publish(routingKey, JSON.stringify(body));
+          for (const result of await Promise.all(heard)) {
+            const order = result.data as { status: string; lines: unknown };
+            assert.equal(order.status, status);
+            assert.deepEqual(order.lines, lines);
+          }
+        }
+      },
+    );
 
     await t.step("a replica stops with its streams open, and ends them", async () => {
       await Promise.all(replicas.map((replica) => replica.shutdown()));

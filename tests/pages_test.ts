@@ -1,13 +1,16 @@
 /**
  * The student page and the kitchen board in a real browser (Debian's chromium, headless) against
- * a real stack: orders placed from the page, statuses that change live, errors beside the field,
- * and a board whose counts and stock follow the orders.
+ * a real stack: carts placed from the page, statuses that change live, errors beside the field,
+ * a cancel from the page, a board whose tickets move through the kitchen at the press of its
+ * buttons and whose counts and stock follow the orders, and pages on one order replica that see
+ * what another replica did.
  */
 import assert from "node:assert/strict";
 import { type Browser, launchBrowser, type Page, screenshot } from "./browser.ts";
 import { getJson, listNotifications, type OrderView, placeOrder } from "./client.ts";
 import { waitFor } from "./poll.ts";
 import { INTEGRATION, Stack } from "./stack.ts";
+import { WORK_QUEUES } from "@campus/shared/topology";
 
 /** A phone-sized screen: the student page must work on one. */
 const PHONE = { width: 390, height: 844 };
@@ -27,32 +30,57 @@ async function orderText(page: Page, id: string): Promise<string> {
   return (await element.count()) === 1 ? (await element.innerText()) : "";
 }
 
-/** Fills the form and presses Place order; returns the id of the element that appeared. */
-async function orderFromPage(
+/** A line of the cart as the form takes it. */
+type CartLine = { item: string; qty: string };
+
+/** Fills the cart with `lines` (one or more) and the student ID, without sending it. */
+async function fillCart(page: Page, lines: readonly CartLine[], student_id: string) {
+  await page.getByLabel("Student ID").fill(student_id);
+  // Back to one line, then one more per line.
+  for (let n = await page.locator(".cart-line").count(); n > 1; n--) {
+    await page.getByRole("button", { name: `Remove item ${n}`, exact: true }).click();
+  }
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) await page.getByRole("button", { name: "Add another item" }).click();
+    await page.getByLabel(`Item ${i + 1}`, { exact: true }).selectOption(line.item);
+    await page.getByLabel(`Quantity ${i + 1}`, { exact: true }).fill(line.qty);
+  }
+  assert.equal(await page.locator(".cart-line").count(), lines.length, "the cart's lines");
+}
+
+/** Fills the cart and presses Place order; returns the id of the element that appeared. */
+async function cartFromPage(
   page: Page,
-  order: { item: string; qty: string; student_id: string },
+  lines: readonly CartLine[],
+  student_id: string,
   known: readonly string[],
 ): Promise<string> {
-  await page.getByLabel("Student ID").fill(order.student_id);
-  await page.getByLabel("Item").selectOption(order.item);
-  await page.getByLabel("Quantity").fill(order.qty);
+  await fillCart(page, lines, student_id);
   await page.getByRole("button", { name: "Place order" }).click();
+  const what = lines.map((line) => `${line.qty} x ${line.item}`).join(", ");
   return await waitFor(async () => {
     const ids = await page.locator("[data-order-id]").evaluateAll((els) =>
       els.map((el) => el.getAttribute("data-order-id") ?? "")
     );
     return ids.find((id) => !known.includes(id));
-  }, { what: `a new order element for ${order.qty} x ${order.item}` });
+  }, { what: `a new order element for ${what}` });
 }
 
-/** Fills the order form without sending it. */
-async function fillOrder(
+/** Places a one-line order from the page; returns the id of the element that appeared. */
+function orderFromPage(
+  page: Page,
+  order: { item: string; qty: string; student_id: string },
+  known: readonly string[],
+): Promise<string> {
+  return cartFromPage(page, [order], order.student_id, known);
+}
+
+/** Fills the order form (one line) without sending it. */
+function fillOrder(
   page: Page,
   order: { item: string; qty: string; student_id: string },
 ): Promise<void> {
-  await page.getByLabel("Student ID").fill(order.student_id);
-  await page.getByLabel("Item").selectOption(order.item);
-  await page.getByLabel("Quantity").fill(order.qty);
+  return fillCart(page, [order], order.student_id);
 }
 
 /** The text above the Place order button, or "" while it is hidden. */
@@ -94,6 +122,79 @@ async function ordersOf(stack: Stack, student: string): Promise<OrderView[]> {
   return (await getJson<OrderView[]>(stack.url("order", query))).body;
 }
 
+/** Sends a move (`cancel`, or `status` with its body) of an order to a replica; its answer. */
+async function postMove(
+  stack: Stack,
+  id: string,
+  move: "cancel" | "status",
+  body?: unknown,
+  replica = 0,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(stack.url("order", `/orders/${id}/${move}`, replica), {
+    method: "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** The stock of `item` that inventory reports. */
+async function stockOf(stack: Stack, item: string): Promise<number | undefined> {
+  const levels = (await getJson<{ item: string; quantity: number }[]>(
+    stack.url("inventory", "/inventory"),
+  )).body;
+  return levels.find((level) => level.item === item)?.quantity;
+}
+
+/** The ticket of order `id` in the board's column `column` (`RESERVED`, `PREPARING`, `READY`). */
+function ticketIn(board: Page, column: string, id: string) {
+  return board.locator(`[data-tickets="${column}"] [data-order-id="${id}"]`);
+}
+
+/** Waits until order `id` has its ticket in `column` of the board, and only there. */
+async function waitForTicket(board: Page, column: string, id: string, what = ""): Promise<void> {
+  await waitFor(async () => {
+    const here = await ticketIn(board, column, id).count();
+    const anywhere = await board.locator(`[data-tickets] [data-order-id="${id}"]`).count();
+    return here === 1 && anywhere === 1;
+  }, { what: `the ticket of ${id} in the board's ${column} column${what}` });
+}
+
+/** Waits until the student page shows order `id` at `status`; returns its text. */
+async function waitForStatus(page: Page, id: string, status: string, what = ""): Promise<string> {
+  return await waitFor(async () => {
+    const element = page.locator(`[data-order-id="${id}"]`);
+    if ((await element.count()) !== 1) return undefined;
+    return (await element.getAttribute("data-status")) === status
+      ? await element.innerText()
+      : undefined;
+  }, { what: `order ${id} to show ${status} on the student page${what}` });
+}
+
+/** The browser's `document` and `getComputedStyle`, which Deno's types do not know. */
+type StyleWindow = {
+  document: { querySelector(selector: string): unknown };
+  getComputedStyle(element: unknown): { getPropertyValue(name: string): string };
+};
+
+/**
+ * The computed `property` of the first element matching `selector`, e.g. `font-size`, or ""
+ * while there is none. Found and read in one task of the page: the board redraws its tickets, and
+ * an element read after it was replaced has no style.
+ */
+async function styleOf(page: Page, selector: string, property: string): Promise<string> {
+  return await page.evaluate(([selector, property]) => {
+    const browser = globalThis as unknown as StyleWindow;
+    const element = browser.document.querySelector(selector);
+    return element ? browser.getComputedStyle(element).getPropertyValue(property) : "";
+  }, [selector, property]);
+}
+
+/** Whether the computed style of the first element matching `selector` strikes its text. */
+async function struckThrough(page: Page, selector: string): Promise<boolean> {
+  return (await styleOf(page, selector, "text-decoration-line")).includes("line-through");
+}
+
 /** The board's number in the cell `selector`, or undefined while it shows none. */
 async function boardNumber(board: Page, selector: string): Promise<number | undefined> {
   const text = (await board.locator(selector).first().innerText()).trim();
@@ -121,7 +222,10 @@ Deno.test({
         async () => {
           // The menu comes from inventory, with the stock left.
           await waitFor(
-            async () => (await page.getByLabel("Item").innerText()).includes("Coffee (100 left)"),
+            async () =>
+              (await page.getByLabel("Item 1", { exact: true }).innerText()).includes(
+                "Coffee (100 left)",
+              ),
             {
               what: "the Item list to offer Coffee with its stock",
             },
@@ -197,15 +301,18 @@ Deno.test({
         "quantity 0 shows the API's message beside the field and orders nothing",
         async () => {
           const before = (await ordersOf(stack, student)).length;
-          await page.getByLabel("Quantity").fill("0");
+          await page.getByLabel("Quantity 1", { exact: true }).fill("0");
           await page.getByRole("button", { name: "Place order" }).click();
-          const error = page.locator("#qty-error");
+          const error = page.locator("#qty-0-error");
           await waitFor(async () =>
             (await error.isVisible()) &&
             (await error.innerText()).includes("qty must be at least 1"), {
             what: "the Quantity error beside the field",
           });
-          assert.equal(await page.getByLabel("Quantity").getAttribute("aria-invalid"), "true");
+          assert.equal(
+            await page.getByLabel("Quantity 1", { exact: true }).getAttribute("aria-invalid"),
+            "true",
+          );
           assert.equal(
             await page.locator("[data-order-id]").count(),
             seen.length,
@@ -227,12 +334,15 @@ Deno.test({
       });
 
       await t.step("the form works from the keyboard alone", async () => {
-        await page.getByLabel("Item").focus();
+        await page.getByLabel("Item 1", { exact: true }).focus();
         await page.keyboard.type("Burger");
         await page.keyboard.press("Tab");
-        assert.equal(await page.evaluate("document.activeElement?.id"), "qty");
+        assert.equal(await page.evaluate("document.activeElement?.id"), "qty-0");
         await page.keyboard.press("ControlOrMeta+A");
         await page.keyboard.type("2");
+        // Remove is off while the cart has one line; Add another item comes next.
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement?.id"), "add-line");
         await page.keyboard.press("Tab");
         assert.equal(await page.evaluate("document.activeElement?.id"), "student_id");
         await page.keyboard.press("Tab");
@@ -268,7 +378,7 @@ Deno.test({
           assert.equal(coffee, 99);
           assert.equal(
             await boardPage.locator("[data-queue]").count(),
-            4,
+            WORK_QUEUES.length,
             "every work queue listed",
           );
           const order = await placeOrder(stack, { item: "Coffee", qty: 3, student_id: "S-board" });
@@ -283,9 +393,8 @@ Deno.test({
           });
           await waitFor(
             async () =>
-              (await boardPage.locator(`[data-order-id="${order.order_id}"]`).innerText()).includes(
-                "RESERVED",
-              ),
+              (await boardPage.locator(`tr[data-order-id="${order.order_id}"]`).innerText())
+                .includes("RESERVED"),
             {
               what: `order ${order.order_id} listed RESERVED on the board`,
             },
@@ -294,6 +403,177 @@ Deno.test({
           await boardPage.close();
         },
       );
+
+      await t.step("a cart of two lines shows RESERVED with both lines", async () => {
+        const id = await cartFromPage(
+          page,
+          [{ item: "Burger", qty: "2" }, { item: "Coffee", qty: "1" }],
+          "S-cart",
+          seen,
+        );
+        seen.push(id);
+        const text = await waitForStatus(page, id, "RESERVED");
+        assert.match(text, /2 × Burger/);
+        assert.match(text, /1 × Coffee/);
+        const stored = (await getJson<{ lines: CartLine[] }>(stack.url("order", `/orders/${id}`)))
+          .body;
+        assert.deepEqual(
+          stored.lines.map((line) => `${line.qty} x ${line.item}`).sort(),
+          ["1 x Coffee", "2 x Burger"],
+        );
+        await screenshot(page, "student-cart");
+      });
+
+      await t.step(
+        "Cancel on the student page cancels the order, and its stock comes back",
+        async () => {
+          const before = await stockOf(stack, "Salad");
+          const id = await orderFromPage(
+            page,
+            { item: "Salad", qty: "3", student_id: "S-cancel" },
+            seen,
+          );
+          seen.push(id);
+          await waitForStatus(page, id, "RESERVED");
+          await waitFor(async () => (await stockOf(stack, "Salad")) === before! - 3, {
+            what: "3 Salads taken from stock",
+          });
+          const element = page.locator(`[data-order-id="${id}"]`);
+          await element.getByRole("button", { name: "Cancel order" }).click();
+          const text = await waitForStatus(page, id, "CANCELLED", " after Cancel");
+          assert.match(text, /Cancelled/);
+          assert.equal(
+            await element.getByRole("button", { name: "Cancel order" }).count(),
+            0,
+            "no Cancel button on a cancelled order",
+          );
+          const stored = await getJson<OrderView>(stack.url("order", `/orders/${id}`));
+          assert.equal(stored.body.status, "CANCELLED");
+          await waitFor(async () => (await stockOf(stack, "Salad")) === before, {
+            what: `Salad stock back at ${before} once inventory released the cancelled order`,
+          });
+          await screenshot(page, "student-cancelled");
+        },
+      );
+
+      await t.step(
+        "the board moves a ticket start, ready, recall, ready, collected; the student page follows",
+        async () => {
+          const boardPage = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+          try {
+            await boardPage.goto(stack.url("order", "/board"));
+            const id = await orderFromPage(
+              page,
+              { item: "Pizza", qty: "1", student_id: "S-kitchen" },
+              seen,
+            );
+            seen.push(id);
+            await waitForStatus(page, id, "RESERVED");
+            await waitForTicket(boardPage, "RESERVED", id);
+            const reserved = ticketIn(boardPage, "RESERVED", id);
+            assert.match(await reserved.innerText(), /1 × Pizza/);
+            await waitFor(
+              async () => /\d+ (s|min)/.test(await reserved.locator(".age").innerText()),
+              {
+                what: "the ticket's age",
+              },
+            );
+
+            const press = async (column: string, label: string) =>
+              await ticketIn(boardPage, column, id).getByRole("button", { name: label }).click();
+
+            await press("RESERVED", "Start");
+            await waitForTicket(boardPage, "PREPARING", id, " after Start");
+            const preparing = await waitForStatus(page, id, "PREPARING");
+            assert.match(preparing, /The kitchen is preparing your order/);
+            assert.equal(
+              await page.locator(`[data-order-id="${id}"]`)
+                .getByRole("button", { name: "Cancel order" }).count(),
+              0,
+              "no Cancel once cooking started",
+            );
+
+            await press("PREPARING", "Ready");
+            await waitForTicket(boardPage, "READY", id, " after Ready");
+            const ready = await waitForStatus(page, id, "READY");
+            assert.match(ready, /Ready for pickup/);
+            // In the words the notification service records for READY.
+            const told = await waitFor(async () => {
+              const notifications = await listNotifications(stack, id);
+              return notifications.find((n) => (n.outcome as string) === "READY");
+            }, { what: `the READY notification of ${id}` });
+            await waitFor(async () => (await orderText(page, id)).includes(told.message), {
+              what: `the student page to show "${told.message}"`,
+            });
+            // READY stands out: its banner is an alert, larger than the rest of the card.
+            const card = `[data-order-id="${id}"]`;
+            assert.equal(await page.locator(`${card} .standing`).getAttribute("role"), "alert");
+            const banner = parseFloat(await styleOf(page, `${card} .standing`, "font-size"));
+            const meta = parseFloat(await styleOf(page, `${card} .meta`, "font-size"));
+            assert.ok(banner > meta * 1.3, `banner ${banner}px, meta ${meta}px`);
+            await screenshot(page, "student-ready");
+            await screenshot(boardPage, "board-ready");
+
+            await press("READY", "Recall");
+            await waitForTicket(boardPage, "PREPARING", id, " after Recall");
+            await waitForStatus(page, id, "PREPARING", " after the recall");
+
+            await press("PREPARING", "Ready");
+            await waitForTicket(boardPage, "READY", id, " after Ready again");
+            await waitForStatus(page, id, "READY", " again");
+            await press("READY", "Collected");
+            await waitFor(
+              async () =>
+                (await boardPage.locator(`[data-tickets] [data-order-id="${id}"]`).count()) === 0,
+              { what: `the ticket of ${id} to leave the board once collected` },
+            );
+            const collected = await waitForStatus(page, id, "COLLECTED");
+            assert.match(collected, /Collected/);
+            const again = await postMove(stack, id, "status", { status: "PREPARING" });
+            assert.equal(again.status, 409, "a collected order cannot be recalled");
+            assert.equal(again.body.status, "COLLECTED");
+          } finally {
+            await boardPage.close();
+          }
+        },
+      );
+
+      await t.step("a cancelled order leaves its column and shows struck through", async () => {
+        const boardPage = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+        try {
+          await boardPage.goto(stack.url("order", "/board"));
+          const order = await placeOrder(stack, { item: "Taco", qty: 2, student_id: "S-struck" });
+          await waitForTicket(boardPage, "RESERVED", order.order_id);
+          const cancel = await postMove(stack, order.order_id, "cancel", {
+            reason: "the grill is down",
+          });
+          assert.equal(cancel.status, 200);
+          const ended = boardPage.locator(`#ended [data-order-id="${order.order_id}"]`);
+          await waitFor(async () => (await ended.count()) === 1, {
+            what: `order ${order.order_id} in the board's cancelled and expired list`,
+          });
+          assert.equal(
+            await boardPage.locator(`[data-tickets] [data-order-id="${order.order_id}"]`).count(),
+            0,
+            "no ticket left in a column",
+          );
+          const text = await ended.innerText();
+          assert.match(text, /CANCELLED/);
+          assert.match(text, /2 × Taco/);
+          assert.match(text, /the grill is down/);
+          assert.ok(
+            await struckThrough(boardPage, `#ended [data-order-id="${order.order_id}"] .lines`),
+            "its lines struck through",
+          );
+          assert.ok(
+            await struckThrough(boardPage, `tr[data-order-id="${order.order_id}"] td.items`),
+            "struck through among the latest orders too",
+          );
+          await screenshot(boardPage, "board-cancelled");
+        } finally {
+          await boardPage.close();
+        }
+      });
 
       await t.step(
         "Try again after an answer lost on the way places the order once",
@@ -345,7 +625,7 @@ Deno.test({
           });
           await lost.done();
           // Two Tacos, not one: a different order, so it must not be taken for a retry.
-          await page.getByLabel("Quantity").fill("2");
+          await page.getByLabel("Quantity 1", { exact: true }).fill("2");
           await page.getByRole("button", { name: "Place order" }).click();
           await waitFor(async () => (await ordersOf(stack, changing)).length === 2, {
             what: `the changed form to place a second order for ${changing}`,
@@ -355,8 +635,9 @@ Deno.test({
           await waitFor(async () => (await ordersOf(stack, changing)).length === 3, {
             what: `the same form after an answer to place a third order for ${changing}`,
           });
-          const quantities = (await ordersOf(stack, changing)).map((o) => o.qty).sort();
-          assert.deepEqual(quantities, [1, 2, 2]);
+          const orders = await ordersOf(stack, changing);
+          const quantities = orders.map((o) => o.qty).sort();
+          assert.deepEqual(quantities, [1, 2, 2], JSON.stringify(orders));
         },
       );
 
@@ -394,6 +675,97 @@ Deno.test({
           }
         },
       );
+    } finally {
+      await browser?.close();
+      await stack.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "pages on one order replica see the moves made on another",
+  ...INTEGRATION,
+  fn: async (t) => {
+    // A short pickup window, so that an order left READY expires within the suite.
+    const stack = await Stack.start({
+      store: "postgres",
+      replicas: { order: 2 },
+      env: { PICKUP_WINDOW_MS: "8000" },
+    });
+    let browser: Browser | undefined;
+    try {
+      browser = await launchBrowser();
+      const page = await browser.newPage({ viewport: PHONE });
+      const desk = { width: 1280, height: 900 };
+      const boards = [
+        await browser.newPage({ viewport: desk }),
+        await browser.newPage({
+          viewport: desk,
+        }),
+      ];
+      await page.goto(stack.url("order", "/", 0));
+      await boards[0].goto(stack.url("order", "/board", 0));
+      await boards[1].goto(stack.url("order", "/board", 1));
+      const student = "S-replica";
+      const seen: string[] = [];
+      let id = "";
+
+      await t.step("a ticket started on one replica moves on the other's pages", async () => {
+        await waitFor(
+          async () =>
+            (await page.getByLabel("Item 1", { exact: true }).innerText()).includes("Coffee ("),
+          { what: "the Item list to offer Coffee with its stock" },
+        );
+        id = await cartFromPage(
+          page,
+          [{ item: "Coffee", qty: "1" }, { item: "Pizza", qty: "1" }],
+          student,
+          seen,
+        );
+        seen.push(id);
+        await waitForStatus(page, id, "RESERVED");
+        await waitForTicket(boards[1], "RESERVED", id, " on replica 1");
+        await ticketIn(boards[1], "RESERVED", id).getByRole("button", { name: "Start" }).click();
+        await waitForStatus(page, id, "PREPARING", " on replica 0, started on replica 1");
+        await waitForTicket(boards[0], "PREPARING", id, " on replica 0");
+        await ticketIn(boards[0], "PREPARING", id).getByRole("button", { name: "Ready" }).click();
+        await waitForTicket(boards[1], "READY", id, " on replica 1, made ready on replica 0");
+        await waitForStatus(page, id, "READY");
+      });
+
+      await t.step("an order never collected expires, struck through on both boards", async () => {
+        for (const [replica, board] of boards.entries()) {
+          const ended = board.locator(`#ended [data-order-id="${id}"]`);
+          await waitFor(async () => (await ended.count()) === 1, {
+            timeoutMs: 40_000,
+            what: `order ${id} in the expired list of the board on replica ${replica}`,
+          });
+          assert.match(await ended.innerText(), /EXPIRED/);
+          assert.ok(await struckThrough(board, `#ended [data-order-id="${id}"] .lines`));
+          assert.equal(await board.locator(`[data-tickets] [data-order-id="${id}"]`).count(), 0);
+        }
+        const text = await waitForStatus(page, id, "EXPIRED");
+        assert.match(text, /Not collected in time/);
+      });
+
+      await t.step("a cancel on one replica is struck through on the other's board", async () => {
+        const order = await placeOrder(stack, { item: "Sushi", qty: 1, student_id: student }, 1);
+        // The student page on replica 0 hears of the order through its feed.
+        await waitForStatus(page, order.order_id, "RESERVED", " heard from replica 1");
+        await waitForTicket(boards[1], "RESERVED", order.order_id, " on replica 1");
+        await page.locator(`[data-order-id="${order.order_id}"]`)
+          .getByRole("button", { name: "Cancel order" }).click();
+        await waitForStatus(page, order.order_id, "CANCELLED");
+        const ended = boards[1].locator(`#ended [data-order-id="${order.order_id}"]`);
+        await waitFor(async () => (await ended.count()) === 1, {
+          what: `order ${order.order_id}, cancelled on replica 0, listed on replica 1's board`,
+        });
+        assert.match(await ended.innerText(), /CANCELLED/);
+        assert.ok(
+          await struckThrough(boards[1], `#ended [data-order-id="${order.order_id}"] .lines`),
+        );
+        await screenshot(boards[1], "board-replica");
+      });
     } finally {
       await browser?.close();
       await stack.dispose();

@@ -118,6 +118,7 @@ async function retriesAndDeadLetters(t: Deno.TestContext, queueType: "classic" |
         item: "Salad",
         qty: 3,
         student_id: "fault:permanent",
+        lines: [{ item: "Salad", qty: 3 }],
       });
       assert.equal((await finalOrder(stack, next.order_id)).status, "RESERVED");
       assert.equal((await stockLevels(stack)).Salad, salad - 1, "the failing order took none");

@@ -1,5 +1,6 @@
 /**
- * The inventory service: reserves stock for each `OrderPlaced` and announces the result;
+ * The inventory service: reserves stock for every line of each `OrderPlaced` (or for none) and
+ * announces the result, and gives a cancelled order's stock back once for each `OrderCancelled`;
  * `GET /inventory` lists stock levels (to any valid token while authentication is on: they are
  * not personal, but not for the open internet either).
  * @module
@@ -8,7 +9,7 @@ import { decodeEvent, OrderPlaced, parseJson } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import type { Reservation } from "./stock.ts";
+import type { Release, Reservation } from "./stock.ts";
 import { openStockStore } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; its error id follows. */
@@ -29,7 +30,7 @@ export async function createInventoryService(
     subscriptions: {
       order_placed: {
         // Replicas take the stock rows of a batch in one order: they wait, never deadlock.
-        prepareBatch: (messages) => stock.lockItems(messages.flatMap(({ body }) => itemOf(body))),
+        prepareBatch: (messages) => stock.lockItems(messages.flatMap(({ body }) => itemsOf(body))),
         handle: async ({ body, retries }) => {
           const order = decodeEvent("OrderPlaced", body);
           if (config.testFaults) injectFault(order, retries);
@@ -46,6 +47,15 @@ export async function createInventoryService(
           logDecision(log, reservation);
         },
       },
+      order_cancelled: {
+        // A cancel takes the stock rows of its items as a decision does, in the same order.
+        prepareBatch: (messages) => stock.lockItems(messages.flatMap(({ body }) => itemsOf(body))),
+        handle: async ({ body }) => {
+          const cancel = decodeEvent("OrderCancelled", body);
+          const release = await stock.cancel(cancel);
+          db.afterCommit(() => logRelease(log, cancel.order_id, release));
+        },
+      },
     },
   };
 }
@@ -53,17 +63,39 @@ export async function createInventoryService(
 /** The line that says what became of an order's stock, once that is committed. */
 function logDecision(log: Logger, reservation: Reservation): void {
   const { order_id, item } = reservation.event;
-  if (reservation.duplicate) {
+  const lines = linesText(reservation.event.lines);
+  if (reservation.outcome === "CANCELLED") {
+    log.info("order cancelled before its decision, nothing taken or announced", { order_id });
+  } else if (reservation.duplicate) {
     log.warn("duplicate order, re-announcing its outcome", {
       order_id,
       outcome: reservation.outcome,
     });
   } else if (reservation.outcome === "RESERVED") {
     const { qty, remaining } = reservation.event;
-    log.info("stock reserved", { order_id, item, qty, remaining });
+    log.info("stock reserved", { order_id, item, qty, remaining, lines });
   } else {
-    log.info("stock refused", { order_id, item, reason: reservation.event.reason });
+    log.info("stock refused", { order_id, item, lines, reason: reservation.event.reason });
   }
+}
+
+/** The line that says what a cancel gave back, once that is committed. */
+function logRelease(log: Logger, order_id: string, release: Release): void {
+  if (release.duplicate) {
+    log.warn("duplicate cancel, re-announcing its release", { order_id });
+  } else if (release.giveBack.length > 0) {
+    log.info("stock released", { order_id, lines: linesText(release.giveBack) });
+  } else {
+    log.info("cancel found nothing reserved", {
+      order_id,
+      decided_first: release.recordCancelled ? "cancel" : "refusal",
+    });
+  }
+}
+
+/** An order's lines for a log line: `2 x Burger, 1 x Coffee`. */
+function linesText(lines: readonly { item: string; qty: number }[]): string {
+  return lines.map(({ item, qty }) => `${qty} x ${item}`).join(", ");
 }
 
 /**
@@ -101,8 +133,17 @@ function injectFault(order: OrderPlaced, retries: number): void {
   if (id === "fault:crash") Deno.exit(70);
 }
 
-/** The item an order names, if its body has one; what a malformed body names is not locked. */
-function itemOf(body: unknown): string[] {
-  const item = (body as { item?: unknown } | null)?.item;
+/**
+ * The items an order's body names: those of its `lines`, or its classic `item`. What a malformed
+ * body names is not locked (its handler dead-letters it).
+ */
+function itemsOf(body: unknown): string[] {
+  const { lines, item } = (body ?? {}) as { lines?: unknown; item?: unknown };
+  if (Array.isArray(lines)) {
+    return lines.flatMap((line) => {
+      const name = (line as { item?: unknown } | null)?.item;
+      return typeof name === "string" ? [name] : [];
+    });
+  }
   return typeof item === "string" ? [item] : [];
 }

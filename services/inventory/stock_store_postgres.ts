@@ -1,22 +1,29 @@
 /**
- * Stock and reservations in PostgreSQL, shared by the inventory replicas. Stock is taken with
- * a conditional update (`quantity >= qty`), so two replicas can never sell the same unit; the
- * order id is the key of its reservation, so of two replicas deciding one order at once, the
- * second finds the first's decision and gives back what it took.
+ * Stock and reservations in PostgreSQL, shared by the inventory replicas. A decision first
+ * locks the stock rows of every item of its order, in one order for every replica (byte order
+ * of the name, `COLLATE "C"`), so two carts wait for each other instead of deadlocking; then it
+ * reads them, and takes stock with conditional updates (`quantity >= qty`), so no unit is ever
+ * sold twice. The order id is the key of its reservation: of two replicas deciding one order at
+ * once, the second finds the first's decision and gives back what it took. A cancel locks the
+ * order's decision row, so its stock goes back once, however many replicas see the cancel.
  * @module
  */
-import { fitReason, type OrderPlaced } from "@campus/shared/events";
+import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import {
   announcement,
+  cancellation,
+  decide,
   MenuItems,
-  notEnough,
-  recordedReservation,
+  type RecordedDecision,
+  recordedDecision,
   refused,
+  type Release,
+  releaseAnnouncement,
   type Reservation,
-  reserved,
   type StockLevel,
+  wantedLines,
 } from "./stock.ts";
 
 const SCHEMA = [
@@ -34,6 +41,16 @@ const SCHEMA = [
     remaining integer,
     decided_at timestamptz NOT NULL
   );`,
+  // Carts: a decision keeps every line (with `remaining` when reserved), a cancel may be
+  // decided first (CANCELLED), and `released_at` marks the stock given back.
+  `ALTER TABLE reservations ADD COLUMN lines jsonb, ADD COLUMN released_at timestamptz;
+  UPDATE reservations SET lines = jsonb_build_array(jsonb_strip_nulls(
+    jsonb_build_object('item', item, 'qty', qty, 'remaining', remaining)));
+  ALTER TABLE reservations ALTER COLUMN lines SET NOT NULL,
+    DROP COLUMN item, DROP COLUMN qty, DROP COLUMN remaining,
+    DROP CONSTRAINT reservations_outcome_check,
+    ADD CONSTRAINT reservations_outcome_check
+      CHECK (outcome IN ('RESERVED', 'FAILED', 'CANCELLED'));`,
 ];
 
 /** The stock store in a PostgreSQL database. */
@@ -62,7 +79,7 @@ export class PostgresStockStore {
     return store;
   }
 
-  /** Reserves stock for an order, or records why it can't; announces the decision. */
+  /** Reserves every line of an order or none, or records why not; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.#settle(order, () => this.#decide(order));
   }
@@ -70,9 +87,43 @@ export class PostgresStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
-      const item = await this.#find(order.item) ?? order.item;
-      const reservation = refused({ ...order, item }, fitReason(reason));
+      await this.#knowItems(order.lines.map((line) => line.item));
+      // Line by line, unmerged: the order may be set aside because its lines add up to too much.
+      const lines = order.lines.map(({ item, qty }) => ({
+        item: this.menu.find(item) ?? item,
+        qty,
+      }));
+      const reservation = refused({ ...order, lines }, reason);
       return await this.#record(reservation) ? reservation : undefined;
+    });
+  }
+
+  /** Gives back what a cancelled order holds, exactly once; announces the release. */
+  cancel(cancel: OrderCancelled): Promise<Release> {
+    return this.db.transaction(async () => {
+      // Stock rows first, then the decision row: the order a decision takes them in.
+      await this.lockItems(cancel.lines.map((line) => line.item));
+      let recorded = await this.#recorded(cancel.order_id, { lock: true });
+      let release = cancellation(cancel, recorded);
+      if (release.recordCancelled) {
+        const inserted = await this.db.sql`INSERT INTO reservations
+          (order_id, student_id, lines, outcome, reason, decided_at, released_at)
+          VALUES (${cancel.order_id}, ${cancel.student_id},
+            ${JSON.stringify(release.event.lines)}::jsonb, 'CANCELLED', NULL, now(), now())
+          ON CONFLICT (order_id) DO NOTHING`;
+        if (inserted.count === 0) {
+          // A replica decided the order meanwhile (the insert waited for its commit).
+          recorded = await this.#recorded(cancel.order_id, { lock: true });
+          release = cancellation(cancel, recorded);
+        }
+      }
+      if (!release.recordCancelled && !release.duplicate) {
+        await this.#giveBack(release);
+        await this.db.sql`UPDATE reservations SET released_at = now()
+          WHERE order_id = ${cancel.order_id} AND released_at IS NULL`;
+      }
+      await this.outbox.insert(releaseAnnouncement(release));
+      return release;
     });
   }
 
@@ -85,15 +136,19 @@ export class PostgresStockStore {
 
   /** Takes the stock rows of the items `names` mean, always in the same order. */
   async lockItems(names: readonly string[]): Promise<void> {
-    const items = new Set<string>();
-    for (const name of names) {
-      const item = this.menu.find(name);
-      if (item !== undefined) items.add(item);
-    }
-    if (items.size === 0) return;
-    // Rows are locked in the order they are returned: the same order for every batch.
-    await this.db.sql`SELECT item FROM stock WHERE item IN ${this.db.sql([...items])}
-      ORDER BY item COLLATE "C" FOR UPDATE`;
+    await this.#lockStock(await this.#knowItems(names));
+  }
+
+  /**
+   * Locks the stock rows of `items` (menu spelling) in byte order, and reads them. Rows are
+   * locked in the order they are returned: the same order for every transaction.
+   */
+  async #lockStock(items: Iterable<string>): Promise<Map<string, number>> {
+    const names = [...new Set(items)];
+    if (names.length === 0) return new Map();
+    const rows = await this.db.sql`SELECT item, quantity FROM stock
+      WHERE item IN ${this.db.sql(names)} ORDER BY item COLLATE "C" FOR UPDATE`;
+    return new Map(rows.map((r) => [r.item as string, Number(r.quantity)]));
   }
 
   /**
@@ -105,60 +160,74 @@ export class PostgresStockStore {
     decide: () => Promise<Reservation | undefined>,
   ): Promise<Reservation> {
     return this.db.transaction(async () => {
-      const reservation = await this.#recorded(order.order_id) ?? await decide() ??
-        await this.#recorded(order.order_id);
+      const reservation = (await this.#recorded(order.order_id))?.reservation ??
+        await decide() ?? (await this.#recorded(order.order_id))?.reservation;
       if (!reservation) throw new Error(`The reservation of ${order.order_id} vanished`);
-      await this.outbox.insert(announcement(reservation));
+      const event = announcement(reservation);
+      if (event) await this.outbox.insert(event);
       return reservation;
     });
   }
 
   async #decide(order: OrderPlaced): Promise<Reservation | undefined> {
-    const { qty } = order;
-    const item = await this.#find(order.item);
-    if (item === undefined) {
-      const reservation = refused(order, this.menu.notOnMenu(order.item));
-      return await this.#record(reservation) ? reservation : undefined;
+    await this.#knowItems(order.lines.map((line) => line.item));
+    const wanted = wantedLines(order.lines, this.menu);
+    const inStock = await this.#lockStock(wanted.filter((l) => l.onMenu).map((l) => l.item));
+    const reservation = decide(order, wanted, inStock, this.menu);
+    if (reservation.outcome === "RESERVED") {
+      for (const { item, qty } of reservation.event.lines) {
+        const [taken] = await this.db.sql`UPDATE stock SET quantity = quantity - ${qty}
+          WHERE item = ${item} AND quantity >= ${qty} RETURNING quantity`;
+        // The rows are locked since they were read: this would be a bug, and undoes it all.
+        if (!taken) throw new Error(`Stock of "${item}" changed under its lock`);
+      }
     }
-    const sql = this.db.sql;
-    const [taken] = await sql`UPDATE stock SET quantity = quantity - ${qty}
-      WHERE item = ${item} AND quantity >= ${qty} RETURNING quantity`;
-    if (!taken) {
-      const [row] = await sql`SELECT quantity FROM stock WHERE item = ${item}`;
-      const reservation = refused({ ...order, item }, notEnough(item, qty, Number(row?.quantity)));
-      return await this.#record(reservation) ? reservation : undefined;
-    }
-    const reservation = reserved(order, item, taken.quantity);
     if (await this.#record(reservation)) return reservation;
     // Another replica decided this order meanwhile: the stock taken here goes back.
-    await sql`UPDATE stock SET quantity = quantity + ${qty} WHERE item = ${item}`;
+    if (reservation.outcome === "RESERVED") {
+      await this.#giveBack({ giveBack: reservation.event.lines });
+    }
     return undefined;
+  }
+
+  /** Puts the stock of `giveBack` back, its rows locked in the one order first. */
+  async #giveBack({ giveBack }: Pick<Release, "giveBack">): Promise<void> {
+    await this.#lockStock(giveBack.map((line) => line.item));
+    for (const { item, qty } of giveBack) {
+      await this.db.sql`UPDATE stock SET quantity = quantity + ${qty} WHERE item = ${item}`;
+    }
   }
 
   /** Records a decision; false when the order already had one (its key is taken). */
   async #record(reservation: Reservation): Promise<boolean> {
-    const { order_id, item, qty, student_id } = reservation.event;
+    const { order_id, student_id, lines } = reservation.event;
     const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
-    const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
     const inserted = await this.db.sql`INSERT INTO reservations
-      (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
-      VALUES (${order_id}, ${item}, ${qty}, ${student_id}, ${reservation.outcome}, ${reason},
-        ${remaining ?? null}, ${new Date()})
+      (order_id, student_id, lines, outcome, reason, decided_at)
+      VALUES (${order_id}, ${student_id}, ${JSON.stringify(lines)}::jsonb,
+        ${reservation.outcome}, ${reason}, now())
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;
   }
 
-  async #recorded(orderId: string): Promise<Reservation | undefined> {
-    const [row] = await this.db.sql`SELECT * FROM reservations WHERE order_id = ${orderId}`;
-    return row ? recordedReservation(row) : undefined;
+  async #recorded(
+    orderId: string,
+    { lock = false } = {},
+  ): Promise<RecordedDecision | undefined> {
+    const sql = this.db.sql;
+    const [row] = lock
+      ? await sql`SELECT * FROM reservations WHERE order_id = ${orderId} FOR UPDATE`
+      : await sql`SELECT * FROM reservations WHERE order_id = ${orderId}`;
+    return row ? recordedDecision(row) : undefined;
   }
 
-  /** The item `name` means; the menu is read again when it names none (another replica's). */
-  async #find(name: string): Promise<string | undefined> {
-    const item = this.menu.find(name);
-    if (item !== undefined) return item;
-    await this.#readMenu();
-    return this.menu.find(name);
+  /**
+   * The items `names` mean, in the menu's spelling; the menu is read again when one names
+   * none (another replica may have added it).
+   */
+  async #knowItems(names: readonly string[]): Promise<string[]> {
+    if (names.some((name) => this.menu.find(name) === undefined)) await this.#readMenu();
+    return names.flatMap((name) => this.menu.find(name) ?? []);
   }
 
   async #readMenu(): Promise<void> {

@@ -1,22 +1,26 @@
 /**
  * Stock and reservations in SQLite. One process owns the file, so each decision is a few
  * synchronous statements in one savepoint (or transaction): nothing can come between the
- * read of the stock and its update.
+ * read of the stock and its update, nor between a cancel's check and its release.
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import { fitReason, type OrderPlaced } from "@campus/shared/events";
+import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import {
   announcement,
+  cancellation,
+  decide,
+  lockOrder,
   MenuItems,
-  notEnough,
-  recordedReservation,
+  recordedDecision,
   refused,
+  type Release,
+  releaseAnnouncement,
   type Reservation,
-  reserved,
   type StockLevel,
+  wantedLines,
 } from "./stock.ts";
 
 const SCHEMA = [
@@ -34,14 +38,36 @@ const SCHEMA = [
     remaining INTEGER,
     decided_at TEXT NOT NULL
   );`,
+  // Carts: a decision keeps every line (JSON, with `remaining` when reserved), a cancel may be
+  // decided first (CANCELLED), and `released_at` marks the stock given back. SQLite cannot
+  // change a CHECK in place, so the table is made anew and the decisions copied, one line each.
+  `CREATE TABLE reservations_v2 (
+    order_id TEXT PRIMARY KEY,
+    student_id TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('RESERVED', 'FAILED', 'CANCELLED')),
+    reason TEXT,
+    decided_at TEXT NOT NULL,
+    released_at TEXT
+  );
+  INSERT INTO reservations_v2 (order_id, student_id, lines, outcome, reason, decided_at)
+    SELECT order_id, student_id,
+      json_array(CASE WHEN remaining IS NULL THEN json_object('item', item, 'qty', qty)
+        ELSE json_object('item', item, 'qty', qty, 'remaining', remaining) END),
+      outcome, reason, decided_at
+    FROM reservations;
+  DROP TABLE reservations;
+  ALTER TABLE reservations_v2 RENAME TO reservations;`,
 ];
 
 /** The stock store in a SQLite database. */
 export class SqliteStockStore {
   #stockOf: StatementSync;
   #take: StatementSync;
+  #giveBack: StatementSync;
   #recorded: StatementSync;
   #insertReservation: StatementSync;
+  #markReleased: StatementSync;
   #levels: StatementSync;
 
   private constructor(
@@ -53,10 +79,13 @@ export class SqliteStockStore {
     this.#stockOf = sql.prepare(`SELECT quantity FROM stock WHERE item = ?`);
     this.#take = sql.prepare(`UPDATE stock SET quantity = quantity - ?
       WHERE item = ? AND quantity >= ? RETURNING quantity`);
+    this.#giveBack = sql.prepare(`UPDATE stock SET quantity = quantity + ? WHERE item = ?`);
     this.#recorded = sql.prepare(`SELECT * FROM reservations WHERE order_id = ?`);
     this.#insertReservation = sql.prepare(`INSERT INTO reservations
-      (order_id, item, qty, student_id, outcome, reason, remaining, decided_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+      (order_id, student_id, lines, outcome, reason, decided_at, released_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.#markReleased = sql.prepare(`UPDATE reservations SET released_at = ?
+      WHERE order_id = ? AND released_at IS NULL`);
     this.#levels = sql.prepare(`SELECT item, quantity FROM stock ORDER BY item`);
   }
 
@@ -77,7 +106,7 @@ export class SqliteStockStore {
     return new SqliteStockStore(db, outbox, new MenuItems(items));
   }
 
-  /** Reserves stock for an order, or records why it can't; announces the decision. */
+  /** Reserves every line of an order or none, or records why not; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.#settle(order, () => this.#decide(order));
   }
@@ -85,8 +114,38 @@ export class SqliteStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, () => {
-      const item = this.menu.find(order.item) ?? order.item;
-      return this.#record(refused({ ...order, item }, fitReason(reason)));
+      // Line by line, unmerged: the order may be set aside because its lines add up to too much.
+      const lines = order.lines.map(({ item, qty }) => ({
+        item: this.menu.find(item) ?? item,
+        qty,
+      }));
+      return this.#record(refused({ ...order, lines }, reason));
+    });
+  }
+
+  /** Gives back what a cancelled order holds, exactly once; announces the release. */
+  cancel(cancel: OrderCancelled): Promise<Release> {
+    return this.db.write(() => {
+      const row = this.#recorded.get(cancel.order_id);
+      const release = cancellation(cancel, row ? recordedDecision(row) : undefined);
+      const now = new Date().toISOString();
+      if (release.recordCancelled) {
+        this.#insertReservation.run(
+          cancel.order_id,
+          cancel.student_id,
+          JSON.stringify(release.event.lines),
+          "CANCELLED",
+          null,
+          now,
+          now,
+        );
+      } else if (!release.duplicate) {
+        const back = new Map(release.giveBack.map((line) => [line.item, line.qty]));
+        for (const item of lockOrder(back.keys())) this.#giveBack.run(back.get(item)!, item);
+        this.#markReleased.run(now, cancel.order_id);
+      }
+      this.outbox.insert(releaseAnnouncement(release));
+      return release;
     });
   }
 
@@ -99,41 +158,52 @@ export class SqliteStockStore {
 
   /** Takes the stock rows of the items `names` mean, always in the same order. */
   lockItems(): Promise<void> {
+    // One process owns the file and runs one transaction at a time: nothing to wait for.
     return Promise.resolve();
   }
 
+  /** Announces the recorded decision on `order`, or `decide`s and announces it. */
   #settle(order: OrderPlaced, decide: () => Reservation): Promise<Reservation> {
     return this.db.write(() => {
       const recorded = this.#recorded.get(order.order_id);
-      const reservation = recorded ? recordedReservation(recorded) : decide();
-      this.outbox.insert(announcement(reservation));
+      const reservation = recorded ? recordedDecision(recorded).reservation : decide();
+      const event = announcement(reservation);
+      if (event) this.outbox.insert(event);
       return reservation;
     });
   }
 
   #decide(order: OrderPlaced): Reservation {
-    const { qty } = order;
-    const item = this.menu.find(order.item);
-    if (item === undefined) return this.#record(refused(order, this.menu.notOnMenu(order.item)));
-    const taken = this.#take.get(qty, item, qty);
-    if (taken) return this.#record(reserved(order, item, Number(taken.quantity)));
-    const inStock = Number(this.#stockOf.get(item)?.quantity);
-    return this.#record(refused({ ...order, item }, notEnough(item, qty, inStock)));
+    const wanted = wantedLines(order.lines, this.menu);
+    const inStock = new Map<string, number>();
+    for (const { item, onMenu } of wanted) {
+      const row = onMenu ? this.#stockOf.get(item) : undefined;
+      if (row) inStock.set(item, Number(row.quantity));
+    }
+    const reservation = decide(order, wanted, inStock, this.menu);
+    if (reservation.outcome === "RESERVED") {
+      const qtyOf = new Map(reservation.event.lines.map((line) => [line.item, line.qty]));
+      for (const item of lockOrder(qtyOf.keys())) {
+        const qty = qtyOf.get(item)!;
+        if (!this.#take.get(qty, item, qty)) {
+          // Read in this same savepoint a moment ago: throwing undoes the lines taken so far.
+          throw new Error(`Stock of "${item}" changed while order ${order.order_id} was decided`);
+        }
+      }
+    }
+    return this.#record(reservation);
   }
 
   #record(reservation: Reservation): Reservation {
-    const { order_id, item, qty, student_id } = reservation.event;
-    const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
-    const remaining = reservation.outcome === "RESERVED" ? reservation.event.remaining : null;
+    const { order_id, student_id, lines } = reservation.event;
     this.#insertReservation.run(
       order_id,
-      item,
-      qty,
       student_id,
+      JSON.stringify(lines),
       reservation.outcome,
-      reason,
-      remaining ?? null,
+      reservation.outcome === "FAILED" ? reservation.event.reason : null,
       new Date().toISOString(),
+      null,
     );
     return reservation;
   }

@@ -9,8 +9,7 @@ import { waitFor } from "../../tests/poll.ts";
 
 const order = (order_id: string, item = "Coffee", qty = 1) => ({
   order_id,
-  item,
-  qty,
+  lines: [{ item, qty }],
   student_id: "S1",
 });
 
@@ -38,7 +37,13 @@ storeContract("reserve() takes stock and announces InventoryReserved", async ({ 
   assert.deepEqual(more, []);
   assert.equal(event.type, "InventoryReserved");
   assert.equal(event.routingKey, "inventory.reserved");
-  assert.deepEqual(event.body, { ...order("o1", "Coffee", 2), remaining: 1 });
+  assert.deepEqual(event.body, {
+    ...order("o1", "Coffee", 2),
+    lines: [{ item: "Coffee", qty: 2, remaining: 1 }],
+    item: "Coffee",
+    qty: 2,
+    remaining: 1,
+  });
 });
 
 storeContract("reserve() refuses more than the stock and says so", async ({ db }) => {

@@ -1,30 +1,44 @@
 /**
- * The notification service: records a confirmation or an apology for each inventory result;
- * `GET /notifications` lists them (`?order_id=`, `?student_id=`); a student's token lists only
- * that student's.
+ * The notification service: records what a student is told of their order, once per order and
+ * status: the inventory result (a confirmation or an apology), a cancel, food ready to collect,
+ * food that expired. `GET /notifications` lists them (`?order_id=`, `?student_id=`); a student's
+ * token lists only that student's.
  * @module
  */
 import { type Caller, forbidden } from "@campus/shared/auth";
-import { decodeInventoryResult } from "@campus/shared/events";
 import { jsonArray } from "@campus/shared/http";
 import type { MessageHandler } from "@campus/shared/consumer";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import { openNotificationStore } from "./notification_store.ts";
+import { type OrderUpdate, readInventoryResult, readOrderUpdate } from "./order_update.ts";
 
 /** Builds the notification service from its dependencies. */
 export async function createNotificationService(
   { db, log }: ServiceDeps,
 ): Promise<ServiceDefinition<"notification">> {
   const notifications = await openNotificationStore(db);
-  const notify: MessageHandler = async ({ routingKey, body }) => {
-    const result = decodeInventoryResult(routingKey, body);
-    const fields = { order_id: result.event.order_id, outcome: result.outcome };
-    if (await notifications.record(result)) {
-      db.afterCommit(() => log.info("notification recorded", fields));
-    } else {
-      db.afterCommit(() => log.warn("duplicate result, already notified", fields));
-    }
-  };
+  /** A handler that reads each message with `read` and records its notice, if it has one. */
+  const notify =
+    (read: (routingKey: string, body: unknown) => OrderUpdate): MessageHandler =>
+    async ({ routingKey, body }) => {
+      const { order_id, status, notice } = read(routingKey, body);
+      if (!notice) {
+        db.afterCommit(() => log.debug("no notification for this status", { order_id, status }));
+        return;
+      }
+      const fields = { order_id, outcome: status };
+      const recorded = await notifications.record(notice);
+      if (recorded === "recorded") {
+        db.afterCommit(() => log.info("notification recorded", fields));
+      } else if (recorded === "after_cancel") {
+        // Inventory decided after the cancel (it restarted and read the order first), or a late
+        // or stray result: the student was told CANCELLED, and that stands.
+        db.afterCommit(() => log.info("result after cancel, not told", fields));
+      } else {
+        // A redelivery, a replay, or a status reached again (a recalled order made READY twice).
+        db.afterCommit(() => log.warn("duplicate event, already notified", fields));
+      }
+    };
   return {
     routes: [{
       method: "GET",
@@ -36,8 +50,9 @@ export async function createNotificationService(
         })),
     }],
     subscriptions: {
-      inventory_reserved: { handle: notify },
-      inventory_failed: { handle: notify },
+      inventory_reserved: { handle: notify(readInventoryResult) },
+      inventory_failed: { handle: notify(readInventoryResult) },
+      order_updates: { handle: notify(readOrderUpdate) },
     },
   };
 }

@@ -1,20 +1,27 @@
 /**
- * Notifications in the notification service's database: at most one per order and outcome,
- * so a redelivered result never messages a student twice.
+ * Notifications in the notification service's database: at most one per order and status (its
+ * `outcome`), so an event delivered twice, or a status reached twice, never messages a student
+ * twice.
  * @module
  */
 import type { Database } from "@campus/shared/database";
-import type { InventoryResult } from "@campus/shared/events";
+import type { Notice } from "@campus/shared/notification_message";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
 import { PostgresNotificationStore } from "./notification_store_postgres.ts";
-import type { Notification, NotificationFilter } from "./notification.ts";
+import type { Notification, NotificationFilter, RecordOutcome } from "./notification.ts";
 
 /** The notification service's store. */
 export interface NotificationStore {
-  /** Records the notification for a result; false when it was recorded before. */
-  record(result: InventoryResult): Promise<boolean>;
+  /**
+   * Records the notification of a notice, in `notificationMessage`'s words: `recorded`; or
+   * nothing, because one for its order and status was recorded before (`duplicate`), or because
+   * it is an inventory result (`RESERVED`, `FAILED`) for an order whose student was already told
+   * it is `CANCELLED` (`after_cancel`): inventory restarted and decided before it read the
+   * cancel, or a late or stray result. The check and the insert are one statement.
+   */
+  record(notice: Notice): Promise<RecordOutcome>;
   /**
    * Notifications oldest first, optionally for one order or one student, a batch (one read) at
    * a time: pagination, so that any number streams in bounded memory.

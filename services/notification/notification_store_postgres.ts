@@ -1,12 +1,16 @@
 /**
  * Notifications in PostgreSQL, shared by the notification replicas. The unique key on order
- * and outcome lets exactly one replica record a result delivered twice, even at the same time.
+ * and outcome lets exactly one replica record an event delivered twice, even at the same time.
  * @module
  */
-import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type PostgresDatabase } from "@campus/shared/postgres";
-import { notificationMessage } from "@campus/shared/notification_message";
-import type { Notification, NotificationFilter } from "./notification.ts";
+import { type Notice, notificationMessage } from "@campus/shared/notification_message";
+import {
+  type Notification,
+  type NotificationFilter,
+  type RecordOutcome,
+  UNTOLD_AFTER_CANCEL,
+} from "./notification.ts";
 
 const SCHEMA = [
   `CREATE TABLE notifications (
@@ -31,16 +35,23 @@ export class PostgresNotificationStore {
     return new PostgresNotificationStore(db);
   }
 
-  /** Records the notification for a result; false when it was recorded before. */
-  async record(result: InventoryResult): Promise<boolean> {
-    const { order_id, student_id } = result.event;
-    const inserted = await this.db.sql`INSERT INTO notifications
+  /** Records the notification of a notice, unless told before or contradicting a cancel. */
+  async record(notice: Notice): Promise<RecordOutcome> {
+    const { order_id, student_id, status } = notice;
+    const sql = this.db.sql;
+    // An inventory result is recorded only while its order has no CANCELLED notification: the
+    // check and the insert are one statement.
+    const inserted = await sql`INSERT INTO notifications
       (order_id, student_id, outcome, message, sent_at)
-      VALUES (${order_id}, ${student_id}, ${result.outcome}, ${
-      notificationMessage(result)
-    }, ${new Date()})
+      SELECT ${order_id}, ${student_id}, ${status}, ${notificationMessage(notice)}, ${new Date()}
+      WHERE NOT ${UNTOLD_AFTER_CANCEL.includes(status)}::boolean
+        OR NOT EXISTS (SELECT 1 FROM notifications
+          WHERE order_id = ${order_id} AND outcome = 'CANCELLED')
       ON CONFLICT (order_id, outcome) DO NOTHING`;
-    return inserted.count > 0;
+    if (inserted.count > 0) return "recorded";
+    const [told] = await sql`SELECT 1 FROM notifications
+      WHERE order_id = ${order_id} AND outcome = ${status}`;
+    return told ? "duplicate" : "after_cancel";
   }
 
   /** Records oldest first, a batch (one read) at a time. */

@@ -3,10 +3,14 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { InventoryResult } from "@campus/shared/events";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
-import { notificationMessage } from "@campus/shared/notification_message";
-import type { Notification, NotificationFilter } from "./notification.ts";
+import { type Notice, notificationMessage } from "@campus/shared/notification_message";
+import {
+  type Notification,
+  type NotificationFilter,
+  type RecordOutcome,
+  UNTOLD_AFTER_CANCEL,
+} from "./notification.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS notifications (
@@ -24,11 +28,22 @@ const SCHEMA = [
 /** The notification store in a SQLite database. */
 export class SqliteNotificationStore {
   #insert: StatementSync;
+  #told: StatementSync;
 
   private constructor(private readonly db: SqliteDatabase) {
+    // An inventory result is recorded only while its order has no CANCELLED notification: the
+    // check and the insert are one statement. (The WHERE also keeps SQLite from reading the
+    // ON CONFLICT as a join's ON.)
     this.#insert = db.db.prepare(`INSERT INTO notifications
-      (order_id, student_id, outcome, message, sent_at) VALUES (?, ?, ?, ?, ?)
+      (order_id, student_id, outcome, message, sent_at)
+      SELECT :order_id, :student_id, :outcome, :message, :sent_at
+      WHERE :outcome NOT IN (${UNTOLD_AFTER_CANCEL.map((s) => `'${s}'`).join(", ")})
+        OR NOT EXISTS (SELECT 1 FROM notifications
+          WHERE order_id = :order_id AND outcome = 'CANCELLED')
       ON CONFLICT (order_id, outcome) DO NOTHING`);
+    this.#told = db.db.prepare(
+      `SELECT 1 FROM notifications WHERE order_id = ? AND outcome = ?`,
+    );
   }
 
   /** The notifications of `db`, its schema brought up to date. */
@@ -37,18 +52,20 @@ export class SqliteNotificationStore {
     return new SqliteNotificationStore(db);
   }
 
-  /** Records the notification for a result; false when it was recorded before. */
-  record(result: InventoryResult): Promise<boolean> {
-    const { order_id, student_id } = result.event;
-    return this.db.write(() =>
-      this.#insert.run(
+  /** Records the notification of a notice, unless told before or contradicting a cancel. */
+  record(notice: Notice): Promise<RecordOutcome> {
+    const { order_id, student_id, status } = notice;
+    return this.db.write((): RecordOutcome => {
+      const inserted = this.#insert.run({
         order_id,
         student_id,
-        result.outcome,
-        notificationMessage(result),
-        new Date().toISOString(),
-      ).changes > 0
-    );
+        outcome: status,
+        message: notificationMessage(notice),
+        sent_at: new Date().toISOString(),
+      }).changes > 0;
+      if (inserted) return "recorded";
+      return this.#told.get(order_id, status) ? "duplicate" : "after_cancel";
+    });
   }
 
   /** Records oldest first, a batch (one read) at a time. */

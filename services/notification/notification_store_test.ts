@@ -3,15 +3,15 @@ import { storeContract } from "@campus/testing/store_contract";
 import type { NotificationFilter } from "./notification.ts";
 import { type NotificationStore, openNotificationStore } from "./notification_store.ts";
 
-const event = { order_id: "o1", item: "Pizza", qty: 3, student_id: "S2" };
+const order = { order_id: "o1", student_id: "S2", lines: [{ item: "Pizza", qty: 3 }] };
 
 const all = async (store: NotificationStore, filter?: NotificationFilter) =>
   (await Array.fromAsync(store.batches(filter))).flat();
 
 storeContract("record() keeps one notification per order and outcome", async ({ db }) => {
   const store = await openNotificationStore(db);
-  assert.equal(await store.record({ outcome: "RESERVED", event }), true);
-  assert.equal(await store.record({ outcome: "RESERVED", event }), false);
+  assert.equal(await store.record({ status: "RESERVED", ...order }), "recorded");
+  assert.equal(await store.record({ status: "RESERVED", ...order }), "duplicate");
   const [only, ...rest] = await all(store);
   assert.deepEqual(rest, []);
   assert.deepEqual({ ...only, sent_at: "(any)" }, {
@@ -26,14 +26,85 @@ storeContract("record() keeps one notification per order and outcome", async ({ 
   assert.deepEqual(await all(store, { student_id: "S9" }), []);
 });
 
+storeContract(
+  "record() tells no inventory result after a cancel, and both when it came first",
+  async ({ db }) => {
+    const store = await openNotificationStore(db);
+    const cancelled = { status: "CANCELLED", ...order, cancelled_by: "student" } as const;
+    // Reserved, then cancelled: the true sequence, both told.
+    assert.equal(await store.record({ status: "RESERVED", ...order }), "recorded");
+    assert.equal(await store.record(cancelled), "recorded");
+    assert.equal(await store.record({ status: "RESERVED", ...order }), "duplicate");
+    // Cancelled first: inventory's later decision, either way, is not told.
+    const o2 = { ...order, order_id: "o2" };
+    assert.equal(await store.record({ ...cancelled, order_id: "o2" }), "recorded");
+    assert.equal(await store.record({ status: "RESERVED", ...o2 }), "after_cancel");
+    assert.equal(await store.record({ status: "FAILED", ...o2, reason: "none" }), "after_cancel");
+    assert.equal(await store.record({ ...cancelled, order_id: "o2" }), "duplicate");
+    const told = (await all(store)).map(({ order_id, outcome }) => `${order_id} ${outcome}`);
+    assert.deepEqual(told, ["o1 RESERVED", "o1 CANCELLED", "o2 CANCELLED"]);
+  },
+);
+
 storeContract("an apology names the reason", async ({ db }) => {
   const store = await openNotificationStore(db);
-  await store.record({ outcome: "FAILED", event: { ...event, reason: "only 2 left" } });
+  await store.record({ status: "FAILED", ...order, reason: "only 2 left" });
   assert.match(
     (await all(store))[0].message,
     /^Sorry S2, your order of 3 x Pizza could not be completed: only 2 left/,
   );
 });
+
+storeContract(
+  "record() keeps one notification per status a student hears of, each naming the lines",
+  async ({ db }) => {
+    const store = await openNotificationStore(db);
+    const cart = { ...order, lines: [{ item: "Burger", qty: 2 }, { item: "Coffee", qty: 1 }] };
+    const notices = [
+      { status: "RESERVED", ...cart },
+      { status: "READY", ...cart },
+      { status: "EXPIRED", ...cart },
+      { status: "CANCELLED", ...cart, order_id: "o2", cancelled_by: "staff", reason: "no buns" },
+    ] as const;
+    for (const notice of notices) {
+      assert.equal(await store.record(notice), "recorded", notice.status);
+    }
+    // A recalled order made READY again, and every event delivered once more.
+    for (const notice of notices) {
+      assert.equal(await store.record(notice), "duplicate", notice.status);
+    }
+    const recorded = (await all(store)).map(({ order_id, outcome, message }) => ({
+      order_id,
+      outcome,
+      message,
+    }));
+    assert.deepEqual(recorded, [
+      {
+        order_id: "o1",
+        outcome: "RESERVED",
+        message: "Hi S2, your order of 2 x Burger, 1 x Coffee is confirmed (order o1).",
+      },
+      {
+        order_id: "o1",
+        outcome: "READY",
+        message: "Hi S2, your order of 2 x Burger, 1 x Coffee is ready to collect (order o1).",
+      },
+      {
+        order_id: "o1",
+        outcome: "EXPIRED",
+        message: "Sorry S2, your order of 2 x Burger, 1 x Coffee was not collected in time " +
+          "and has expired (order o1).",
+      },
+      {
+        order_id: "o2",
+        outcome: "CANCELLED",
+        message:
+          "Sorry S2, the kitchen cancelled your order of 2 x Burger, 1 x Coffee: no buns (order o2).",
+      },
+    ]);
+    assert.deepEqual((await all(store, { order_id: "o2" })).map((n) => n.outcome), ["CANCELLED"]);
+  },
+);
 
 storeContract(
   "batches() lists any number of notifications in the order they were recorded",
@@ -42,7 +113,7 @@ storeContract(
     const ids = Array.from({ length: 1203 }, (_, i) => `o${i}`);
     await db.transaction(async () => {
       for (const order_id of ids) {
-        await store.record({ outcome: "RESERVED", event: { ...event, order_id } });
+        await store.record({ status: "RESERVED", ...order, order_id });
       }
     });
     const pages = await Array.fromAsync(store.batches());
@@ -57,10 +128,9 @@ storeContract("replicas given the same result at once record it once", async ({ 
   const results = await Promise.all(
     Array.from(
       { length: 10 },
-      (_, i) =>
-        stores[i % 2].record({ outcome: "RESERVED", event: { ...event, order_id: `o${i % 5}` } }),
+      (_, i) => stores[i % 2].record({ status: "RESERVED", ...order, order_id: `o${i % 5}` }),
     ),
   );
-  assert.equal(results.filter(Boolean).length, 5, "one recording per order");
+  assert.equal(results.filter((r) => r === "recorded").length, 5, "one recording per order");
   assert.equal((await all(stores[1])).length, 5);
 });

@@ -1,8 +1,9 @@
 /**
- * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the consumer that
- * moves orders to `RESERVED` or `FAILED` when inventory answers, the sweeper that asks again
- * about orders whose answer is late, and the live pages (the student page at `/`, the kitchen
- * board at `/board`).
+ * The order service: `POST /order`, `GET /orders`, `GET /orders/{id}`, the moves
+ * (`POST /orders/{id}/cancel`, `POST /orders/{id}/status`), the consumer that moves orders to
+ * `RESERVED` or `FAILED` when inventory answers (and hears stock released), the sweepers that
+ * ask again about orders whose answer or release is late and expire food not collected, and the
+ * live pages (the student page at `/`, the kitchen board at `/board`).
  * @module
  */
 import type { Caller } from "@campus/shared/auth";
@@ -16,6 +17,9 @@ import { orderMetrics } from "./order_metrics.ts";
 import { openOrderStore } from "./order_store.ts";
 import { OrderRateLimit } from "./order_rate_limit.ts";
 import { OutcomeSweeper } from "./outcome_sweeper.ts";
+import { ExpirySweeper } from "./expiry_sweeper.ts";
+import { ReleaseSweeper } from "./release_sweeper.ts";
+import { cancelOrder, changeOrderStatus, type MoveOrderDeps } from "./move_order.ts";
 import { placeOrder } from "./place_order.ts";
 import { pageRoutes } from "./pages/pages.ts";
 import { sessionRoutes } from "./pages/session.ts";
@@ -45,6 +49,28 @@ export async function createOrderService(
     log,
     onReasked: (reasks) => counts.reasked(reasks.length),
   });
+  const releases = new ReleaseSweeper({
+    orders,
+    timeoutMs: config.outcomeTimeoutMs,
+    log,
+    onReasked: (reasks) => counts.releaseReasked(reasks.length),
+  });
+  const expiry = new ExpirySweeper({
+    orders,
+    windowMs: config.pickupWindowMs,
+    log,
+    onExpired: (expired) => {
+      counts.expired(expired.length);
+      for (const order of expired) live.orderChanged(order);
+    },
+  });
+  const moves: MoveOrderDeps = {
+    config,
+    orders,
+    counts,
+    changed: (order) => live.orderChanged(order),
+    log,
+  };
   // Only while authentication is on: the classic lab's clients and the benchmark place many
   // orders for one student id, and must keep working as they always did.
   const rateLimit = auth ? new OrderRateLimit({ limit: config.orderRateLimit }) : undefined;
@@ -52,9 +78,11 @@ export async function createOrderService(
     start: () => {
       live.start();
       sweeper.start();
+      releases.start();
+      expiry.start();
     },
     stop: async () => {
-      await Promise.all([live.stop(), sweeper.stop()]);
+      await Promise.all([live.stop(), sweeper.stop(), releases.stop(), expiry.stop()]);
     },
     routes: [
       ...pageRoutes(),
@@ -86,6 +114,14 @@ export async function createOrderService(
           const visible = order && (caller?.role !== "student" || order.student_id === caller.sub);
           return visible ? json(order) : json({ error: `Order "${id}" not found` }, 404);
         },
+      },
+      { method: "POST", path: "/orders/:id/cancel", handler: cancelOrder(moves) },
+      {
+        method: "POST",
+        path: "/orders/:id/status",
+        // The kitchen's moves: a student token gets 403.
+        access: "staff",
+        handler: changeOrderStatus(moves),
       },
     ],
     subscriptions: {

@@ -48,7 +48,7 @@ export class IdempotencyKeys {
   find(key: string): RememberedKey | undefined {
     const row = this.#find.get(key);
     if (!row) return undefined;
-    return { request: JSON.parse(String(row.request)), orderId: String(row.order_id) };
+    return { request: requestOf(String(row.request)), orderId: String(row.order_id) };
   }
 
   /** Records that `key` made order `orderId` from `request`; call it in the order's transaction. */
@@ -68,8 +68,36 @@ export class IdempotencyKeys {
   }
 }
 
-/** The request in a fixed field order, so equal requests are equal text. */
+/**
+ * The request in a fixed form, so equal requests are equal text: what an idempotency key
+ * remembers.
+ * @example
+ * ```ts
+ * import { canonical } from "./idempotency_keys.ts";
+ * canonical({ item: "Tea", qty: 1, student_id: "S1", lines: [{ item: "Tea", qty: 1 }] });
+ * ```
+ */
 export function canonical(request: PlaceOrderRequest): string {
-  const { item, qty, student_id } = request;
-  return JSON.stringify({ item, qty, student_id });
+  const { item, qty, student_id, lines } = request;
+  return JSON.stringify({
+    item,
+    qty,
+    student_id,
+    lines: lines.map(({ item, qty }) => ({ item, qty })),
+  });
+}
+
+/**
+ * A request an idempotency key remembered, read back: one remembered before carts (no
+ * `lines`) gets its single line.
+ * @example
+ * ```ts
+ * import { requestOf } from "./idempotency_keys.ts";
+ * requestOf('{"item":"Tea","qty":1,"student_id":"S1"}').lines; // [{ item: "Tea", qty: 1 }]
+ * ```
+ */
+export function requestOf(text: string): PlaceOrderRequest {
+  const stored = JSON.parse(text) as PlaceOrderRequest;
+  if (Array.isArray(stored.lines)) return stored;
+  return { ...stored, lines: [{ item: stored.item!, qty: stored.qty! }] };
 }

@@ -1,11 +1,12 @@
 /**
- * The consumer of `order_status`: an inventory result moves its order to `RESERVED` or
- * `FAILED`; a duplicate or late one changes nothing and is logged as such.
+ * The consumer of `order_status`: inventory's answers about an order. A result moves it to
+ * `RESERVED` or `FAILED`; a release records that a cancelled order's stock is back. A duplicate
+ * or late one changes nothing and is logged as such.
  * @module
  */
 import type { MessageHandler } from "@campus/shared/consumer";
 import type { Database } from "@campus/shared/database";
-import { decodeInventoryResult } from "@campus/shared/events";
+import { decodeEvent, decodeInventoryResult, events } from "@campus/shared/events";
 import type { Logger } from "@campus/shared/log";
 import type { OrderMetrics } from "./order_metrics.ts";
 import type { OrderStore } from "./order_store.ts";
@@ -15,7 +16,7 @@ export interface ApplyInventoryResultDeps {
   /** The database whose commit the effects wait for. */
   db: Pick<Database, "afterCommit">;
   /** Where the result is recorded. */
-  orders: Pick<OrderStore, "applyResult">;
+  orders: Pick<OrderStore, "applyResult" | "released">;
   /** Counts each order that reached its final status. */
   counts: Pick<OrderMetrics, "completed">;
   /** Hears that orders changed (the live pages). */
@@ -24,11 +25,38 @@ export interface ApplyInventoryResultDeps {
   log: Logger;
 }
 
-/** The handler of an inventory result (`InventoryReserved`, `InventoryFailed`). */
+/**
+ * The handler of inventory's answers: `InventoryReserved`, `InventoryFailed` and
+ * `InventoryReleased`, told apart by routing key.
+ */
 export function applyInventoryResult(
   { db, orders, counts, ordersChanged, log }: ApplyInventoryResultDeps,
 ): MessageHandler {
   return async ({ routingKey, body }) => {
+    if (routingKey === events.InventoryReleased.routingKey) {
+      const released = decodeEvent("InventoryReleased", body);
+      const order_id = released.order_id;
+      const nothing_reserved = released.nothing_reserved === true;
+      const outcome = await orders.released(released);
+      if (outcome.kind === "released") {
+        db.afterCommit(() => {
+          log.info("cancelled order's stock released", { order_id, nothing_reserved });
+          ordersChanged();
+        });
+      } else if (outcome.kind === "not_cancelled") {
+        // Inventory answered an order.cancelled this service never published (one sent by
+        // hand): the order was not cancelled, and its stock is not ours to call released.
+        const status = outcome.status;
+        db.afterCommit(() =>
+          log.warn("release of an order that is not cancelled, ignored", { order_id, status })
+        );
+      } else {
+        db.afterCommit(() =>
+          log.warn("duplicate release, or of an order this service never took", { order_id })
+        );
+      }
+      return;
+    }
     const result = decodeInventoryResult(routingKey, body);
     const order_id = result.event.order_id;
     if (await orders.applyResult(result)) {
@@ -40,7 +68,7 @@ export function applyInventoryResult(
       });
     } else {
       db.afterCommit(() =>
-        log.warn("duplicate result, order already final", {
+        log.warn("duplicate or late result, order no longer waits for one", {
           order_id,
           status: result.outcome,
         })

@@ -19,7 +19,7 @@ function recordingStore() {
 }
 
 const request = (n: number): NewOrder => ({
-  request: { item: "Coffee", qty: 1, student_id: `S${n}` },
+  request: { item: "Coffee", qty: 1, student_id: `S${n}`, lines: [{ item: "Coffee", qty: 1 }] },
 });
 
 Deno.test("OrderIntake commits at most MAX_GROUP orders at a time, oldest first", async () => {

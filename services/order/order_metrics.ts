@@ -1,10 +1,10 @@
 /**
- * The order service's own metrics: orders placed, completed and asked about again (counted once
- * committed) and the age of the oldest order still waiting for inventory (read from the store at
- * each scrape).
+ * The order service's own metrics: orders placed, completed, asked about again, cancelled and
+ * expired (counted once committed), how long the kitchen took from `RESERVED` to `READY`, and
+ * the age of the oldest order still waiting for inventory (read from the store at each scrape).
  * @module
  */
-import { Counter } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 import type { ServiceMetrics } from "@campus/shared/metrics";
 import type { OrderStore } from "./order_store.ts";
 
@@ -16,6 +16,14 @@ export interface OrderMetrics {
   completed(status: "RESERVED" | "FAILED"): void;
   /** `n` late orders were asked about again (a new `OrderPlaced` committed for each). */
   reasked(n: number): void;
+  /** `n` cancelled orders had their `OrderCancelled` sent again (their stock not yet back). */
+  releaseReasked(n: number): void;
+  /** An order was cancelled, committed. */
+  cancelled(): void;
+  /** `n` orders expired uncollected, committed. */
+  expired(n: number): void;
+  /** An order was `READY` for the first time, `seconds` after it was `RESERVED`. */
+  ready(seconds: number): void;
 }
 
 /** Adds the order metrics to the service's registry. */
@@ -37,6 +45,29 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
     help: "Times an order waited longer than OUTCOME_TIMEOUT_MS and inventory was asked again.",
     registers,
   });
+  const releaseReasked = new Counter({
+    name: "campus_orders_release_reasked_total",
+    help: "Times a cancelled order's stock was not back OUTCOME_TIMEOUT_MS after the cancel " +
+      "(and after each ask) and its OrderCancelled was sent again.",
+    registers,
+  });
+  const cancelled = new Counter({
+    name: "campus_orders_cancelled_total",
+    help: "Orders cancelled (by their student or by staff), each once.",
+    registers,
+  });
+  const expired = new Counter({
+    name: "campus_orders_expired_total",
+    help: "READY orders not collected within PICKUP_WINDOW_MS, moved to EXPIRED.",
+    registers,
+  });
+  const ready = new Histogram({
+    name: "campus_order_ready_seconds",
+    help: "Time from RESERVED to the first READY of an order: how long the kitchen took.",
+    // A kitchen's minutes, from a coffee to a long queue at lunch.
+    buckets: [30, 60, 120, 300, 600, 900, 1200, 1800, 3600],
+    registers,
+  });
   const byStatus = { RESERVED: completed.labels("RESERVED"), FAILED: completed.labels("FAILED") };
   byStatus.RESERVED.inc(0);
   byStatus.FAILED.inc(0);
@@ -52,5 +83,9 @@ export function orderMetrics(metrics: ServiceMetrics, orders: OrderStore): Order
     placed: (n) => placed.inc(n),
     completed: (status) => byStatus[status].inc(),
     reasked: (n) => reasked.inc(n),
+    releaseReasked: (n) => releaseReasked.inc(n),
+    cancelled: () => cancelled.inc(),
+    expired: (n) => expired.inc(n),
+    ready: (seconds) => ready.observe(seconds),
   };
 }

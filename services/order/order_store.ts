@@ -1,16 +1,19 @@
 /**
  * Orders in the order service's database: the store's interface, and the engine that keeps
- * them. An order and its `OrderPlaced` event are committed together (outbox), a status only
- * ever moves forward from `PLACED`, and an idempotency key makes one order however often, and
+ * them. An order and its `OrderPlaced` event are committed together (outbox), as is each move
+ * with its event; a status moves only by the moves of `order.ts`, each a conditional update, so
+ * replicas sharing the database never both make one; and an idempotency key makes one order however often, and
  * through however many replicas, its request comes. The rules themselves are in `order.ts`.
  * @module
  */
 import type { Database } from "@campus/shared/database";
-import type { InventoryResult } from "@campus/shared/events";
+import type { InventoryReleased, InventoryResult } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import type {
+  MoveOutcome,
+  MoveRequest,
   NewOrder,
   Order,
   OrderQuery,
@@ -18,6 +21,7 @@ import type {
   Placement,
   Reask,
   ReaskRequest,
+  ReleaseOutcome,
 } from "./order.ts";
 import { SqliteOrderStore } from "./order_store_sqlite.ts";
 import { PostgresOrderStore } from "./order_store_postgres.ts";
@@ -45,8 +49,9 @@ export interface OrderStore {
   /** How many orders stand at each status. */
   statusCounts(): Promise<Record<OrderStatus, number>>;
   /**
-   * Records an inventory outcome. Returns false when it changes nothing: the order was already
-   * final (a duplicate or late result never moves it back). The order takes the menu's spelling
+   * Records an inventory outcome. Returns false when it changes nothing: the order no longer
+   * waited for one (`PLACED`): a duplicate or late result never moves it back, nor a cancelled
+   * order on. A `RESERVED` order gets its `reserved_at`. The order takes the menu's spelling
    * of its item from the result ("coffee" becomes "Coffee"), but only a spelling of the same
    * item: a result never turns one item into another. An outcome for an order this service never
    * took (one published by hand) is recorded as a new order with that outcome.
@@ -60,6 +65,36 @@ export interface OrderStore {
    * database, sweeping at once, each take other orders.
    */
   reaskOverdue(request: ReaskRequest): Promise<Reask[]>;
+  /**
+   * Asks inventory again to give back what cancelled orders hold: each order `CANCELLED` whose
+   * stock inventory has not said is back (`stock_released_at`), `timeoutMs` after its cancel and
+   * then `nextAskAfter(asks)` after each ask, oldest first, gets a new `OrderCancelled` in the
+   * outbox, in one transaction. The first may have been dead-lettered (a database outage past
+   * its retries); inventory's cancel is idempotent, so asking twice costs only a message.
+   * Replicas sharing the database, sweeping at once, each take other orders.
+   */
+  reaskUnreleased(request: ReaskRequest): Promise<Reask[]>;
+  /**
+   * Makes a move (a cancel, a kitchen step) if the rules of `order.ts` allow it from where the
+   * order stands, with its event (`OrderCancelled`, `OrderStatusChanged`) in the outbox, in one
+   * transaction. The update is conditional on the status it read, and the row is held (on
+   * PostgreSQL) to the commit, so two replicas asked at once never both move one order: the
+   * second sees the first's move (`already`, or a `conflict`).
+   */
+  move(request: MoveRequest): Promise<MoveOutcome>;
+  /**
+   * Records that inventory gave back what a cancelled order held (`stock_released_at`), only on
+   * a `CANCELLED` order: a replayed release, one for an order not cancelled (its
+   * `order.cancelled` published by hand) or for an unknown order changes nothing.
+   */
+  released(event: InventoryReleased): Promise<ReleaseOutcome>;
+  /**
+   * Moves orders `READY` for `windowMs` or longer at `now` (ms since the epoch) to `EXPIRED`,
+   * oldest first, at most `limit`, each with its `OrderStatusChanged`, in one transaction; the
+   * expired orders. Replicas sweeping at once each take other orders (on PostgreSQL the rows are
+   * claimed `FOR UPDATE SKIP LOCKED`), and a move under way (a collect) is never undone.
+   */
+  expireOverdue(now: number, windowMs: number, limit: number): Promise<Order[]>;
 }
 
 /** Options of {@linkcode openOrderStore}. */

@@ -4,7 +4,7 @@
  * two replicas given the same key at once make one order between them.
  * @module
  */
-import type { InventoryResult, OutgoingEvent } from "@campus/shared/events";
+import type { InventoryReleased, InventoryResult, OutgoingEvent } from "@campus/shared/events";
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { pagesOf, type PostgresDatabase, type Row } from "@campus/shared/postgres";
@@ -13,21 +13,34 @@ import {
   IDEMPOTENCY_KEY_TTL_MS,
   PRUNE_BATCH,
   PRUNE_EVERY_MS,
+  requestOf,
 } from "./idempotency_keys.ts";
 import {
-  isFinal,
-  itemAfter,
+  awaitsInventory,
+  cancelledFrom,
+  decideMove,
+  linesAfter,
+  moved,
+  moveEvent,
+  type MoveOutcome,
+  type MoveRequest,
   type NewOrder,
   newOrder,
   noOrders,
   type Order,
+  orderCancelled,
+  type OrderLine,
   orderPlaced,
   type OrderQuery,
   type OrderStatus,
+  orderStatusChanged,
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
+  withLines,
 } from "./order.ts";
 
 const SCHEMA = [
@@ -58,6 +71,26 @@ const SCHEMA = [
   // asked, overdue OUTCOME_TIMEOUT_MS after created_at).
   `ALTER TABLE orders ADD COLUMN asks integer NOT NULL DEFAULT 0,
     ADD COLUMN ask_at timestamptz`,
+  // The kitchen: every status, the lines of a cart (JSON text; null in rows from before carts,
+  // whose one line is item and qty) and when each step happened. item and qty keep the first
+  // line, so a row always reads as an order of at least one line.
+  `ALTER TABLE orders DROP CONSTRAINT orders_status_check,
+    ADD CONSTRAINT orders_status_check CHECK (status IN ('PLACED', 'RESERVED', 'FAILED',
+      'CANCELLED', 'PREPARING', 'READY', 'COLLECTED', 'EXPIRED')),
+    ADD COLUMN lines text,
+    ADD COLUMN reserved_at timestamptz,
+    ADD COLUMN ready_at timestamptz,
+    ADD COLUMN cancelled_by text CHECK (cancelled_by IN ('student', 'staff')),
+    ADD COLUMN stock_released_at timestamptz;
+  -- Only the orders waiting to be collected: the expiry sweep walks these, oldest first.
+  CREATE INDEX orders_ready ON orders (ready_at) WHERE status = 'READY';`,
+  // How often inventory was asked again to give back a cancelled order's stock, and when next
+  // (null: not yet, overdue OUTCOME_TIMEOUT_MS after the cancel, its updated_at). The index
+  // holds only the cancelled orders still waiting for their release.
+  `ALTER TABLE orders ADD COLUMN release_asks integer NOT NULL DEFAULT 0,
+    ADD COLUMN release_ask_at timestamptz;
+  CREATE INDEX orders_unreleased ON orders (updated_at)
+    WHERE status = 'CANCELLED' AND stock_released_at IS NULL;`,
 ];
 
 const COLUMNS = [
@@ -69,6 +102,11 @@ const COLUMNS = [
   "reason",
   "created_at",
   "updated_at",
+  "lines",
+  "reserved_at",
+  "ready_at",
+  "cancelled_by",
+  "stock_released_at",
 ] as const;
 
 /** The order store in a PostgreSQL database. */
@@ -133,7 +171,29 @@ export class PostgresOrderStore {
       }
       if (placed.length > 0) {
         const sql = this.db.sql;
-        await sql`INSERT INTO orders ${sql(placed, ...COLUMNS.filter((c) => c !== "reason"))}`;
+        const rows = placed.map((order) => ({
+          order_id: order.order_id,
+          item: order.lines[0].item,
+          qty: order.lines[0].qty,
+          lines: JSON.stringify(order.lines),
+          student_id: order.student_id,
+          status: order.status,
+          created_at: order.created_at,
+          updated_at: order.updated_at,
+        }));
+        await sql`INSERT INTO orders ${
+          sql(
+            rows,
+            "order_id",
+            "item",
+            "qty",
+            "lines",
+            "student_id",
+            "status",
+            "created_at",
+            "updated_at",
+          )
+        }`;
         await this.outbox.insert(...events);
       }
       return placements;
@@ -186,28 +246,97 @@ export class PostgresOrderStore {
     ) yield rows.map(toOrder);
   }
 
-  /** Records an inventory outcome; false when the order was already final. */
+  /** Records an inventory outcome; false when the order no longer waited for one. */
   async applyResult(result: InventoryResult): Promise<boolean> {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
     const now = new Date();
+    const reservedAt = outcome === "RESERVED" ? now : null;
     const sql = this.db.sql;
-    const [stored] = await sql`SELECT item, status FROM orders WHERE order_id = ${event.order_id}`;
+    const [stored] = await sql`SELECT ${sql(COLUMNS)} FROM orders
+      WHERE order_id = ${event.order_id}`;
     if (stored) {
-      if (isFinal(stored.status as OrderStatus)) return false;
-      // Only one of several replicas given the result can move the order on from PLACED.
+      const order = toOrder(stored);
+      if (!awaitsInventory(order.status)) return false;
+      const lines = linesAfter(order.lines, result);
+      // Only one of several replicas given the result (or a cancel racing it) moves the order
+      // on from PLACED.
       const moved = await sql`UPDATE orders
-        SET status = ${outcome}, reason = ${reason}, item = ${itemAfter(stored.item, result)},
-          updated_at = ${now}
+        SET status = ${outcome}, reason = ${reason}, item = ${lines[0].item},
+          lines = ${JSON.stringify(lines)}, reserved_at = ${reservedAt}, updated_at = ${now}
         WHERE order_id = ${event.order_id} AND status = 'PLACED'`;
       return moved.count > 0;
     }
+    const lines = event.lines.map(({ item, qty }) => ({ item, qty }));
     const inserted = await sql`INSERT INTO orders
-      (order_id, item, qty, student_id, status, reason, created_at, updated_at)
-      VALUES (${event.order_id}, ${event.item}, ${event.qty}, ${event.student_id}, ${outcome},
-        ${reason}, ${now}, ${now})
+      (order_id, item, qty, lines, student_id, status, reason, created_at, updated_at,
+        reserved_at)
+      VALUES (${event.order_id}, ${lines[0].item}, ${lines[0].qty}, ${JSON.stringify(lines)},
+        ${event.student_id}, ${outcome}, ${reason}, ${now}, ${now}, ${reservedAt})
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;
+  }
+
+  /** Makes a move with its event, in one transaction; see {@linkcode MoveOutcome}. */
+  move(request: MoveRequest): Promise<MoveOutcome> {
+    return this.db.transaction(async (): Promise<MoveOutcome> => {
+      const sql = this.db.sql;
+      // The row is held to the commit: a replica asked for another move of the same order at
+      // once waits, then decides on what this one made of it.
+      const [row] = await sql`SELECT ${sql(COLUMNS)} FROM orders
+        WHERE order_id = ${request.orderId} FOR UPDATE`;
+      if (!row) return { kind: "missing" };
+      const order = toOrder(row);
+      const decision = decideMove(order.status, request.to);
+      if (decision !== "move") return { kind: decision, order };
+      const next = moved(order, request, new Date().toISOString());
+      const changed = await sql`UPDATE orders SET status = ${next.status},
+          reason = ${next.reason ?? null}, cancelled_by = ${next.cancelled_by ?? null},
+          ready_at = ${next.ready_at ?? null}, updated_at = ${next.updated_at}
+        WHERE order_id = ${order.order_id} AND status = ${order.status}`;
+      if (changed.count === 0) {
+        throw new Error(`order ${order.order_id} left ${order.status} under a held lock`);
+      }
+      await this.outbox.insert({ ...moveEvent(next, order), traceparent: request.traceparent });
+      return { kind: "moved", order: next, previous: order };
+    });
+  }
+
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  async released(event: InventoryReleased): Promise<ReleaseOutcome> {
+    const sql = this.db.sql;
+    const done = await sql`UPDATE orders SET stock_released_at = ${new Date()}
+      WHERE order_id = ${event.order_id} AND status = 'CANCELLED'
+        AND stock_released_at IS NULL`;
+    if (done.count > 0) return { kind: "released" };
+    const [row] = await sql`SELECT ${sql(COLUMNS)} FROM orders
+      WHERE order_id = ${event.order_id}`;
+    return releaseRefused(row && toOrder(row));
+  }
+
+  /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */
+  expireOverdue(now: number, windowMs: number, limit: number): Promise<Order[]> {
+    return this.db.transaction(async () => {
+      const sql = this.db.sql;
+      const at = new Date(now);
+      // Rows another replica is expiring (or staff are collecting) are skipped, not waited
+      // for; once that commits they are no longer READY.
+      const rows = await sql`SELECT ${sql(COLUMNS)} FROM orders
+        WHERE status = 'READY' AND ready_at <= ${new Date(now - windowMs)}
+        ORDER BY ready_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return [];
+      const expired = rows.map((row): Order => ({
+        ...toOrder(row),
+        status: "EXPIRED",
+        updated_at: at.toISOString(),
+      }));
+      await sql`UPDATE orders SET status = 'EXPIRED', updated_at = ${at}
+        WHERE status = 'READY' AND order_id IN
+          (SELECT jsonb_array_elements_text(${sql.json(expired.map((o) => o.order_id))}))`;
+      await this.outbox.insert(...expired.map((order) => orderStatusChanged(order, "READY")));
+      return expired;
+    });
   }
 
   /** Asks again about overdue orders, oldest first. */
@@ -238,6 +367,37 @@ export class PostgresOrderStore {
     });
   }
 
+  /** Asks inventory again to release cancelled orders still holding stock, oldest first. */
+  reaskUnreleased({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    return this.db.transaction(async () => {
+      const sql = this.db.sql;
+      // Rows another replica is asking about (or a release is being recorded on) are skipped,
+      // not waited for; once that commits they are asked about later, or released.
+      const rows = await sql`SELECT ${sql(COLUMNS)}, release_asks FROM orders
+        WHERE status = 'CANCELLED' AND stock_released_at IS NULL
+          AND ((release_ask_at IS NULL AND updated_at <= ${new Date(now - timeoutMs)})
+            OR release_ask_at <= ${new Date(now)})
+        ORDER BY updated_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return [];
+      const reasks = rows.map((row) => ({
+        order: toOrder(row),
+        asks: Number(row.release_asks) + 1,
+      }));
+      const due = reasks.map(({ order, asks }) => ({
+        id: order.order_id,
+        at: new Date(now + nextAskAfter(asks)).toISOString(),
+      }));
+      await sql`UPDATE orders SET release_asks = release_asks + 1, release_ask_at = due.at
+        FROM jsonb_to_recordset(${sql.json(due)}) AS due (id text, at timestamptz)
+        WHERE orders.order_id = due.id`;
+      await this.outbox.insert(
+        ...reasks.map(({ order }) => orderCancelled(order, cancelledFrom(order))),
+      );
+      return reasks;
+    });
+  }
+
   /**
    * Claims `key` for a new order `orderId`. Resolves undefined when the claim is ours; else
    * what the key was used for before, once that use is committed (the insert waits for it).
@@ -254,7 +414,7 @@ export class PostgresOrderStore {
       ON CONFLICT (key) DO NOTHING`;
     if (claimed.count > 0) return undefined;
     const [row] = await sql`SELECT request, order_id FROM idempotency_keys WHERE key = ${key}`;
-    return { request: JSON.parse(row.request), orderId: row.order_id };
+    return { request: requestOf(row.request), orderId: row.order_id };
   }
 
   /** Deletes a batch of expired keys, at most once a minute per replica. */
@@ -279,15 +439,23 @@ function replay(
 }
 
 function toOrder(row: Row): Order {
+  const lines: OrderLine[] = row.lines == null
+    ? [{ item: row.item, qty: row.qty }]
+    : JSON.parse(row.lines);
   const order: Order = {
     order_id: row.order_id,
-    item: row.item,
-    qty: row.qty,
+    ...withLines(lines),
     student_id: row.student_id,
     status: row.status,
     created_at: (row.created_at as Date).toISOString(),
     updated_at: (row.updated_at as Date).toISOString(),
   };
   if (row.reason != null) order.reason = row.reason;
+  if (row.reserved_at != null) order.reserved_at = (row.reserved_at as Date).toISOString();
+  if (row.ready_at != null) order.ready_at = (row.ready_at as Date).toISOString();
+  if (row.cancelled_by != null) order.cancelled_by = row.cancelled_by;
+  if (row.stock_released_at != null) {
+    order.stock_released_at = (row.stock_released_at as Date).toISOString();
+  }
   return order;
 }

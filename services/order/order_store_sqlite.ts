@@ -4,25 +4,37 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { InventoryResult } from "@campus/shared/events";
+import type { InventoryReleased, InventoryResult } from "@campus/shared/events";
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { pagesOf, type SqliteDatabase } from "@campus/shared/sqlite";
 import { IdempotencyKeys } from "./idempotency_keys.ts";
 import {
-  isFinal,
-  itemAfter,
+  awaitsInventory,
+  cancelledFrom,
+  decideMove,
+  linesAfter,
+  moved,
+  moveEvent,
+  type MoveOutcome,
+  type MoveRequest,
   type NewOrder,
   newOrder,
   noOrders,
   type Order,
+  orderCancelled,
+  type OrderLine,
   orderPlaced,
   type OrderQuery,
   type OrderStatus,
+  orderStatusChanged,
   type Placement,
   type Reask,
   type ReaskRequest,
+  type ReleaseOutcome,
+  releaseRefused,
   sameRequest,
+  withLines,
 } from "./order.ts";
 
 const SCHEMA = [
@@ -51,6 +63,45 @@ const SCHEMA = [
   // asked, overdue OUTCOME_TIMEOUT_MS after created_at).
   `ALTER TABLE orders ADD COLUMN asks INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE orders ADD COLUMN ask_at TEXT;`,
+  // The kitchen: every status, the lines of a cart (JSON; null in rows from before carts, whose
+  // one line is item and qty) and when each step happened. SQLite cannot change a CHECK, so the
+  // table is made again, keeping each row's rowid (the order of the listings). item and qty
+  // keep the first line, so a row always reads as an order of at least one line.
+  `CREATE TABLE orders_kitchen (
+    order_id TEXT PRIMARY KEY,
+    item TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    student_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PLACED', 'RESERVED', 'FAILED', 'CANCELLED',
+      'PREPARING', 'READY', 'COLLECTED', 'EXPIRED')),
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    asks INTEGER NOT NULL DEFAULT 0,
+    ask_at TEXT,
+    lines TEXT,
+    reserved_at TEXT,
+    ready_at TEXT,
+    cancelled_by TEXT CHECK (cancelled_by IN ('student', 'staff')),
+    stock_released_at TEXT
+  );
+  INSERT INTO orders_kitchen (rowid, order_id, item, qty, student_id, status, reason, created_at,
+      updated_at, asks, ask_at)
+    SELECT rowid, order_id, item, qty, student_id, status, reason, created_at, updated_at, asks,
+      ask_at FROM orders ORDER BY rowid;
+  DROP TABLE orders;
+  ALTER TABLE orders_kitchen RENAME TO orders;
+  CREATE INDEX orders_by_student ON orders (student_id);
+  CREATE INDEX orders_placed ON orders (created_at) WHERE status = 'PLACED';
+  -- Only the orders waiting to be collected: the expiry sweep walks these, oldest first.
+  CREATE INDEX orders_ready ON orders (ready_at) WHERE status = 'READY';`,
+  // How often inventory was asked again to give back a cancelled order's stock, and when next
+  // (null: not yet, overdue OUTCOME_TIMEOUT_MS after the cancel, its updated_at). The index
+  // holds only the cancelled orders still waiting for their release.
+  `ALTER TABLE orders ADD COLUMN release_asks INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE orders ADD COLUMN release_ask_at TEXT;
+  CREATE INDEX orders_unreleased ON orders (updated_at)
+    WHERE status = 'CANCELLED' AND stock_released_at IS NULL;`,
 ];
 
 /** The order store in a SQLite database. */
@@ -62,6 +113,12 @@ export class SqliteOrderStore {
   #oldestPlaced: StatementSync;
   #overdue: StatementSync;
   #asked: StatementSync;
+  #unreleased: StatementSync;
+  #releaseAsked: StatementSync;
+  #move: StatementSync;
+  #released: StatementSync;
+  #ready: StatementSync;
+  #expire: StatementSync;
   #keys: IdempotencyKeys;
 
   private constructor(
@@ -72,14 +129,15 @@ export class SqliteOrderStore {
     const sql = db.db;
     this.#keys = new IdempotencyKeys(sql, now);
     this.#insert = sql.prepare(`INSERT INTO orders
-      (order_id, item, qty, student_id, status, created_at, updated_at)
-      VALUES (?, ?, ?, ?, 'PLACED', ?, ?)`);
+      (order_id, item, qty, lines, student_id, status, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, 'PLACED', ?, ?)`);
     this.#byId = sql.prepare(`SELECT * FROM orders WHERE order_id = ?`);
-    this.#finish = sql.prepare(`UPDATE orders SET status = ?, reason = ?, item = ?, updated_at = ?
+    this.#finish = sql.prepare(`UPDATE orders SET status = ?, reason = ?, item = ?, lines = ?,
+        reserved_at = ?, updated_at = ?
       WHERE order_id = ? AND status = 'PLACED'`);
     this.#insertFinished = sql.prepare(`INSERT INTO orders
-      (order_id, item, qty, student_id, status, reason, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING`);
+      (order_id, item, qty, lines, student_id, status, reason, created_at, updated_at, reserved_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING`);
     this.#oldestPlaced = sql.prepare(
       `SELECT min(created_at) AS at FROM orders WHERE status = 'PLACED'`,
     );
@@ -88,6 +146,24 @@ export class SqliteOrderStore {
       AND ((ask_at IS NULL AND created_at <= ?) OR ask_at <= ?)
       ORDER BY created_at LIMIT ?`);
     this.#asked = sql.prepare(`UPDATE orders SET asks = ?, ask_at = ? WHERE order_id = ?`);
+    // Walks the cancelled orders still waiting for their release oldest first (orders_unreleased).
+    this.#unreleased = sql.prepare(`SELECT * FROM orders
+      WHERE status = 'CANCELLED' AND stock_released_at IS NULL
+        AND ((release_ask_at IS NULL AND updated_at <= ?) OR release_ask_at <= ?)
+      ORDER BY updated_at LIMIT ?`);
+    this.#releaseAsked = sql.prepare(
+      `UPDATE orders SET release_asks = ?, release_ask_at = ? WHERE order_id = ?`,
+    );
+    this.#move = sql.prepare(`UPDATE orders SET status = ?, reason = ?, cancelled_by = ?,
+        ready_at = ?, updated_at = ?
+      WHERE order_id = ? AND status = ?`);
+    this.#released = sql.prepare(`UPDATE orders SET stock_released_at = ?
+      WHERE order_id = ? AND status = 'CANCELLED' AND stock_released_at IS NULL`);
+    // Walks the orders waiting to be collected oldest first (the orders_ready index), only those.
+    this.#ready = sql.prepare(`SELECT * FROM orders WHERE status = 'READY' AND ready_at <= ?
+      ORDER BY ready_at LIMIT ?`);
+    this.#expire = sql.prepare(`UPDATE orders SET status = 'EXPIRED', updated_at = ?
+      WHERE order_id = ? AND status = 'READY'`);
   }
 
   /**
@@ -114,7 +190,16 @@ export class SqliteOrderStore {
           if (seen) return this.#replay(idempotencyKey, seen.orderId, seen.request, request);
         }
         const order = newOrder(request, now);
-        this.#insert.run(order.order_id, order.item, order.qty, order.student_id, now, now);
+        const [first] = order.lines;
+        this.#insert.run(
+          order.order_id,
+          first.item,
+          first.qty,
+          JSON.stringify(order.lines),
+          order.student_id,
+          now,
+          now,
+        );
         this.outbox.insert({ ...orderPlaced(order), traceparent });
         if (idempotencyKey !== undefined) {
           this.#keys.remember(idempotencyKey, request, order.order_id);
@@ -195,29 +280,93 @@ export class SqliteOrderStore {
     }
   }
 
-  /** Records an inventory outcome; false when the order was already final. */
+  /** Records an inventory outcome; false when the order no longer waited for one. */
   applyResult(result: InventoryResult): Promise<boolean> {
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
     const now = new Date().toISOString();
+    const reservedAt = outcome === "RESERVED" ? now : null;
     return this.db.write(() => {
       const stored = this.#byId.get(event.order_id);
       if (stored) {
-        if (isFinal(stored.status as OrderStatus)) return false;
-        const item = itemAfter(String(stored.item), result);
-        return this.#finish.run(outcome, reason, item, now, event.order_id).changes > 0;
+        const order = toOrder(stored);
+        if (!awaitsInventory(order.status)) return false;
+        const lines = linesAfter(order.lines, result);
+        return this.#finish.run(
+          outcome,
+          reason,
+          lines[0].item,
+          JSON.stringify(lines),
+          reservedAt,
+          now,
+          event.order_id,
+        ).changes > 0;
       }
+      const lines = event.lines.map(({ item, qty }) => ({ item, qty }));
       return this.#insertFinished.run(
         event.order_id,
-        event.item,
-        event.qty,
+        lines[0].item,
+        lines[0].qty,
+        JSON.stringify(lines),
         event.student_id,
         outcome,
         reason,
         now,
         now,
+        reservedAt,
       ).changes > 0;
     });
+  }
+
+  /** Makes a move with its event, in one transaction; see {@linkcode MoveOutcome}. */
+  move(request: MoveRequest): Promise<MoveOutcome> {
+    const now = new Date().toISOString();
+    return this.db.write((): MoveOutcome => {
+      const row = this.#byId.get(request.orderId);
+      if (!row) return { kind: "missing" };
+      const order = toOrder(row);
+      const decision = decideMove(order.status, request.to);
+      if (decision !== "move") return { kind: decision, order };
+      const next = moved(order, request, now);
+      // One process writes the file, and the read above is in this transaction: the condition
+      // holds; it is kept so that the statement alone says which move it makes.
+      this.#move.run(
+        next.status,
+        next.reason ?? null,
+        next.cancelled_by ?? null,
+        next.ready_at ?? null,
+        now,
+        order.order_id,
+        order.status,
+      );
+      this.outbox.insert({ ...moveEvent(next, order), traceparent: request.traceparent });
+      return { kind: "moved", order: next, previous: order };
+    });
+  }
+
+  /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
+  released(event: InventoryReleased): Promise<ReleaseOutcome> {
+    const now = new Date().toISOString();
+    return this.db.write(() => {
+      if (this.#released.run(now, event.order_id).changes > 0) return { kind: "released" };
+      const row = this.#byId.get(event.order_id);
+      return releaseRefused(row && toOrder(row));
+    });
+  }
+
+  /** Expires orders `READY` for longer than `windowMs` at `now`, oldest first, with events. */
+  expireOverdue(now: number, windowMs: number, limit: number): Promise<Order[]> {
+    const at = new Date(now).toISOString();
+    const cutoff = new Date(now - windowMs).toISOString();
+    return this.db.write(() =>
+      this.#ready.all(cutoff, limit).map((row) => {
+        const order = toOrder(row);
+        this.#expire.run(at, order.order_id);
+        const expired: Order = { ...order, status: "EXPIRED", updated_at: at };
+        this.outbox.insert(orderStatusChanged(expired, "READY"));
+        return expired;
+      })
+    );
   }
 
   /** Asks again about overdue orders, oldest first. */
@@ -234,18 +383,39 @@ export class SqliteOrderStore {
       })
     );
   }
+
+  /** Asks inventory again to release cancelled orders still holding stock, oldest first. */
+  reaskUnreleased({ now, timeoutMs, nextAskAfter, limit }: ReaskRequest): Promise<Reask[]> {
+    const cutoff = new Date(now - timeoutMs).toISOString();
+    return this.db.write(() =>
+      this.#unreleased.all(cutoff, new Date(now).toISOString(), limit).map((row) => {
+        const order = toOrder(row);
+        const asks = Number(row.release_asks) + 1;
+        const next = new Date(now + nextAskAfter(asks)).toISOString();
+        this.#releaseAsked.run(asks, next, order.order_id);
+        this.outbox.insert(orderCancelled(order, cancelledFrom(order)));
+        return { order, asks };
+      })
+    );
+  }
 }
 
 function toOrder(row: Record<string, unknown>): Order {
+  const lines: OrderLine[] = row.lines == null
+    ? [{ item: String(row.item), qty: Number(row.qty) }]
+    : JSON.parse(String(row.lines));
   const order: Order = {
     order_id: String(row.order_id),
-    item: String(row.item),
-    qty: Number(row.qty),
+    ...withLines(lines),
     student_id: String(row.student_id),
     status: row.status as OrderStatus,
     created_at: String(row.created_at),
     updated_at: String(row.updated_at),
   };
   if (row.reason != null) order.reason = String(row.reason);
+  if (row.reserved_at != null) order.reserved_at = String(row.reserved_at);
+  if (row.ready_at != null) order.ready_at = String(row.ready_at);
+  if (row.cancelled_by != null) order.cancelled_by = row.cancelled_by as Order["cancelled_by"];
+  if (row.stock_released_at != null) order.stock_released_at = String(row.stock_released_at);
   return order;
 }

@@ -5,10 +5,10 @@
  * answers a repeated `OrderPlaced` with the decision it recorded, and takes no stock twice.
  * @module
  */
-import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
 import type { Reask } from "./order.ts";
 import type { OrderStore } from "./order_store.ts";
+import { SweepLoop } from "./sweep_loop.ts";
 
 /** Orders asked about in one sweep, at most: one transaction of bounded size. */
 export const REASK_BATCH = 100;
@@ -53,29 +53,28 @@ export interface OutcomeSweeperOptions {
  * bounded transactions without waiting an interval each.
  */
 export class OutcomeSweeper {
-  #stopped = false;
-  #running: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #lastFailure = "";
-  #backoff: Backoff;
+  #loop: SweepLoop;
 
   /** A sweeper over `options.orders`; {@linkcode OutcomeSweeper.start} starts it. */
   constructor(private readonly options: OutcomeSweeperOptions) {
-    const interval = sweepInterval(options.timeoutMs);
-    this.#backoff = new Backoff({ initialMs: interval, maxMs: Math.max(interval, 30_000) });
+    this.#loop = new SweepLoop({
+      sweep: async () => (await this.sweep()).length,
+      intervalMs: sweepInterval(options.timeoutMs),
+      batchSize: options.batchSize ?? REASK_BATCH,
+      log: options.log,
+      failed: "cannot ask again about late orders, retrying",
+      recovered: "late orders are asked about again",
+    });
   }
 
   /** Starts the loop; its first sweep comes at once (orders left from before a restart). */
   start(): void {
-    if (this.#stopped) return;
-    this.#running ??= this.#loop();
+    this.#loop.start();
   }
 
   /** Stops the loop; resolves once a sweep under way has ended. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /** One sweep: asks again about up to a batch of late orders; resolves with them. */
@@ -89,32 +88,6 @@ export class OutcomeSweeper {
     });
     if (reasks.length > 0) this.#tell(reasks);
     return reasks;
-  }
-
-  async #loop(): Promise<void> {
-    const interval = sweepInterval(this.options.timeoutMs);
-    const batchSize = this.options.batchSize ?? REASK_BATCH;
-    while (!this.#stopped) {
-      let wait = interval;
-      try {
-        const reasks = await this.sweep();
-        if (this.#lastFailure) this.options.log.info("late orders are asked about again");
-        this.#lastFailure = "";
-        this.#backoff.reset();
-        if (reasks.length >= batchSize) wait = 0;
-      } catch (err) {
-        // Said once per cause, not on every retry while it lasts.
-        const failure = errorText(err);
-        if (failure !== this.#lastFailure) {
-          this.options.log.error("cannot ask again about late orders, retrying", {
-            error: failure,
-          });
-        }
-        this.#lastFailure = failure;
-        wait = this.#backoff.next();
-      }
-      await this.#sleep(wait);
-    }
   }
 
   /** Counts and logs the orders asked about; a listener that throws stops neither. */
@@ -131,18 +104,5 @@ export class OutcomeSweeper {
         placed_at: order.created_at,
       });
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const wake = () => done();
-      this.#wake = wake;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
   }
 }

@@ -8,7 +8,7 @@ import { newOrder, type Reask, type ReaskRequest } from "./order.ts";
 import { openOrderStore } from "./order_store.ts";
 import { nextAskAfter, OutcomeSweeper, sweepInterval } from "./outcome_sweeper.ts";
 
-const request = { item: "Coffee", qty: 1, student_id: "S1" };
+const request = { item: "Coffee", qty: 1, student_id: "S1", lines: [{ item: "Coffee", qty: 1 }] };
 
 /** A logger that keeps its lines. */
 function recordingLog() {

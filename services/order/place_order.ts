@@ -78,8 +78,16 @@ export function placeOrder(
     // A retry answers as the first request did, with the order as it stands now.
     if (placement.kind === "replayed") headers["idempotent-replayed"] = "true";
     else {
-      const { order_id, item, qty, student_id } = order;
-      log.info("order placed", { order_id, item, qty, student_id });
+      const { order_id, item, qty, lines, student_id } = order;
+      log.info(
+        "order placed",
+        item === undefined ? { order_id, lines, student_id } : {
+          order_id,
+          item,
+          qty,
+          student_id,
+        },
+      );
       placed(order);
     }
     return json(order, 201, headers);
@@ -115,8 +123,13 @@ function keyConflict(
   conflict: Extract<Placement, { kind: "conflict" }>,
   request: PlaceOrderRequest,
 ): HttpError {
-  const changed = (["item", "qty", "student_id"] as const)
-    .filter((field) => conflict.previous[field] !== request[field])
+  // Two classic bodies name the flat fields that changed, as they always did; a cart its lines.
+  const classic = conflict.previous.item !== undefined && request.item !== undefined;
+  const fields = classic
+    ? ["item", "qty", "student_id"] as const
+    : ["student_id", "lines"] as const;
+  const changed = fields
+    .filter((field) => JSON.stringify(conflict.previous[field]) !== JSON.stringify(request[field]))
     .map((field) => ({
       field,
       message: `was ${JSON.stringify(conflict.previous[field])} with this key, now ${

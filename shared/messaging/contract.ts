@@ -14,7 +14,13 @@
  *   '{"order_id":"o1","item":"Tea","qty":2,"student_id":"S1"}',
  * );
  * const order = decodeEvent("OrderPlaced", decodeBody(raw));
- * assert.deepEqual(order, { order_id: "o1", item: "Tea", qty: 2, student_id: "S1" });
+ * assert.deepEqual(order, {
+ *   order_id: "o1",
+ *   student_id: "S1",
+ *   lines: [{ item: "Tea", qty: 2 }],
+ *   item: "Tea",
+ *   qty: 2,
+ * });
  * ```
  * @module
  */
@@ -82,21 +88,59 @@ const quantity = z.number({ error: typeError("qty", "a number") })
   .positive("qty must be at least 1")
   .max(MAX_QTY, `qty must be at most ${MAX_QTY}`);
 
-/** Body of an `order.placed` message. */
-export type OrderPlaced = {
-  /** The order's id, also the message's correlation id. */
-  order_id: string;
-  /** Menu item: as sent to `POST /order`. */
+/** Most lines one order (a cart) may have. */
+export const MAX_LINES = 10;
+
+/** One line of an order: an item and how many of it. */
+export type OrderLine = {
+  /** Menu item: as sent to `POST /order`, or in the menu's spelling once inventory answered. */
   item: string;
   /** Whole number from 1 to 100. */
   qty: number;
-  /** Who ordered. */
-  student_id: string;
 };
 
 /**
- * The fields of an order as the contract checks them (`item`, `qty`, `student_id`), for a
- * request schema that must accept exactly what an `order.placed` event carries.
+ * The fields of one line as the contract checks them (`item`, `qty`), for a request schema that
+ * must accept exactly what an event's line carries.
+ */
+export const orderLineFields = { item: text("item"), qty: quantity };
+
+/**
+ * An array of 1 to {@linkcode MAX_LINES} values of `line`, its errors naming `lines`: for a
+ * request schema that must accept exactly the lines an event carries. Left out of the generated
+ * documentation (`@ignore`), which does not document zod's own types.
+ * @ignore
+ */
+export function linesOf<T extends z.ZodType>(line: T): z.ZodArray<T> {
+  return z.array(line, { error: typeError("lines", "an array") })
+    .min(1, "lines must have at least 1 line")
+    .max(MAX_LINES, `lines must have at most ${MAX_LINES} lines`);
+}
+
+// Lines of an event tolerate extra fields, as bodies do.
+const orderLines = linesOf(z.object(orderLineFields));
+
+/**
+ * Body of an `order.placed` message, as decoded: always with `lines`. A one-line order also
+ * carries that line as `item` and `qty`, so a body from before carts (`item`, `qty`, no `lines`)
+ * and a one-line cart read the same.
+ */
+export type OrderPlaced = {
+  /** The order's id, also the message's correlation id. */
+  order_id: string;
+  /** Who ordered. */
+  student_id: string;
+  /** What was ordered, 1 to {@linkcode MAX_LINES} lines. */
+  lines: OrderLine[];
+  /** The item of a one-line order. */
+  item?: string;
+  /** The quantity of a one-line order. */
+  qty?: number;
+};
+
+/**
+ * The fields of a single-item order as the contract checks them (`item`, `qty`, `student_id`),
+ * for a request schema that must accept exactly what an `order.placed` event carries.
  */
 export const orderFields = {
   item: text("item"),
@@ -104,21 +148,128 @@ export const orderFields = {
   student_id: text("student_id"),
 };
 
-const orderPlaced = z.object({ order_id: text("order_id"), ...orderFields });
+/** The classic single-item body: its errors name `item` and `qty`, as they always did. */
+const singleItem = z.object({ order_id: text("order_id"), ...orderFields });
+const cart = z.object({
+  order_id: text("order_id"),
+  student_id: text("student_id"),
+  lines: orderLines,
+});
 
-/** `order.placed`: an order was accepted and needs stock. Extra fields are tolerated. */
-export const OrderPlaced: BodySchema<OrderPlaced> = orderPlaced;
+/**
+ * A schema over an order body in either shape: `lines` when the body has them, else the classic
+ * `item` and `qty`; both decode to a value with `lines`, and a one-line value keeps `item` and
+ * `qty` as well. `extra` adds the fields of a result (`reason`, `remaining`).
+ */
+function eitherShape<E extends z.ZodRawShape, T>(extra: E): BodySchema<T> {
+  const withLines = cart.extend(extra);
+  const classic = singleItem.extend(extra);
+  const decode = (value: unknown): z.ZodSafeParseResult<Record<string, unknown>> => {
+    const hasLines = typeof value === "object" && value !== null && "lines" in value;
+    const parsed = (hasLines ? withLines : classic).safeParse(value) as z.ZodSafeParseResult<
+      Record<string, unknown>
+    >;
+    if (!parsed.success) return parsed;
+    const data = parsed.data;
+    if (!hasLines) data.lines = [{ item: data.item, qty: data.qty }];
+    const lines = data.lines as OrderLine[];
+    if (lines.length === 1) {
+      data.item = lines[0].item;
+      data.qty = lines[0].qty;
+    } else {
+      delete data.item;
+      delete data.qty;
+    }
+    return parsed;
+  };
+  return {
+    parse(value) {
+      const parsed = decode(value);
+      if (!parsed.success) throw parsed.error;
+      return parsed.data as T;
+    },
+    safeParse(value) {
+      return decode(value) as ParseResult<T>;
+    },
+  };
+}
 
-/** Body of an `inventory.reserved` message; `item` has the menu's own spelling. */
-export type InventoryReserved = OrderPlaced & {
+/**
+ * `order.placed`: an order was accepted and needs stock. Extra fields are tolerated.
+ * @example A classic body and a one-line cart decode alike
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OrderPlaced } from "./contract.ts";
+ *
+ * const classic = OrderPlaced.parse({ order_id: "o1", item: "Tea", qty: 2, student_id: "S1" });
+ * assert.deepEqual(classic.lines, [{ item: "Tea", qty: 2 }]);
+ * const cart = OrderPlaced.parse({
+ *   order_id: "o2",
+ *   student_id: "S1",
+ *   lines: [{ item: "Tea", qty: 2 }, { item: "Soup", qty: 1 }],
+ * });
+ * assert.equal(cart.item, undefined);
+ * ```
+ */
+export const OrderPlaced: BodySchema<OrderPlaced> = eitherShape({});
+
+/** A line stock was set aside for, in the menu's spelling, with what is left of its item. */
+export type ReservedLine = OrderLine & {
   /** Stock of the item left after this order. */
   remaining?: number;
 };
 
-/** `inventory.reserved`: stock was set aside for the order. */
-export const InventoryReserved: BodySchema<InventoryReserved> = orderPlaced.extend({
-  remaining: z.number().int().nonnegative().optional(),
-});
+/**
+ * Body of an `inventory.reserved` message: every line of the order was reserved, in the menu's
+ * spelling. A one-line order also carries `item`, `qty` and `remaining` flat, as before carts.
+ */
+export type InventoryReserved = Omit<OrderPlaced, "lines"> & {
+  /** Every line of the order, reserved. */
+  lines: ReservedLine[];
+  /** Stock of the item of a one-line order left after it. */
+  remaining?: number;
+};
+
+const remaining = z.number().int().nonnegative().optional();
+
+/** `inventory.reserved`: stock was set aside for every line of the order. */
+export const InventoryReserved: BodySchema<InventoryReserved> = (() => {
+  const schema = eitherShape<{ remaining: typeof remaining }, InventoryReserved>({ remaining });
+  const lineSchema = z.array(z.object({ remaining }).loose()).optional();
+  // A cart's lines carry their own `remaining`; the flat one belongs to a one-line order.
+  const withRemaining = (value: InventoryReserved): InventoryReserved => {
+    if (value.lines.length === 1 && value.remaining !== undefined) {
+      value.lines = [{ ...value.lines[0], remaining: value.remaining }];
+    } else if (value.lines.length === 1 && value.lines[0].remaining !== undefined) {
+      value.remaining = value.lines[0].remaining;
+    }
+    return value;
+  };
+  const givenLines = (value: unknown): ReservedLine[] | undefined => {
+    const lines = (value as { lines?: unknown })?.lines;
+    const parsed = lineSchema.safeParse(lines);
+    return parsed.success ? parsed.data as ReservedLine[] | undefined : undefined;
+  };
+  const safeParse = (value: unknown): ParseResult<InventoryReserved> => {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) return parsed;
+    const given = givenLines(value);
+    if (given) {
+      parsed.data.lines = parsed.data.lines.map((line, i) =>
+        given[i]?.remaining === undefined ? line : { ...line, remaining: given[i].remaining }
+      );
+    }
+    return { success: true, data: withRemaining(parsed.data) };
+  };
+  return {
+    safeParse,
+    parse(value) {
+      const parsed = safeParse(value);
+      if (parsed.success) return parsed.data;
+      return schema.parse(value); // throws, naming every bad field
+    },
+  };
+})();
 
 /** Longest `reason` an `InventoryFailed` may carry, in UTF-16 code units (`String.length`). */
 export const MAX_REASON_LENGTH = 1000;
@@ -146,17 +297,94 @@ export function fitReason(reason: string, max = MAX_REASON_LENGTH): string {
   return text.slice(0, end) + "…";
 }
 
-/** Body of an `inventory.failed` message. */
+const reason = z.string({ error: typeError("reason", "a string") }).trim()
+  .min(1, "reason must not be empty")
+  .max(MAX_REASON_LENGTH, `reason must be at most ${MAX_REASON_LENGTH} characters`);
+
+/** Body of an `inventory.failed` message: the order as it was placed, and why it failed. */
 export type InventoryFailed = OrderPlaced & {
-  /** Why the order cannot be served, in words for the student. */
+  /**
+   * Why the order cannot be served, in words for the student; a refused cart names every short
+   * line (`Soup: 5 requested, 3 left`).
+   */
   reason: string;
 };
 
-/** `inventory.failed`: the order cannot be served; `reason` says why, in words for the student. */
-export const InventoryFailed: BodySchema<InventoryFailed> = orderPlaced.extend({
-  reason: z.string({ error: typeError("reason", "a string") }).trim()
-    .min(1, "reason must not be empty")
-    .max(MAX_REASON_LENGTH, `reason must be at most ${MAX_REASON_LENGTH} characters`),
+/** `inventory.failed`: the order cannot be served; nothing of it was reserved. */
+export const InventoryFailed: BodySchema<InventoryFailed> = eitherShape({ reason });
+
+/** Who asked for a move: the order's student, or staff. */
+export type Actor = "student" | "staff";
+
+const actor = z.enum(["student", "staff"], {
+  error: () => "cancelled_by must be student or staff",
+});
+
+/** Body of an `order.cancelled` message. */
+export type OrderCancelled = OrderPlaced & {
+  /** Who cancelled it. */
+  cancelled_by: Actor;
+  /** Why, when staff said. */
+  reason?: string;
+  /** The status it was cancelled from: `PLACED` (inventory may not have decided) or `RESERVED`. */
+  previous: "PLACED" | "RESERVED";
+};
+
+/**
+ * `order.cancelled`: the order was cancelled before cooking started. Inventory gives back what
+ * it reserved for it, or, when it has not decided yet, makes sure its decision takes nothing.
+ */
+export const OrderCancelled: BodySchema<OrderCancelled> = eitherShape({
+  cancelled_by: actor,
+  reason: reason.optional(),
+  previous: z.enum(["PLACED", "RESERVED"], {
+    error: () => "previous must be PLACED or RESERVED",
+  }),
+});
+
+/** Body of an `inventory.released` message: the stock of a cancelled order went back. */
+export type InventoryReleased = OrderPlaced & {
+  /** True when nothing had been reserved: the order's decision was made to take nothing. */
+  nothing_reserved?: boolean;
+};
+
+/** `inventory.released`: what a cancelled order held is back in stock, exactly once. */
+export const InventoryReleased: BodySchema<InventoryReleased> = eitherShape({
+  nothing_reserved: z.boolean().optional(),
+});
+
+/** A status the kitchen (or the pickup window) moves an order to. */
+export type KitchenStatus = "PREPARING" | "READY" | "COLLECTED" | "EXPIRED";
+
+/** Every kitchen status, in the order food goes through them. */
+export const KITCHEN_STATUSES: readonly KitchenStatus[] = [
+  "PREPARING",
+  "READY",
+  "COLLECTED",
+  "EXPIRED",
+];
+
+/** Body of an `order.status_changed` message. */
+export type OrderStatusChanged = OrderPlaced & {
+  /** The status the order moved to. */
+  status: KitchenStatus;
+  /** The status it moved from. */
+  previous: "RESERVED" | KitchenStatus;
+  /** When it moved, an ISO time. */
+  changed_at: string;
+};
+
+const kitchenStatus = z.enum(["PREPARING", "READY", "COLLECTED", "EXPIRED"], {
+  error: () => `status must be one of ${KITCHEN_STATUSES.join(", ")}`,
+});
+
+/** `order.status_changed`: staff moved an order through the kitchen, or its pickup expired. */
+export const OrderStatusChanged: BodySchema<OrderStatusChanged> = eitherShape({
+  status: kitchenStatus,
+  previous: z.enum(["RESERVED", ...KITCHEN_STATUSES] as [string, ...string[]], {
+    error: () => "previous must be RESERVED or a kitchen status",
+  }),
+  changed_at: text("changed_at"),
 });
 
 /** Every event type, with its routing key and schema. */
@@ -164,6 +392,9 @@ export const events = {
   OrderPlaced: { routingKey: "order.placed", schema: OrderPlaced },
   InventoryReserved: { routingKey: "inventory.reserved", schema: InventoryReserved },
   InventoryFailed: { routingKey: "inventory.failed", schema: InventoryFailed },
+  OrderCancelled: { routingKey: "order.cancelled", schema: OrderCancelled },
+  InventoryReleased: { routingKey: "inventory.released", schema: InventoryReleased },
+  OrderStatusChanged: { routingKey: "order.status_changed", schema: OrderStatusChanged },
 } as const;
 
 /** Name of an event type, e.g. `"OrderPlaced"`. */
@@ -177,10 +408,19 @@ export interface EventBodies {
   InventoryReserved: InventoryReserved;
   /** Body of `inventory.failed`. */
   InventoryFailed: InventoryFailed;
+  /** Body of `order.cancelled`. */
+  OrderCancelled: OrderCancelled;
+  /** Body of `inventory.released`. */
+  InventoryReleased: InventoryReleased;
+  /** Body of `order.status_changed`. */
+  OrderStatusChanged: OrderStatusChanged;
 }
 
-/** Version of the body schemas, sent in the `schema-version` header. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of the body schemas, sent in the `schema-version` header. Version 2 added `lines`
+ * (carts) and the cancel, release and kitchen events; a version 1 body still decodes.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** An event ready to publish: routing key, flat body and envelope. */
 export interface OutgoingEvent {
@@ -209,11 +449,16 @@ export interface OutgoingEvent {
  * import assert from "node:assert/strict";
  * import { envelopeFor } from "./contract.ts";
  *
- * const order = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" };
+ * const order = {
+ *   order_id: "o1",
+ *   student_id: "S1",
+ *   lines: [{ item: "Coffee", qty: 1 }],
+ * };
  * const event = envelopeFor("OrderPlaced", order);
  * assert.equal(event.routingKey, "order.placed");
  * assert.equal(event.correlationId, "o1");
- * assert.throws(() => envelopeFor("OrderPlaced", { ...order, qty: 0 }), TypeError);
+ * const none = { ...order, lines: [{ item: "Coffee", qty: 0 }] };
+ * assert.throws(() => envelopeFor("OrderPlaced", none), TypeError);
  * ```
  */
 export function envelopeFor<T extends EventType>(
@@ -296,13 +541,20 @@ export function decodeInventoryResult(routingKey: string, body: unknown): Invent
 }
 
 /**
- * The field an issue is about: its path (`qty`, `items.0.qty`), the unknown keys of an
- * `unrecognized_keys` issue, or `(body)` for the value as a whole.
+ * The field an issue is about: its path (`qty`, `lines[1].qty`), the unknown keys of an
+ * `unrecognized_keys` issue (`lines[0].price` inside a line), or `(body)` for the value as a
+ * whole.
  */
 export function fieldOf(issue: ValidationIssue): string {
-  if (issue.path.length) return issue.path.join(".");
-  // Unknown-key issues name the keys in `keys`, not in `path`.
-  return issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "(body)";
+  // Unknown-key issues name the keys in `keys`, not in `path`: the path is their object's.
+  const keys = issue.code === "unrecognized_keys" && issue.keys ? issue.keys.join(",") : "";
+  if (issue.path.length) {
+    const at = issue.path.map((part, i) =>
+      typeof part === "number" ? `[${part}]` : `${i ? "." : ""}${String(part)}`
+    ).join("");
+    return keys ? `${at}.${keys}` : at;
+  }
+  return keys || "(body)";
 }
 
 /** One line summary of a zod error: `qty: qty must be at least 1; item: ...`. */
@@ -403,7 +655,7 @@ export const PUBLISH_SEQ_HEADER = "x-publish-seq";
  * import assert from "node:assert/strict";
  * import { envelopeHeaders } from "./contract.ts";
  *
- * assert.deepEqual(envelopeHeaders(), { "schema-version": 1 });
+ * assert.deepEqual(envelopeHeaders(), { "schema-version": 2 });
  * ```
  */
 export function envelopeHeaders(traceparent?: string): Record<string, unknown> {

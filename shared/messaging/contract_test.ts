@@ -20,9 +20,8 @@ Deno.test("fitReason() cuts long foreign text to fit InventoryFailed, with an el
   assert.ok(emoji.isWellFormed());
   const event = envelopeFor("InventoryFailed", {
     order_id: "o1",
-    item: "Coffee",
-    qty: 1,
     student_id: "S1",
+    lines: [{ item: "Coffee", qty: 1 }],
     reason: fitReason("failed: " + "y".repeat(5000)),
   });
   assert.equal(event.type, "InventoryFailed");
@@ -35,6 +34,7 @@ Deno.test("decodeEvent() accepts a flat OrderPlaced body published by hand, extr
     item: "Salad",
     qty: 5,
     student_id: "S3",
+    lines: [{ item: "Salad", qty: 5 }],
   });
 });
 
@@ -55,7 +55,7 @@ Deno.test("decodeInventoryResult() tells results apart by routing key", () => {
 });
 
 Deno.test("envelopeFor() keys the event by order id and leaves the body flat", () => {
-  const body = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1" };
+  const body = { order_id: "o1", student_id: "S1", lines: [{ item: "Coffee", qty: 1 }] };
   const event = envelopeFor("OrderPlaced", body);
   assert.equal(event.routingKey, "order.placed");
   assert.equal(event.correlationId, "o1");
@@ -64,7 +64,12 @@ Deno.test("envelopeFor() keys the event by order id and leaves the body flat", (
 });
 
 Deno.test("envelopeFor() refuses a body its consumers would refuse", () => {
-  const body = { order_id: "o1", item: "Coffee", qty: 1, student_id: "S1", reason: "" };
+  const body = {
+    order_id: "o1",
+    student_id: "S1",
+    lines: [{ item: "Coffee", qty: 1 }],
+    reason: "",
+  };
   assert.throws(
     () => envelopeFor("InventoryFailed", body),
     /Cannot publish InventoryFailed: reason/,

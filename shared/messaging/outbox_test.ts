@@ -7,7 +7,11 @@ import { SqliteDatabase } from "../storage/sqlite.ts";
 import { MemoryBus } from "./_memory_bus.ts";
 import { waitFor } from "../../tests/poll.ts";
 
-const order = (n: number) => ({ order_id: `o${n}`, item: "Tea", qty: 1, student_id: "S" });
+const order = (n: number) => ({
+  order_id: `o${n}`,
+  student_id: "S",
+  lines: [{ item: "Tea", qty: 1 }],
+});
 
 async function setup(batchSize?: number) {
   const db = SqliteDatabase.open(":memory:", "t");

@@ -37,11 +37,17 @@ export interface WorkQueue {
 /** Every work queue of the pipeline. */
 export const WORK_QUEUES = [
   { name: "order_placed", bindings: ["order.placed"], consumer: "inventory" },
+  { name: "order_cancelled", bindings: ["order.cancelled"], consumer: "inventory" },
   { name: "inventory_reserved", bindings: ["inventory.reserved"], consumer: "notification" },
   { name: "inventory_failed", bindings: ["inventory.failed"], consumer: "notification" },
   {
+    name: "order_updates",
+    bindings: ["order.status_changed", "order.cancelled"],
+    consumer: "notification",
+  },
+  {
     name: "order_status",
-    bindings: ["inventory.reserved", "inventory.failed"],
+    bindings: ["inventory.reserved", "inventory.failed", "inventory.released"],
     consumer: "order",
   },
 ] as const satisfies readonly WorkQueue[];
@@ -51,7 +57,7 @@ export type WorkQueueName = typeof WORK_QUEUES[number]["name"];
 
 /**
  * The names of the work queues `S` consumes, e.g. `QueueOf<"notification">` is
- * `"inventory_reserved" | "inventory_failed"`.
+ * `"inventory_reserved" | "inventory_failed" | "order_updates"`.
  */
 export type QueueOf<S extends ServiceName> = Extract<
   typeof WORK_QUEUES[number],
@@ -72,12 +78,21 @@ export interface EventFeed {
 }
 
 /**
- * Every event feed. `order.placed` is left out on purpose: a publish is mandatory so that it
- * comes back when its work queue is missing, and a feed queue bound to the same key would
- * swallow that signal.
+ * Every event feed. The order replicas hear the inventory results, and the cancels and kitchen
+ * moves any replica makes, so that the pages of every replica show them. `order.placed` is left
+ * out on purpose: a publish is mandatory so that it comes back when its work queue is missing,
+ * and a feed queue bound to the same key would swallow that signal.
  */
 export const EVENT_FEEDS = [
-  { listener: "order", bindings: ["inventory.reserved", "inventory.failed"] },
+  {
+    listener: "order",
+    bindings: [
+      "inventory.reserved",
+      "inventory.failed",
+      "order.status_changed",
+      "order.cancelled",
+    ],
+  },
 ] as const satisfies readonly EventFeed[];
 
 /** The event feed of `service`, when it has one. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Subscription } from "./consumer.ts";
+import { events } from "./contract.ts";
 import type { ServiceDefinition } from "../runtime/service.ts";
 import {
   declarationsOf,
@@ -70,10 +71,39 @@ Deno.test("quorum queues replicate every queue and dead-letter at least once", (
 });
 
 Deno.test("each service consumes the queues the design gives it", () => {
-  assert.deepEqual(names("inventory"), ["order_placed"]);
-  assert.deepEqual(names("notification"), ["inventory_reserved", "inventory_failed"]);
+  assert.deepEqual(names("inventory"), ["order_placed", "order_cancelled"]);
+  assert.deepEqual(workQueue("order_cancelled").bindings, ["order.cancelled"]);
+  assert.deepEqual(names("notification"), [
+    "inventory_reserved",
+    "inventory_failed",
+    "order_updates",
+  ]);
   assert.deepEqual(names("order"), ["order_status"]);
-  assert.deepEqual(workQueue("order_status").bindings, ["inventory.reserved", "inventory.failed"]);
+  assert.deepEqual(workQueue("order_status").bindings, [
+    "inventory.reserved",
+    "inventory.failed",
+    "inventory.released",
+  ]);
+});
+
+Deno.test("order_updates brings notification the cancels and the kitchen's moves", () => {
+  assert.deepEqual(workQueue("order_updates"), {
+    name: "order_updates",
+    bindings: ["order.status_changed", "order.cancelled"],
+    consumer: "notification",
+  });
+});
+
+Deno.test("every binding is the routing key of an event in the wire contract", () => {
+  const keys = new Set<string>(Object.values(events).map((e) => e.routingKey));
+  for (
+    const { name, bindings } of [
+      ...WORK_QUEUES,
+      ...EVENT_FEEDS.map((f) => ({ ...f, name: f.listener })),
+    ]
+  ) {
+    for (const key of bindings) assert.ok(keys.has(key), `${name} binds "${key}", no event's key`);
+  }
 });
 
 Deno.test("a service's subscriptions are typed from the table", () => {
@@ -81,6 +111,7 @@ Deno.test("a service's subscriptions are typed from the table", () => {
   const notification: ServiceDefinition<"notification">["subscriptions"] = {
     inventory_reserved: subscription,
     inventory_failed: subscription,
+    order_updates: subscription,
   };
   // `deno test` type-checks this file: each line below must fail to compile, or the test does.
   const misspelt: ServiceDefinition<"order">["subscriptions"] = {
@@ -93,6 +124,7 @@ Deno.test("a service's subscriptions are typed from the table", () => {
   };
   const foreign: ServiceDefinition<"inventory">["subscriptions"] = {
     order_placed: subscription,
+    order_cancelled: subscription,
     // @ts-expect-error order_status belongs to the order service
     order_status: subscription,
   };
@@ -124,9 +156,14 @@ function workQueue(name: string) {
   return queue;
 }
 
-Deno.test("the order replicas' event feed hears the results, never order.placed", () => {
+Deno.test("the order replicas' event feed hears results and moves, never order.placed", () => {
   const feed = eventFeedOf("order");
-  assert.deepEqual(feed?.bindings, ["inventory.reserved", "inventory.failed"]);
+  assert.deepEqual(feed?.bindings, [
+    "inventory.reserved",
+    "inventory.failed",
+    "order.status_changed",
+    "order.cancelled",
+  ]);
   // A feed queue bound to order.placed would take a publish meant for a missing order_placed.
   for (const f of EVENT_FEEDS) assert.ok(!f.bindings.includes("order.placed" as never));
   assert.equal(eventFeedOf("inventory"), undefined);

@@ -52,6 +52,7 @@ export const ENV_DEFAULTS = {
   REQUEST_TIMEOUT_MS: "10000",
   OUTBOX_STALL_MS: "30000",
   OUTCOME_TIMEOUT_MS: "30000",
+  PICKUP_WINDOW_MS: "1800000",
   DB_LOCK_TIMEOUT_MS: "2000",
   DB_STATEMENT_TIMEOUT_MS: "10000",
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: "30000",
@@ -130,6 +131,7 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
   OUTBOX_STALL_MS: int(100, 86_400_000).default(30_000),
   OUTCOME_TIMEOUT_MS: int(100, 86_400_000).default(30_000),
+  PICKUP_WINDOW_MS: int(100, 604_800_000).default(1_800_000),
   // A batch holds its rows for milliseconds; 2 s is far above that, and all one held row may
   // cost the orders beside it. 0 turns a bound off, as in PostgreSQL.
   DB_LOCK_TIMEOUT_MS: int(0, 86_400_000).default(2_000),
@@ -192,6 +194,11 @@ export interface Config<S extends ServiceName = ServiceName> {
    * (`OUTCOME_TIMEOUT_MS`); later asks come further apart.
    */
   outcomeTimeoutMs: number;
+  /**
+   * How long a `READY` order waits to be collected before it is `EXPIRED`
+   * (`PICKUP_WINDOW_MS`).
+   */
+  pickupWindowMs: number;
   /** Bounds on the PostgreSQL sessions' waits, in ms (0: none). */
   databaseTimeouts: Readonly<DatabaseTimeouts>;
   /** How long database work may wait before `/ready` answers 503 (`"database":"stalled"`). */
@@ -270,6 +277,7 @@ export function loadConfig<S extends ServiceName>(
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     outboxStallMs: e.OUTBOX_STALL_MS,
     outcomeTimeoutMs: e.OUTCOME_TIMEOUT_MS,
+    pickupWindowMs: e.PICKUP_WINDOW_MS,
     databaseTimeouts: Object.freeze({
       lockMs: e.DB_LOCK_TIMEOUT_MS,
       statementMs: e.DB_STATEMENT_TIMEOUT_MS,

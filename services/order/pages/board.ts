@@ -1,6 +1,7 @@
 /**
- * What the kitchen board shows: orders counted by status, the latest orders, the stock of each
- * item and the depth of each work queue and its DLQ. It is worked out again whenever something
+ * What the kitchen board shows: the tickets of each kitchen step (reserved, preparing, ready),
+ * the orders lately cancelled or expired, orders counted by status, the latest orders, the stock
+ * of each item and the depth of each work queue and its DLQ. It is worked out again whenever something
  * changes and, while anyone watches, every few seconds (queue depths change without an event
  * this service hears); each new board goes out through the event streams. A board that cannot
  * be built (the database does not answer) is logged and tried again with backoff, while the
@@ -11,7 +12,7 @@ import { Backoff } from "@campus/shared/backoff";
 import { errorText, type Logger } from "@campus/shared/log";
 import { Coalesced } from "./coalesced.ts";
 import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
-import type { OrderStatus } from "../order.ts";
+import type { Order, OrderStatus } from "../order.ts";
 import type { OrderStore } from "../order_store.ts";
 import { type OrderView, viewOfOrder } from "../order_view.ts";
 import type { Menu, StockView } from "./stock_view.ts";
@@ -28,8 +29,25 @@ export interface QueueDepth {
   dlq_depth: number;
 }
 
+/** The kitchen's steps, a column of tickets each, in the order food goes through them. */
+export const KITCHEN_COLUMNS = ["RESERVED", "PREPARING", "READY"] as const;
+
+/** A column of the kitchen: `RESERVED`, `PREPARING` or `READY`. */
+export type KitchenColumn = typeof KITCHEN_COLUMNS[number];
+
+/** Statuses of orders the kitchen must not make (any more): shown struck through. */
+export const ENDED_STATUSES: readonly OrderStatus[] = ["CANCELLED", "EXPIRED"];
+
 /** The board at one moment. */
 export interface Board {
+  /** The tickets of each kitchen step, oldest first, at most {@linkcode TICKETS_PER_COLUMN}. */
+  tickets: Record<KitchenColumn, OrderView[]>;
+  /**
+   * Orders lately cancelled or expired, newest first, at most {@linkcode ENDED_SHOWN}: those this
+   * replica saw end (its own moves, and every replica's through the event feed) and those among
+   * the latest orders.
+   */
+  ended: OrderView[];
   /** How many orders stand at each status. */
   counts: Record<OrderStatus, number>;
   /** The most recent orders, newest first. */
@@ -46,6 +64,12 @@ export interface Board {
 
 /** How many orders the board lists. */
 export const LATEST_ORDERS = 15;
+
+/** How many tickets a column shows; its count says how many more wait. */
+export const TICKETS_PER_COLUMN = 30;
+
+/** How many cancelled or expired orders the board shows. */
+export const ENDED_SHOWN = 12;
 
 /** Options of {@linkcode BoardView}. */
 export interface BoardViewOptions {
@@ -77,6 +101,8 @@ export class BoardView {
   #backoff: Backoff;
   /** Why the last build failed; empty after one that worked. */
   #failure = "";
+  /** Orders seen to end lately, newest first: the board shows them struck through. */
+  #ended: OrderView[] = [];
 
   /** A board view, not yet watched: it refreshes periodically only while watched. */
   constructor(private readonly options: BoardViewOptions) {
@@ -111,6 +137,20 @@ export class BoardView {
   /** Builds the board again shortly, once for however many changes arrive together. */
   refreshSoon(delayMs = 50): void {
     if (this.#watchers > 0) this.#builds.soon(delayMs);
+  }
+
+  /**
+   * Keeps `order` for the board's list of cancelled and expired orders when it is one (a move
+   * seen on this replica or heard from another), and builds the board again shortly.
+   */
+  orderChanged(order: OrderView): void {
+    if (ENDED_STATUSES.includes(order.status)) {
+      // A cancel heard from the feed carries no time: it ended about now.
+      const seen = { ...order, updated_at: order.updated_at ?? new Date().toISOString() };
+      this.#ended = [seen, ...this.#ended.filter((o) => o.order_id !== order.order_id)]
+        .slice(0, ENDED_SHOWN);
+    }
+    this.refreshSoon();
   }
 
   /** Stops the periodic and pending refreshes. */
@@ -162,9 +202,16 @@ export class BoardView {
 
   async #build(): Promise<Board> {
     const { orders, stock } = this.options;
+    const tickets = {} as Record<KitchenColumn, OrderView[]>;
+    for (const column of KITCHEN_COLUMNS) {
+      tickets[column] = (await this.#oldest(column, TICKETS_PER_COLUMN)).map(viewOfOrder);
+    }
+    const latest = (await orders.latest(LATEST_ORDERS)).map(viewOfOrder);
     const board: Board = {
+      tickets,
+      ended: this.#endedWith(latest),
       counts: await orders.statusCounts(),
-      latest: (await orders.latest(LATEST_ORDERS)).map(viewOfOrder),
+      latest,
       stock: stock.current,
       queues: null,
       updated_at: new Date().toISOString(),
@@ -173,6 +220,27 @@ export class BoardView {
     board.queues = depths.queues;
     if (depths.error !== undefined) board.queues_error = depths.error;
     return board;
+  }
+
+  /** The `limit` oldest orders at `status`, read a page at a time and no further. */
+  async #oldest(status: OrderStatus, limit: number): Promise<Order[]> {
+    const found: Order[] = [];
+    for await (const batch of this.options.orders.batches({ status, limit })) {
+      found.push(...batch);
+      if (found.length >= limit) break;
+    }
+    return found.slice(0, limit);
+  }
+
+  /** The orders seen to end, with those of `latest` that did, newest first. */
+  #endedWith(latest: readonly OrderView[]): OrderView[] {
+    const byId = new Map(this.#ended.map((order) => [order.order_id, order]));
+    for (const order of latest) {
+      if (ENDED_STATUSES.includes(order.status)) byId.set(order.order_id, order);
+    }
+    return [...byId.values()]
+      .sort((a, b) => (b.updated_at ?? "").localeCompare(a.updated_at ?? ""))
+      .slice(0, ENDED_SHOWN);
   }
 
   /** Every work queue's depth and its DLQ's, or null and why when the broker did not say all. */

@@ -63,7 +63,16 @@ export function timeOf(iso) {
 }
 
 /** Marks that go with each status, beside its name: the name alone carries the meaning. */
-const STATUS_MARK = { PLACED: "…", RESERVED: "✓", FAILED: "✗" };
+const STATUS_MARK = {
+  PLACED: "…",
+  RESERVED: "✓",
+  FAILED: "✗",
+  CANCELLED: "⊘",
+  PREPARING: "♨",
+  READY: "★",
+  COLLECTED: "✓",
+  EXPIRED: "⌛",
+};
 
 /**
  * The badge of an order's status: its mark (hidden from screen readers) and its name.
@@ -79,4 +88,63 @@ export function statusBadge(status) {
   mark.textContent = `${STATUS_MARK[status] ?? ""} `;
   badge.append(mark, status);
   return badge;
+}
+
+/**
+ * The lines of an order: `lines` as the service sends them, or the one line of an order shown
+ * before carts (`item` and `qty`).
+ * @param {{ lines?: { item: string, qty: number }[], item?: string, qty?: number }} order
+ * @returns {{ item: string, qty: number }[]}
+ */
+export function linesOf(order) {
+  if (Array.isArray(order.lines) && order.lines.length > 0) return order.lines;
+  return order.item === undefined ? [] : [{ item: order.item, qty: order.qty ?? 1 }];
+}
+
+/**
+ * A list of an order's lines, one item each ("2 × Burger").
+ * @param {{ lines?: { item: string, qty: number }[], item?: string, qty?: number }} order
+ * @returns {HTMLUListElement}
+ */
+export function linesList(order) {
+  const list = document.createElement("ul");
+  list.className = "lines";
+  for (const { item, qty } of linesOf(order)) {
+    const line = document.createElement("li");
+    line.textContent = `${qty} × ${item}`;
+    list.append(line);
+  }
+  return list;
+}
+
+/**
+ * How long ago, in words that fit a ticket: "40 s", "12 min", "2 h 5 min".
+ * @param {number} ms
+ */
+export function ageText(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/**
+ * Sends a move of order `id` (`/cancel` or `/status`) and reads the answer; a lost answer is
+ * `{ status: 0, error }`. The session cookie goes with it, as with every request of the pages.
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<{ status: number, body: any, error?: string }>}
+ */
+export async function postMove(path, body) {
+  try {
+    const res = await fetch(path, {
+      method: "POST",
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  } catch (err) {
+    return { status: 0, body: {}, error: err instanceof Error ? err.message : String(err) };
+  }
 }

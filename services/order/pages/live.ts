@@ -2,15 +2,15 @@
  * The live side of the pages: event streams for the student page (`GET /events`) and the
  * board (`GET /board/events`), `GET /menu`, and what feeds them. Status changes arrive through
  * this replica's own queue on the event feed, so a page open on any replica hears of results
- * that another replica consumed; stock comes from inventory, queue depths from the broker
+ * that another replica consumed, and of cancels and kitchen moves another replica made; stock comes from inventory, queue depths from the broker
  * (read, never declared: the services' own declarations are the only ones).
  * @module
  */
 import { type FeedEvent, FeedListener } from "@campus/shared/amqp_feed";
 import { type Caller, forbidden, serviceCredential } from "@campus/shared/auth";
 import type { Config } from "@campus/shared/config";
-import { decodeInventoryResult } from "@campus/shared/events";
 import { HttpError, json, type Route } from "@campus/shared/http";
+import { events } from "@campus/shared/events";
 import { errorText, type Logger } from "@campus/shared/log";
 import { eventFeedOf } from "@campus/shared/topology";
 import { BoardView } from "./board.ts";
@@ -18,7 +18,8 @@ import { EventStreams } from "./event_stream.ts";
 import { LiveHub } from "./live_hub.ts";
 import type { Order } from "../order.ts";
 import type { OrderStore } from "../order_store.ts";
-import { viewOfOrder, viewOfResult } from "../order_view.ts";
+import { viewOfOrder } from "../order_view.ts";
+import { viewOfFeedEvent } from "./feed_view.ts";
 import { StockView } from "./stock_view.ts";
 
 /** How many of a student's orders the student page gets when it (re)connects. */
@@ -55,7 +56,15 @@ export interface LivePages {
   routes: Route[];
   /** An order placed on this replica. */
   orderPlaced(order: Order): void;
-  /** An event heard on the feed (an inventory result, from whichever replica consumed it). */
+  /**
+   * A move (a cancel, a kitchen step, an expiry) this replica committed: the order's pages and
+   * the board hear it at once, without waiting for the feed.
+   */
+  orderChanged(order: Order): void;
+  /**
+   * An event heard on the feed: an inventory result (from whichever replica consumed it), or a
+   * cancel or kitchen move (from whichever replica made it).
+   */
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
@@ -94,22 +103,27 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     onChange: (board) => hub.publish({ kind: "board", board }),
   });
   hub.subscribe((update) => {
-    if (update.kind !== "board") board.refreshSoon();
+    if (update.kind === "order") board.orderChanged(update.order);
+    else if (update.kind !== "board") board.refreshSoon();
   });
-  const heard = ({ routingKey, body }: FeedEvent) => {
+  const heard = (event: FeedEvent) => {
     // With no page open nobody hears it: under load, decoding every result and reading stock
     // for nobody cost the order service a tenth of its allocations.
     if (streams.size === 0) return;
     let order;
     try {
-      order = viewOfResult(decodeInventoryResult(routingKey, body));
+      order = viewOfFeedEvent(event);
     } catch (err) {
       // The work queue dead-letters it with the reason; the pages just don't show it.
-      log.debug("feed event not shown", { routing_key: routingKey, error: errorText(err) });
+      log.debug("feed event not shown", {
+        routing_key: event.routingKey,
+        error: errorText(err),
+      });
       return;
     }
     hub.publish({ kind: "order", order });
-    stock.refreshSoon();
+    // A kitchen step moves no stock; a result takes it, and a cancel gives it back.
+    if (event.routingKey !== events.OrderStatusChanged.routingKey) stock.refreshSoon();
   };
   const feedOf = eventFeedOf("order");
   const feed = deps.feed === false || !feedOf ? undefined : new FeedListener({
@@ -191,6 +205,10 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     orderPlaced(order) {
       if (streams.size === 0) return;
       hub.publish({ kind: "order", order: viewOfOrder(order) });
+    },
+    orderChanged(order) {
+      hub.publish({ kind: "order", order: viewOfOrder(order) });
+      if (order.status === "CANCELLED") stock.refreshSoon();
     },
     ordersChanged() {
       board.refreshSoon();

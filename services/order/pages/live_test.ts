@@ -6,7 +6,7 @@ import { openOutboxStore } from "@campus/shared/outbox_store";
 import { SqliteDatabase } from "@campus/shared/sqlite";
 import { EventStreamReader } from "../../../tests/event_stream_client.ts";
 import { createLivePages } from "./live.ts";
-import type { Order } from "../order.ts";
+import { noOrders, type Order } from "../order.ts";
 import { openOrderStore } from "../order_store.ts";
 import type { Board } from "./board.ts";
 import type { Menu } from "./stock_view.ts";
@@ -33,7 +33,8 @@ async function setup(levels: { item: string; quantity: number }[] | Error = [
   const get = (path: string) => handle(new Request(`http://order${path}`));
   /** Places one order, as `POST /order` would. */
   const place = async (request: { item: string; qty: number; student_id: string }) => {
-    const [placement] = await orders.placeAll([{ request }]);
+    const lines = [{ item: request.item, qty: request.qty }];
+    const [placement] = await orders.placeAll([{ request: { ...request, lines } }]);
     return (placement as { order: Order }).order;
   };
   return { orders, place, live, get };
@@ -95,7 +96,7 @@ Deno.test("GET /board/events sends counts, latest orders, stock and queue depths
     const board = (await stream.next("a board with stock", (e) => {
       return e.event === "board" && (e.data as Board).stock.available;
     })).data as Board;
-    assert.deepEqual(board.counts, { PLACED: 1, RESERVED: 0, FAILED: 0 });
+    assert.deepEqual(board.counts, { ...noOrders(), PLACED: 1 });
     assert.deepEqual(board.latest.map((o) => o.order_id), [placed.order_id]);
     assert.deepEqual(board.stock.items, [{ item: "Coffee", quantity: 100 }]);
     assert.deepEqual(board.queues?.find((q) => q.queue === "order_placed"), {
@@ -107,7 +108,11 @@ Deno.test("GET /board/events sends counts, latest orders, stock and queue depths
 
     await orders.applyResult({
       outcome: "RESERVED",
-      event: { order_id: placed.order_id, item: "Coffee", qty: 2, student_id: "S1" },
+      event: {
+        order_id: placed.order_id,
+        student_id: "S1",
+        lines: [{ item: "Coffee", qty: 2 }],
+      },
     });
     live.ordersChanged();
     const next = await stream.next("a board with the order RESERVED", (e) => {
@@ -130,4 +135,60 @@ Deno.test("GET /menu keeps the configured menu, marked unavailable, while invent
     quantity: null,
   }]);
   await live.stop();
+});
+
+Deno.test("a move made here reaches the student's stream and the board at once", async () => {
+  const { place, live, get } = await setup();
+  const placed = await place({ item: "Coffee", qty: 1, student_id: "S1" });
+  const student = new EventStreamReader(await get("/events?student_id=S1"));
+  const board = new EventStreamReader(await get("/board/events"));
+  try {
+    await student.next("the student's orders", (e) => e.event === "orders");
+    await board.next("a first board", (e) => e.event === "board");
+    const cancelled: Order = {
+      ...placed,
+      status: "CANCELLED",
+      cancelled_by: "student",
+      updated_at: new Date().toISOString(),
+    };
+    live.orderChanged(cancelled);
+    const update = (await student.next("the cancel", (e) => e.event === "order"))
+      .data as OrderView;
+    assert.equal(update.order_id, placed.order_id);
+    assert.equal(update.status, "CANCELLED");
+    const next = await board.next("a board listing the cancelled order", (e) => {
+      return e.event === "board" &&
+        (e.data as Board).ended.some((o) => o.order_id === placed.order_id);
+    });
+    assert.equal((next.data as Board).ended[0].status, "CANCELLED");
+  } finally {
+    await live.stop();
+  }
+});
+
+Deno.test("a kitchen move heard from another replica reaches the student's stream", async () => {
+  const { place, live, get } = await setup();
+  const placed = await place({ item: "Coffee", qty: 2, student_id: "S1" });
+  const student = new EventStreamReader(await get("/events?student_id=S1"));
+  try {
+    await student.next("the student's orders", (e) => e.event === "orders");
+    live.heard({
+      routingKey: "order.status_changed",
+      body: {
+        order_id: placed.order_id,
+        student_id: "S1",
+        lines: [{ item: "Coffee", qty: 2 }],
+        status: "READY",
+        previous: "PREPARING",
+        changed_at: "2026-01-05T12:00:00.000Z",
+      },
+    });
+    const update = (await student.next("the move", (e) => e.event === "order"))
+      .data as OrderView;
+    assert.equal(update.status, "READY");
+    assert.deepEqual(update.lines, [{ item: "Coffee", qty: 2 }]);
+    assert.equal(update.updated_at, "2026-01-05T12:00:00.000Z");
+  } finally {
+    await live.stop();
+  }
 });

@@ -43,11 +43,31 @@ Deno.test("the pages hold no inline script, handler or style, so a strict CSP ca
 
 Deno.test("the student page labels its controls as the browser suite finds them", async () => {
   const html = await (await get("/")).text();
-  for (const [id, label] of [["item", "Item"], ["qty", "Quantity"], ["student_id", "Student ID"]]) {
-    assert.match(html, new RegExp(`<label for="${id}">${label}</label>`));
-    assert.match(html, new RegExp(`id="${id}-error"`), `${label} has its error beside it`);
-  }
+  assert.match(html, /<label for="student_id">Student ID<\/label>/);
+  assert.match(html, /id="student_id-error"/, "Student ID has its error beside it");
+  // The cart's lines ("Item 1", "Quantity 1", …) are drawn by the script, with the menu.
+  assert.match(html, /<fieldset id="cart"[^>]*>\s*<legend>Your cart<\/legend>/);
+  assert.match(html, /<ol id="cart-lines"/);
+  assert.match(html, /id="lines-error"/, "an error about the cart as a whole has its place");
+  assert.match(html, /<button type="button" id="add-line"[^>]*>Add another item<\/button>/);
   assert.match(html, /<button type="submit">Place order<\/button>/);
+  const js = await (await get("/pages/student.js")).text();
+  assert.match(js, /field\(select, "Item", i, "item"\)/);
+  assert.match(js, /field\(quantity, "Quantity", i, "qty"\)/);
+});
+
+Deno.test("the board has a column for each kitchen step and a list of ended orders", async () => {
+  const html = await (await get("/board")).text();
+  for (
+    const [column, heading] of [["RESERVED", "Reserved"], ["PREPARING", "Preparing"], [
+      "READY",
+      "Ready",
+    ]]
+  ) {
+    assert.match(html, new RegExp(`<h2 id="${column.toLowerCase()}-heading">${heading}</h2>`));
+    assert.match(html, new RegExp(`<ol class="tickets" data-tickets="${column}">`));
+  }
+  assert.match(html, /<h2 id="ended-heading">Cancelled and expired<\/h2>/);
 });
 
 Deno.test("every page file carries the Content-Security-Policy and nosniff", async () => {
