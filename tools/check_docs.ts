@@ -15,19 +15,6 @@ import { relative } from "node:path";
 
 const root = new URL("../", import.meta.url);
 
-/**
- * Files whose doc-lint diagnostics are not counted yet: they are being rewritten, and the check
- * is to cover them once that lands. Delete entries from this list, never add to it.
- */
-export const NOT_YET_LINTED: readonly string[] = [
-  "shared/messaging/contract.ts",
-  "shared/messaging/topology.ts",
-  "shared/notification_message.ts",
-  "services/order/",
-  "services/inventory/",
-  "services/notification/",
-];
-
 /** One public API: a name, and the entry files that make it up. */
 interface Api {
   name: string;
@@ -84,12 +71,6 @@ export function parseDiagnostics(output: string, rootPath: string): Diagnostic[]
   return found;
 }
 
-/** True when `file` is, or lies under, one of the {@linkcode NOT_YET_LINTED} entries. */
-export function notYetLinted(file: string | undefined): boolean {
-  return file !== undefined &&
-    NOT_YET_LINTED.some((skip) => skip.endsWith("/") ? file.startsWith(skip) : file === skip);
-}
-
 /** Lints one API; returns its diagnostics. Throws when `deno doc` failed without any. */
 async function lint(api: Api): Promise<Diagnostic[]> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -111,28 +92,21 @@ async function lint(api: Api): Promise<Diagnostic[]> {
 
 if (import.meta.main) {
   let failed = 0;
-  let skipped = 0;
   const seen = new Set<string>();
   for (const api of await publicApis()) {
     for (const diagnostic of await lint(api)) {
       // shared/'s own diagnostics come back with every API linted beside it; count them once.
       if (seen.has(diagnostic.text)) continue;
       seen.add(diagnostic.text);
-      if (notYetLinted(diagnostic.file)) {
-        skipped++;
-        continue;
-      }
       console.error(`${diagnostic.text}\n`);
       failed++;
     }
   }
-  const notCounted =
-    `${skipped} more in files not yet linted (NOT_YET_LINTED in tools/check_docs.ts)`;
   if (failed > 0) {
-    console.error(`deno doc --lint: ${failed} diagnostic(s) on the public APIs; ${notCounted}`);
+    console.error(`deno doc --lint: ${failed} diagnostic(s) on the public APIs`);
     Deno.exit(1);
   }
-  console.log(`deno doc --lint: the public APIs are clean; ${notCounted}`);
+  console.log("deno doc --lint: the public APIs are clean");
 
   // Private modules (`_*.ts`) may carry examples too; test files have none worth running twice.
   const shared = new URL("shared/", root);

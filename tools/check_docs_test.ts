@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { notYetLinted, parseDiagnostics } from "./check_docs.ts";
+import { parseDiagnostics } from "./check_docs.ts";
 
 // `deno doc --lint` output without colours, as the check reads it.
 const OUTPUT = `error[missing-jsdoc]: exported symbol is missing JSDoc documentation
@@ -27,13 +27,4 @@ Deno.test("each diagnostic is read with the file it points at, the summary left 
 
 Deno.test("no diagnostics in clean output", () => {
   assert.deepEqual(parseDiagnostics("Checked 3 files\n", "/repo"), []);
-});
-
-Deno.test("files not yet linted: the listed files and everything under the listed folders", () => {
-  assert.equal(notYetLinted("shared/messaging/topology.ts"), true);
-  assert.equal(notYetLinted("services/order/app.ts"), true);
-  assert.equal(notYetLinted("services/order/pages/live.ts"), true);
-  assert.equal(notYetLinted("shared/messaging/topology_extra.ts"), false);
-  assert.equal(notYetLinted("shared/menu.ts"), false);
-  assert.equal(notYetLinted(undefined), false, "a diagnostic naming no file counts");
 });
