@@ -38,6 +38,8 @@ import {
   runObserveRounds,
 } from "./observe.ts";
 import { keepSections, withSection } from "./sections.ts";
+import { profileMarkdown, readProfiles, uptimeSeconds } from "./profile.ts";
+import { join } from "node:path";
 
 /** Menu items ordered round-robin, each stocked so that every order can be reserved. */
 const ITEMS = ["Pizza", "Burger", "Sushi", "Salad", "Taco", "Sandwich", "Pasta", "Coffee"];
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
   startup.update("starting a private broker and the three services");
   const starting = Stack.start({
     menu: Object.fromEntries(ITEMS.map((item) => [item, STOCK])),
+    cpuProfileDir: options.profile,
   });
   // Cleaning up must work from a signal too, even while the stack is still starting.
   let sampler: FootprintSampler | undefined;
@@ -134,6 +137,7 @@ async function main(): Promise<number> {
       [LOAD_GENERATOR]: Deno.pid,
     }));
     await sampler.start();
+    const window = { from: await uptimeSeconds(), to: Infinity };
 
     const rounds: LoadRound[] = [];
     for (const [index, concurrency] of options.concurrency.entries()) {
@@ -177,6 +181,7 @@ async function main(): Promise<number> {
     // The footprint covers the single-item load phases only, so that its CPU per order compares
     // with earlier runs; listing every order below is bookkeeping.
     const footprint = await sampler.stop();
+    window.to = await uptimeSeconds();
     const orderCount = rounds.reduce((n, r) => n + r.placement.accepted.length, 0) +
       (backlogRun?.placement.accepted.length ?? 0);
     const cpuPerOrder = cpuPerOrderMs(footprint, orderCount);
@@ -241,6 +246,7 @@ async function main(): Promise<number> {
       backlog,
       footprint,
       cpu_per_order_ms: cpuPerOrder,
+      orders_measured: orderCount,
     };
     const { out: _out, baseline: _baseline, note, ...shown } = options;
     const result: BenchResult = {
@@ -269,6 +275,15 @@ async function main(): Promise<number> {
     }
     // The console gets the report from its targets on; the header repeats what was printed.
     say("\n" + report.slice(report.indexOf("## Targets")));
+    if (options.profile) {
+      // The services write their profiles as they exit, which a graceful stop lets them do.
+      for (const service of SERVICE_NAMES) await stack.stop(service);
+      const table = profileMarkdown(await readProfiles(options.profile, window), orderCount);
+      const path = join(options.out, `${stem}-profile.md`);
+      await Deno.writeTextFile(path, table + "\n");
+      say(`\nWhere each service's CPU went over the single-item rounds:\n\n${table}`);
+      written.push(path);
+    }
     say(`results: ${written.join("\n         ")}`);
     return correctness.ok ? 0 : 1;
   } catch (err) {

@@ -16,6 +16,11 @@ export interface Footprint {
   cpu_wait_s: number;
   /** How many samples found the process running. */
   samples: number;
+  /**
+   * Write-class system calls (`syscw` of `/proc/<pid>/io`): socket and file writes, the part of
+   * a process's CPU that batching cuts, counted exactly however busy the machine is.
+   */
+  writes?: number;
 }
 
 /** One reading of a process's counters. */
@@ -27,6 +32,8 @@ export interface ProcessReading {
   cpuMs: number;
   /** Run-queue wait summed over its threads, in ms (0 where the kernel keeps no schedstat). */
   waitMs: number;
+  /** Write-class system calls so far (0 where the kernel keeps no I/O accounting). */
+  writes: number;
 }
 
 const TICKS_PER_SECOND = 100;
@@ -46,10 +53,16 @@ export async function readProcess(pid: number): Promise<ProcessReading | undefin
       hwmKb: field("VmHWM") || rssKb,
       cpuMs: ((Number(stat[11]) + Number(stat[12])) * 1000) / TICKS_PER_SECOND,
       waitMs: await runQueueWaitMs(pid),
+      writes: await writeCalls(pid),
     };
   } catch {
     return undefined;
   }
+}
+
+async function writeCalls(pid: number): Promise<number> {
+  const io = await Deno.readTextFile(`/proc/${pid}/io`).catch(() => "");
+  return Number(/^syscw:\s+(\d+)/m.exec(io)?.[1]) || 0;
 }
 
 async function runQueueWaitMs(pid: number): Promise<number> {
@@ -127,7 +140,7 @@ export class FootprintSampler {
     return Object.fromEntries(
       [...this.#tracked].map(([name, t]) => {
         const lives = [...t.lives.values()];
-        const sum = (key: "cpuMs" | "waitMs") =>
+        const sum = (key: "cpuMs" | "waitMs" | "writes") =>
           lives.reduce((total, l) => total + l.last[key] - l.first[key], 0);
         return [name, {
           peak_rss_mb: mb(t.peakKb),
@@ -135,6 +148,7 @@ export class FootprintSampler {
           cpu_s: seconds(sum("cpuMs")),
           cpu_wait_s: seconds(sum("waitMs")),
           samples: t.samples,
+          writes: sum("writes"),
         }];
       }),
     );

@@ -32,6 +32,8 @@ export interface BenchOptions {
    * a fresh stack.
    */
   observe: boolean;
+  /** Where each service writes a V8 CPU profile, summed by function group after the run. */
+  profile?: string;
 }
 
 /** Usage text for `--help`. */
@@ -54,6 +56,8 @@ export const USAGE = `deno task bench [options]
                       scraped (GET /metrics of every service each second), traced
                       (OTEL_DENO=true, spans exported to a receiver in the benchmark) and
                       plain again; with --baseline it writes its section of bench/BASELINE.md
+  --profile DIR       run each service with --cpu-prof into DIR and report where its CPU went
+                      over the single-item rounds, by function group
   --help              this text
 `;
 
@@ -86,6 +90,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       store: { type: "string", default: "sqlite" },
       replicas: { type: "string" },
       observe: { type: "boolean", default: false },
+      profile: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -116,6 +121,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       ? [1, 2, 3]
       : values.replicas.split(",").map((n) => count("--replicas", n.trim(), 0, 1, 16)),
     observe: values.observe,
+    ...(values.profile ? { profile: values.profile } : {}),
   };
 }
 

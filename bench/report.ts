@@ -52,6 +52,8 @@ export interface BenchResult {
   footprint: Record<string, Footprint>;
   /** CPU time per placed order, by process, over the load phases, in ms. */
   cpu_per_order_ms: Record<string, number>;
+  /** Orders placed over the load phases the footprint covers. */
+  orders_measured: number;
   correctness: Ledger;
   targets: TargetCheck[];
 }
@@ -247,17 +249,28 @@ export function toMarkdown(result: BenchResult): string {
     "Peak resident memory from start-up through the load phases (the larger of sampled " +
       "`VmRSS` and the kernel's `VmHWM`; inventory's over both its lives). The ledger check " +
       "at the end, which lists every order, comes after the last sample. CPU time counts the " +
-      "end-to-end and backlog phases; *waited* is time ready to run but without a CPU, which " +
+      "end-to-end and backlog phases, and so do *write calls* (write-class system calls: " +
+      "socket sends and file writes, counted exactly however busy the machine is); *waited* " +
+      "is time ready to run but without a CPU, which " +
       "is large when the machine is oversubscribed. `bench` is the load generator itself.",
     "",
     table(
-      ["Process", "Peak RSS", "RSS at end", "CPU time", "CPU per order", "Waited for a CPU"],
+      [
+        "Process",
+        "Peak RSS",
+        "RSS at end",
+        "CPU time",
+        "CPU per order",
+        "Write calls per order",
+        "Waited for a CPU",
+      ],
       Object.entries(result.footprint).map(([name, f]) => [
         name,
         `${num(f.peak_rss_mb, 1)} MB`,
         `${num(f.last_rss_mb, 1)} MB`,
         `${num(f.cpu_s, 1)} s`,
         `${num(result.cpu_per_order_ms[name], 3)} ms`,
+        f.writes === undefined ? "–" : num(f.writes / result.orders_measured, 2),
         `${num(f.cpu_wait_s, 1)} s`,
       ]),
     ),

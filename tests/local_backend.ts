@@ -155,7 +155,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
       };
       // The permissions of tools/service_runtime.ts, so the suites run the services as deployed.
       const child = new Deno.Command(Deno.execPath(), {
-        args: serviceRunArgs(ROOT, service, env),
+        args: profiled(serviceRunArgs(ROOT, service, env), options.cpuProfileDir, key),
         cwd: ROOT,
         env,
         stdin: "null",
@@ -239,4 +239,11 @@ async function purgeAll(url: string, topology: TopologyOptions): Promise<void> {
     for (const name of [q.name, dlqOf(q.name), retryQueueOf(q.name)]) await broker.take(name, 1e9);
   }
   await broker.close();
+}
+
+/** `deno run` arguments with a CPU profile written below `dir` at exit, when `dir` is given. */
+function profiled(args: string[], dir: string | undefined, key: string): string[] {
+  if (!dir) return args;
+  const [run, ...rest] = args;
+  return [run, "--cpu-prof", `--cpu-prof-dir=${join(dir, key)}`, ...rest];
 }

@@ -42,6 +42,11 @@ export interface StackOptions {
    * each service's `DATABASE_URL` (store `postgres`; the test server trusts any password).
    */
   passwords?: { broker?: string; database?: string };
+  /**
+   * Where each service process writes a V8 CPU profile when it exits (local backend): one
+   * folder per process below it, `<service>` or `<service>-<replica>`.
+   */
+  cpuProfileDir?: string;
 }
 
 /**
