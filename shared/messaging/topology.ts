@@ -79,9 +79,10 @@ export interface EventFeed {
 
 /**
  * Every event feed. The order replicas hear the inventory results, and the cancels and kitchen
- * moves any replica makes, so that the pages of every replica show them. `order.placed` is left
- * out on purpose: a publish is mandatory so that it comes back when its work queue is missing,
- * and a feed queue bound to the same key would swallow that signal.
+ * moves any replica makes, so that the pages of every replica show them; a replica listens only
+ * while one of its pages is open (and a grace after). `order.placed` is left out on purpose: a
+ * publish is mandatory so that it comes back when its work queue is missing, and a feed queue
+ * bound to the same key would swallow that signal.
  */
 export const EVENT_FEEDS = [
   {

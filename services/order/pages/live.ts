@@ -2,8 +2,10 @@
  * The live side of the pages: event streams for the student page (`GET /events`) and the
  * board (`GET /board/events`), `GET /menu`, and what feeds them. Status changes arrive through
  * this replica's own queue on the event feed, so a page open on any replica hears of results
- * that another replica consumed, and of cancels and kitchen moves another replica made; stock comes from inventory, queue depths from the broker
- * (read, never declared: the services' own declarations are the only ones).
+ * that another replica consumed, and of cancels and kitchen moves another replica made; the
+ * queue exists only while a stream is open (and a grace after). Stock comes from inventory,
+ * queue depths from the broker (read, never declared: the services' own declarations are the
+ * only ones).
  * @module
  */
 import { type FeedEvent, FeedListener } from "@campus/shared/amqp_feed";
@@ -14,13 +16,14 @@ import { events } from "@campus/shared/events";
 import { errorText, type Logger } from "@campus/shared/log";
 import { eventFeedOf } from "@campus/shared/topology";
 import { BoardView } from "./board.ts";
-import { EventStreams } from "./event_stream.ts";
+import { EventStreams, type OpenOptions, type StreamSetup } from "./event_stream.ts";
 import { LiveHub } from "./live_hub.ts";
 import type { Order } from "../order.ts";
 import type { OrderStore } from "../order_store.ts";
 import { viewOfOrder } from "../order_view.ts";
 import { viewOfFeedEvent } from "./feed_view.ts";
 import { StockView } from "./stock_view.ts";
+import { type FeedConnection, OnDemandFeed } from "./on_demand_feed.ts";
 
 /** How many of a student's orders the student page gets when it (re)connects. */
 export const STUDENT_ORDERS = 50;
@@ -40,8 +43,13 @@ export interface LivePagesDeps {
   queueDepths: (queues: readonly string[]) => Promise<Map<string, number>>;
   /** How inventory is asked for stock. */
   fetch?: typeof fetch;
-  /** Listen to the event feed (default true). */
+  /** Listen to the event feed while a stream is open (default true). */
   feed?: boolean;
+  /**
+   * How long the feed outlives the last open stream (default `FEED_GRACE_MS`); tests shorten it
+   * to see the feed's queue go.
+   */
+  feedGraceMs?: number;
   /** Period of the board's refresh while it is watched. */
   boardIntervalMs?: number;
   /** Period of the streams' heartbeat comments. */
@@ -68,7 +76,7 @@ export interface LivePages {
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
-  /** Starts listening to the event feed and reads the stock once. */
+  /** Reads the stock once; the event feed waits for the first stream. */
   start(): void;
   /** Ends every stream and closes the broker connections. */
   stop(): Promise<void>;
@@ -107,8 +115,9 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     else if (update.kind !== "board") board.refreshSoon();
   });
   const heard = (event: FeedEvent) => {
-    // With no page open nobody hears it: under load, decoding every result and reading stock
-    // for nobody cost the order service a tenth of its allocations.
+    // With no page open (the feed outlives the last one by a grace) nobody hears it: under load,
+    // decoding every result and reading stock for nobody cost the order service a tenth of its
+    // allocations.
     if (streams.size === 0) return;
     let order;
     try {
@@ -126,17 +135,37 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     if (event.routingKey !== events.OrderStatusChanged.routingKey) stock.refreshSoon();
   };
   const feedOf = eventFeedOf("order");
-  const feed = deps.feed === false || !feedOf ? undefined : new FeedListener({
-    url: config.amqpUrls,
-    name: `order-${Deno.pid}-feed`,
-    feed: feedOf,
+  // A new listener each time the first page opens after none did: its onReady resyncs the
+  // pages, which catch up from the store on what happened while nobody listened.
+  const feed = deps.feed === false || !feedOf ? undefined : new OnDemandFeed({
+    graceMs: deps.feedGraceMs,
     log,
-    onEvent: (event) => heard(event),
-    onReady: () => {
-      hub.publish({ kind: "resync" });
-      stock.refreshSoon();
-    },
+    listen: (): FeedConnection =>
+      new FeedListener({
+        url: config.amqpUrls,
+        name: `order-${Deno.pid}-feed`,
+        feed: feedOf,
+        log,
+        onEvent: (event) => heard(event),
+        onReady: () => {
+          hub.publish({ kind: "resync" });
+          stock.refreshSoon();
+        },
+      }),
   });
+  /** Opens a stream that keeps the feed listened to while it is open. */
+  const openStream = (setup: StreamSetup, options: OpenOptions) =>
+    streams.open((send) => {
+      const teardown = setup(send);
+      const unwatch = feed?.watch();
+      return () => {
+        try {
+          teardown();
+        } finally {
+          unwatch?.();
+        }
+      };
+    }, options);
 
   const freshStock = () => {
     if (stock.age > STOCK_FRESH_MS) stock.refresh();
@@ -156,7 +185,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       path: "/events",
       handler: (_req, _params, url, caller) => {
         const student = studentOf(url.searchParams, caller);
-        return streams.open((send) => {
+        return openStream((send) => {
           const sendOrders = () => {
             if (!student) return;
             orders.latest(STUDENT_ORDERS, student).then(
@@ -183,7 +212,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       // Every student's orders, and the queue depths of the dead-letter queues: staff only.
       access: "staff",
       handler: (_req, _params, _url, caller) =>
-        streams.open((send) => {
+        openStream((send) => {
           const unsubscribe = hub.subscribe((update) => {
             if (update.kind === "board") send("board", update.board);
           });
@@ -214,14 +243,13 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       board.refreshSoon();
     },
     start() {
-      feed?.start();
       stock.refresh();
     },
     async stop() {
       streams.closeAll();
       board.stop();
       stock.stop();
-      await feed?.close();
+      await feed?.stop();
     },
   };
 }
