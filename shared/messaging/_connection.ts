@@ -9,6 +9,7 @@ import amqp from "amqplib";
 import type { ChannelModel } from "amqplib";
 import { declarationsOf, EXCHANGE, type TopologyOptions, WORK_QUEUES } from "./topology.ts";
 import { beforeDeadline, EXPIRED } from "../runtime/deadline.ts";
+import { coalesceWrites } from "./_coalesced_writes.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -30,6 +31,7 @@ export async function openConnection(
     noDelay: true,
   });
   connection.on("error", onError);
+  coalesceWrites(connection);
   return connection;
 }
 

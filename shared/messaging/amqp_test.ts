@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { BrokerSession } from "./amqp.ts";
 import { BrokerUnavailable, type Delivery, UnroutableMessage } from "./message_bus.ts";
 import { QueueAdmin } from "@campus/testing/amqp_admin";
 import { createLogger } from "../runtime/log.ts";
 import { type BrokerNode, canStartBrokerNode, createBrokerNode } from "../../tools/broker_node.ts";
 import { waitFor } from "../../tests/poll.ts";
+import { closeConnection, openConnection } from "./_connection.ts";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 const log = createLogger("test", "error");
@@ -46,6 +48,33 @@ Deno.test("the broker session on a real node", integration, async (t) => {
     return line ? Number(line[1]) : -1;
   };
   try {
+    await t.step("the frames of a turn go out in one socket write", async () => {
+      const connection = await openConnection(node.url, "coalesced", () => {});
+      try {
+        const socket =
+          (connection as unknown as { connection: { stream: Record<string, unknown> } })
+            .connection.stream;
+        let writes = 0;
+        for (const name of ["_write", "_writev"]) {
+          const original = socket[name] as (...args: unknown[]) => unknown;
+          socket[name] = function (this: unknown, ...args: unknown[]) {
+            writes++;
+            return original.apply(this, args);
+          };
+        }
+        const channel = await connection.createConfirmChannel();
+        const { queue } = await channel.assertQueue("", { exclusive: true });
+        writes = 0;
+        for (let i = 0; i < 50; i++) channel.sendToQueue(queue, Buffer.from(`m${i}`));
+        await channel.waitForConfirms();
+        // 50 publishes of 3 frames each: one write per frame without coalescing.
+        assert.ok(writes >= 1 && writes <= 3, `50 publishes took ${writes} socket writes`);
+        const { messageCount } = await channel.checkQueue(queue);
+        assert.equal(messageCount, 50, "every publish arrived");
+      } finally {
+        await closeConnection(connection);
+      }
+    });
     await t.step("publishing and consuming go over connections of their own", async () => {
       const session = await broker("split");
       const seen: string[] = [];
