@@ -22,7 +22,7 @@ export interface Database {
    * Store calls made by `work` take part in it. Inside another transaction it becomes a
    * savepoint, so one message of a batch can fail without undoing the others.
    */
-  transaction<T>(work: () => Promise<T>): Promise<T>;
+  transaction<T>(work: () => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Runs `hook` once the work done so far is committed: at the end of the outermost open
    * transaction, never when it (or the savepoint `hook` was added in) rolls back; at once
@@ -40,6 +40,32 @@ export interface Database {
   migrate(component: string, steps: readonly string[]): Promise<void>;
   /** Closes the database: the file, or the pool's connections. */
   close(): Promise<void>;
+}
+
+/** How {@linkcode Database.transaction} runs its work. */
+export interface TransactionOptions {
+  /**
+   * `false` for all or nothing: the transactions and writes nested in it take no savepoint of
+   * their own (on PostgreSQL each is a round trip, on SQLite two statements), and should one
+   * of them throw, even if the work catches it, the whole transaction is rolled back and
+   * rejects: with {@linkcode NestedWorkFailed}, or on PostgreSQL with the error of the
+   * statement that failed. For a batch that is expected to go through and
+   * can be run again the careful way when it does not. Only an outermost transaction can
+   * choose; one nested in it follows it. Default `true`.
+   */
+  savepoints?: boolean;
+}
+
+/**
+ * Thrown by a transaction without savepoints when work nested in it failed: nothing of it was
+ * committed. The failure is the `cause`.
+ */
+export class NestedWorkFailed extends Error {
+  /** A transaction undone for `cause`, which a nested level threw. */
+  constructor(cause: unknown) {
+    super(`Work nested in a transaction without savepoints failed: ${String(cause)}`, { cause });
+    this.name = "NestedWorkFailed";
+  }
 }
 
 /**
@@ -78,6 +104,10 @@ export interface TransactionFrame<C> {
   readonly hooks: (() => void)[];
   /** Set once the level committed or rolled back: work that escaped it must not use it. */
   done: boolean;
+  /** A transaction without savepoints: levels nested in it run as part of it. */
+  readonly flat: boolean;
+  /** In a flat transaction, what a nested level threw first: the transaction must not commit. */
+  failure?: { error: unknown };
 }
 
 /**
@@ -102,8 +132,9 @@ export class TransactionScope<C> {
   async run<T>(
     handle: C,
     work: () => Promise<T>,
+    flat = false,
   ): Promise<{ result: T; frame: TransactionFrame<C> }> {
-    const frame: TransactionFrame<C> = { handle, hooks: [], done: false };
+    const frame: TransactionFrame<C> = { handle, hooks: [], done: false, flat };
     try {
       const result = await this.#frames.run(frame, work);
       return { result, frame };
@@ -114,12 +145,30 @@ export class TransactionScope<C> {
 
   /** Like {@linkcode TransactionScope.run}, for work that never awaits. */
   runSync<T>(handle: C, work: () => T): { result: T; frame: TransactionFrame<C> } {
-    const frame: TransactionFrame<C> = { handle, hooks: [], done: false };
+    const frame: TransactionFrame<C> = { handle, hooks: [], done: false, flat: false };
     try {
       return { result: this.#frames.run(frame, work), frame };
     } finally {
       frame.done = true;
     }
+  }
+
+  /**
+   * Runs `work` nested in the flat transaction `outer`, as part of it: what it throws is noted
+   * on `outer`, which then must not commit, and thrown on.
+   */
+  async nested<T>(outer: TransactionFrame<C>, work: () => T | Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      outer.failure ??= { error: err };
+      throw err;
+    }
+  }
+
+  /** Throws {@linkcode NestedWorkFailed} if work nested in the flat level `frame` failed. */
+  mayCommit(frame: TransactionFrame<C>): void {
+    if (frame.failure) throw new NestedWorkFailed(frame.failure.error);
   }
 
   /** Hands the hooks of a level that committed to the level around it, or runs them. */

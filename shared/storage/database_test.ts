@@ -73,6 +73,37 @@ storeContract("a nested transaction is a savepoint of the one around it", async 
   assert.deepEqual(logged, ["kept", "also kept"]);
 });
 
+storeContract(
+  "without savepoints, nested work is part of the transaction, all or nothing",
+  async ({ db }) => {
+    const store = notes(db);
+    await store.migrate();
+    const logged: string[] = [];
+    await db.transaction(async () => {
+      await store.add("a");
+      await db.transaction(async () => {
+        await store.add("b");
+        db.afterCommit(() => logged.push("b"));
+      });
+    }, { savepoints: false });
+    assert.deepEqual(await store.all(), ["a", "b"]);
+    assert.deepEqual(logged, ["b"]);
+
+    // A nested level that fails undoes the whole transaction, even when the work catches it.
+    // (PostgreSQL's driver rejects with the statement's own error, SQLite with NestedWorkFailed.)
+    await assert.rejects(
+      db.transaction(async () => {
+        await store.add("c");
+        db.afterCommit(() => logged.push("c"));
+        await db.transaction(() => store.add("a")).catch(() => {}); // a duplicate key
+      }, { savepoints: false }),
+      (err: Error) => ["NestedWorkFailed", "PostgresError"].includes(err.name),
+    );
+    assert.deepEqual(await store.all(), ["a", "b"], "nothing of it was committed");
+    assert.deepEqual(logged, ["b"], "none of its hooks ran");
+  },
+);
+
 storeContract("afterCommit() outside a transaction runs at once", async ({ db }) => {
   let ran = false;
   db.afterCommit(() => ran = true);

@@ -10,6 +10,7 @@ import {
   LockTimeout,
   TransactionConflict,
   type TransactionFrame,
+  type TransactionOptions,
   TransactionScope,
 } from "./database.ts";
 import type { DatabaseWaits } from "./database_waits.ts";
@@ -128,8 +129,9 @@ export class PostgresDatabase implements Database {
     return this.#scope.current() !== undefined;
   }
 
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
+  async transaction<T>(work: () => Promise<T>, options?: TransactionOptions): Promise<T> {
     const outer = this.#scope.current();
+    if (outer?.flat) return await this.#scope.nested(outer, work);
     if (outer) {
       try {
         const { result, frame } = await outer.handle.savepoint((savepoint) =>
@@ -147,7 +149,11 @@ export class PostgresDatabase implements Database {
     try {
       for (let attempt = 1;; attempt++) {
         try {
-          const level = this.pool.begin((tx) => this.#scope.run(tx, work));
+          const level = this.pool.begin(async (tx) => {
+            const done = await this.#scope.run(tx, work, options?.savepoints === false);
+            this.#scope.mayCommit(done.frame);
+            return done;
+          });
           const { result, frame } = await level as Level<T>;
           this.#scope.committed(frame, undefined);
           return result;

@@ -5,7 +5,12 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { type Database, type TransactionFrame, TransactionScope } from "./database.ts";
+import {
+  type Database,
+  type TransactionFrame,
+  type TransactionOptions,
+  TransactionScope,
+} from "./database.ts";
 import { WalFlush } from "./_wal_flush.ts";
 
 /** What a transaction's work gave, and the frame of its commit hooks. */
@@ -127,8 +132,9 @@ export class SqliteDatabase implements Database {
     return new SqliteDatabase(openDatabase(dataDir, name), location);
   }
 
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
+  async transaction<T>(work: () => Promise<T>, options?: TransactionOptions): Promise<T> {
     const outer = this.#scope.current();
+    if (outer?.flat) return await this.#scope.nested(outer, work);
     if (outer) {
       const name = this.#savepoint(outer);
       try {
@@ -140,7 +146,8 @@ export class SqliteDatabase implements Database {
         throw err;
       }
     }
-    return await this.#outermost(() => this.#scope.run(0, work));
+    const flat = options?.savepoints === false;
+    return await this.#outermost(() => this.#scope.run(0, work, flat));
   }
 
   /**
@@ -151,6 +158,7 @@ export class SqliteDatabase implements Database {
    */
   async write<T>(work: () => T, { durable = true }: { durable?: boolean } = {}): Promise<T> {
     const outer = this.#scope.current();
+    if (outer?.flat) return await this.#scope.nested(outer, work);
     if (outer) {
       const name = this.#savepoint(outer);
       try {
@@ -272,6 +280,7 @@ export class SqliteDatabase implements Database {
       try {
         const running = level();
         done = running instanceof Promise ? await running : running;
+        this.#scope.mayCommit(done.frame);
         this.db.exec("COMMIT");
         if (durable) commit = this.#wal?.committed();
       } catch (err) {
