@@ -3,7 +3,7 @@ import { SERVICE_NAMES } from "@campus/shared/topology";
 import { checkLedger, Stack, stockLevels } from "../tests/support.ts";
 import { type CeilingResult, measureBrokerCeiling } from "./broker_ceiling.ts";
 import { type BacklogResult, type BacklogRun, runBacklog, summarizeBacklog } from "./backlog.ts";
-import { FootprintSampler } from "./footprint.ts";
+import { FootprintSampler, readProcess } from "./footprint.ts";
 import {
   type AcceptedOrder,
   type LoadResult,
@@ -139,9 +139,17 @@ async function main(): Promise<number> {
     await sampler.start();
     const window = { from: await uptimeSeconds(), to: Infinity };
 
+    const pids = async () => ({
+      ...Object.fromEntries(
+        await Promise.all(SERVICE_NAMES.map(async (s) => [s, await stack.backend.pid(s)])),
+      ),
+      broker: brokerPid,
+    });
+    const roundCpu = new Map<LoadRound, Record<string, number>>();
     const rounds: LoadRound[] = [];
     for (const [index, concurrency] of options.concurrency.entries()) {
       const progress = new Progress(`c=${concurrency}`);
+      const cpuBefore = await cpuTimes(await pids());
       const run = await runLoad({
         orderUrl,
         count: options.orders,
@@ -154,6 +162,7 @@ async function main(): Promise<number> {
           progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
       });
       rounds.push(run);
+      roundCpu.set(run, perOrder(cpuBefore, await cpuTimes(await pids()), run));
       progress.done(roundLine(run));
     }
 
@@ -196,6 +205,7 @@ async function main(): Promise<number> {
     // three items at once, in mixed orders.
     const cartConcurrency = Math.max(...options.concurrency);
     const cartProgress = new Progress(`carts c=${cartConcurrency}`);
+    const cartCpuBefore = await cpuTimes(await pids());
     const cartRun = await runLoad({
       orderUrl,
       count: options.orders,
@@ -208,12 +218,16 @@ async function main(): Promise<number> {
       onWait: (waited) =>
         cartProgress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
     });
+    roundCpu.set(cartRun, perOrder(cartCpuBefore, await cpuTimes(await pids()), cartRun));
     cartProgress.done(roundLine(cartRun));
 
     const placed: AcceptedOrder[] = [];
     const endToEnd: LoadResult[] = [];
     for (const run of rounds) {
-      endToEnd.push(summarizeRound(run, await ordersOf(orderUrl, run.studentId)));
+      endToEnd.push({
+        ...summarizeRound(run, await ordersOf(orderUrl, run.studentId)),
+        cpu_per_order_ms: roundCpu.get(run),
+      });
       placed.push(...run.placement.accepted);
     }
     let backlog: BacklogResult | null = null;
@@ -222,7 +236,10 @@ async function main(): Promise<number> {
       placed.push(...backlogRun.placement.accepted);
     }
 
-    const cartRound = summarizeRound(cartRun, await ordersOf(orderUrl, cartRun.studentId));
+    const cartRound = {
+      ...summarizeRound(cartRun, await ordersOf(orderUrl, cartRun.studentId)),
+      cpu_per_order_ms: roundCpu.get(cartRun),
+    };
     placed.push(...cartRun.placement.accepted);
 
     const checking = new Progress("correctness");
@@ -300,6 +317,33 @@ async function main(): Promise<number> {
     Deno.removeSignalListener("SIGINT", interrupted);
     Deno.removeSignalListener("SIGTERM", interrupted);
   }
+}
+
+/** CPU time so far of each process, in ms; a process gone counts nothing. */
+async function cpuTimes(pids: Record<string, number | undefined>): Promise<Record<string, number>> {
+  const entries = await Promise.all(
+    Object.entries(pids).map(async ([name, pid]) => {
+      const reading = pid === undefined ? undefined : await readProcess(pid);
+      return [name, reading?.cpuMs ?? 0] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+/** CPU per accepted order of a round, by process, and of the services together. */
+function perOrder(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  run: LoadRound,
+): Record<string, number> {
+  const orders = Math.max(1, run.placement.accepted.length);
+  const spent = Object.fromEntries(
+    Object.keys(after).map((name) => [name, (after[name] - (before[name] ?? 0)) / orders]),
+  );
+  const services = SERVICE_NAMES.reduce((sum, name) => sum + (spent[name] ?? 0), 0);
+  return Object.fromEntries(
+    Object.entries({ ...spent, services }).map(([name, ms]) => [name, round(ms, 3)]),
+  );
 }
 
 /** What a round gave, in one line of progress. */

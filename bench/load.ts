@@ -230,6 +230,11 @@ export interface LoadResult {
   /** Acceptance to final status, from the order service's `created_at` and `updated_at`. */
   accept_to_final: LatencySummary;
   unfinished: number;
+  /**
+   * CPU per order of each process over this round alone, in ms (the services together as
+   * `services`); absent in older results.
+   */
+  cpu_per_order_ms?: Record<string, number>;
 }
 
 /** One round as run: its orders placed and followed until final, figures still to be read. */

@@ -103,19 +103,44 @@ export function cpuPerOrderMs(
 
 /** The targets of the issue, each checked against `result`. */
 export function checkTargets(
-  result: Pick<BenchResult, "broker_ceiling" | "end_to_end" | "backlog" | "footprint">,
+  result: Pick<
+    BenchResult,
+    "broker_ceiling" | "end_to_end" | "backlog" | "footprint" | "cart_round"
+  >,
 ): TargetCheck[] {
   const at = (c: number) => result.end_to_end.find((r) => r.concurrency === c);
   const atLeast = (name: string, goal: number, measured: number | undefined, unit: string) =>
     check(name, `≥ ${num(goal)} ${unit}`, measured, unit, (v) => v >= goal);
   const atMost = (name: string, goal: number, measured: number | undefined, unit: string) =>
     check(name, `≤ ${num(goal)} ${unit}`, measured, unit, (v) => v <= goal);
+  const below = (name: string, goal: number, measured: number | undefined, unit: string) =>
+    check(name, `< ${num(goal)} ${unit}`, measured, unit, (v) => v < goal);
   const c64 = at(64)?.completed_per_s;
+  const cpu64 = at(64)?.cpu_per_order_ms;
+  const servicesShare = cpu64?.broker ? round((100 * cpu64.services) / cpu64.broker, 1) : undefined;
+  const cartCpu = result.cart_round?.cpu_per_order_ms;
+  const pipelineOf = (cpu: Record<string, number>) => cpu.services + cpu.broker;
+  const cartShare = cartCpu && cpu64 && result.cart_round?.concurrency === 64
+    ? round((100 * pipelineOf(cartCpu)) / pipelineOf(cpu64), 1)
+    : undefined;
   const ceiling = result.broker_ceiling?.messages_per_s;
   const share = c64 !== undefined && ceiling ? round((100 * c64) / (ceiling / 3), 1) : undefined;
   return [
     atLeast("Completed orders/s at concurrency 64", 2500, c64, "orders/s"),
     atLeast("Completed orders/s at concurrency 64, share of broker ceiling ÷ 3", 40, share, "%"),
+    atMost(
+      "Services' CPU per order at concurrency 64, share of the broker's",
+      100,
+      servicesShare,
+      "%",
+    ),
+    below(
+      `Pipeline CPU per cart of ${result.cart_round?.lines_per_order ?? 3} lines at ` +
+        "concurrency 64, share of a one-line order's",
+      150,
+      cartShare,
+      "%",
+    ),
     atMost("POST /order p99 at concurrency 32", 15, at(32)?.post.p99_ms, "ms"),
     atMost("Acceptance to final p50 at concurrency 1", 15, at(1)?.accept_to_final.p50_ms, "ms"),
     atLeast("Backlog drain", 4000, result.backlog?.orders_per_s, "orders/s"),
@@ -203,7 +228,9 @@ export function toMarkdown(result: BenchResult): string {
     "Accepted: first `POST` to last `201`. Completed: first `POST` to the last final status. " +
       "Acceptance to final: the order service's `created_at` to `updated_at` (1 ms resolution). " +
       "The last row, when there is one, is a round of carts (`lines`, each of that many " +
-      "different items listed in mixed orders), run after the footprint was taken.",
+      "different items listed in mixed orders), run after the footprint was taken. CPU per " +
+      "order counts each round alone, from `/proc`: the three services together, and the " +
+      "broker.",
     "",
     table(
       [
@@ -215,6 +242,7 @@ export function toMarkdown(result: BenchResult): string {
         "Completed/s",
         "Accept→final p50",
         "Accept→final p99",
+        "CPU/order: services / broker",
         "Errors + unfinished",
       ],
       [...result.end_to_end, ...(result.cart_round ? [result.cart_round] : [])].map((r) => [
@@ -228,6 +256,9 @@ export function toMarkdown(result: BenchResult): string {
         num(r.completed_per_s),
         ms(r.accept_to_final.p50_ms),
         ms(r.accept_to_final.p99_ms),
+        r.cpu_per_order_ms
+          ? `${num(r.cpu_per_order_ms.services, 3)} / ${num(r.cpu_per_order_ms.broker, 3)} ms`
+          : "–",
         String(r.errors + r.unfinished),
       ]),
     ),
