@@ -34,12 +34,13 @@ export class SqliteNotificationStore {
     // An inventory result is recorded only while its order has no CANCELLED notification: the
     // check and the insert are one statement. (The WHERE also keeps SQLite from reading the
     // ON CONFLICT as a join's ON.)
+    // Numbered parameters: binding by name looks each one up, a third of the statement's cost.
     this.#insert = db.db.prepare(`INSERT INTO notifications
       (order_id, student_id, outcome, message, sent_at)
-      SELECT :order_id, :student_id, :outcome, :message, :sent_at
-      WHERE :outcome NOT IN (${UNTOLD_AFTER_CANCEL.map((s) => `'${s}'`).join(", ")})
+      SELECT ?1, ?2, ?3, ?4, ?5
+      WHERE ?3 NOT IN (${UNTOLD_AFTER_CANCEL.map((s) => `'${s}'`).join(", ")})
         OR NOT EXISTS (SELECT 1 FROM notifications
-          WHERE order_id = :order_id AND outcome = 'CANCELLED')
+          WHERE order_id = ?1 AND outcome = 'CANCELLED')
       ON CONFLICT (order_id, outcome) DO NOTHING`);
     this.#told = db.db.prepare(
       `SELECT 1 FROM notifications WHERE order_id = ? AND outcome = ?`,
@@ -56,13 +57,13 @@ export class SqliteNotificationStore {
   record(notice: Notice): Promise<RecordOutcome> {
     const { order_id, student_id, status } = notice;
     return this.db.write((): RecordOutcome => {
-      const inserted = this.#insert.run({
+      const inserted = this.#insert.run(
         order_id,
         student_id,
-        outcome: status,
-        message: notificationMessage(notice),
-        sent_at: new Date().toISOString(),
-      }).changes > 0;
+        status,
+        notificationMessage(notice),
+        new Date().toISOString(),
+      ).changes > 0;
       if (inserted) return "recorded";
       return this.#told.get(order_id, status) ? "duplicate" : "after_cancel";
     });
