@@ -110,7 +110,7 @@ export async function startService<S extends ServiceName>(
   factory: ServiceFactory<S>,
   { signals = true } = {},
 ): Promise<RunningService> {
-  enableTracing(config.tracing);
+  await enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
   const waits = new DatabaseWaits();
   const db = await openServiceDatabase(config, waits);
