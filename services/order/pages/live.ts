@@ -68,7 +68,7 @@ export interface LivePages {
   heard(event: FeedEvent): void;
   /** Orders changed in this replica's store (a result was applied). */
   ordersChanged(): void;
-  /** Starts listening to the event feed and reads the stock once. */
+  /** Reads the stock once; the event feed connects when the first stream opens. */
   start(): void;
   /** Ends every stream and closes the broker connections. */
   stop(): Promise<void>;
@@ -126,6 +126,9 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
     if (event.routingKey !== events.OrderStatusChanged.routingKey) stock.refreshSoon();
   };
   const feedOf = eventFeedOf("order");
+  // The feed is for the pages alone: it connects when the first stream opens, not at start-up,
+  // so a replica no page ever watches keeps no second broker connection and no copy of every
+  // result. Once connected it stays; `onReady` resyncs the streams opened while it connected.
   const feed = deps.feed === false || !feedOf ? undefined : new FeedListener({
     url: config.amqpUrls,
     name: `order-${Deno.pid}-feed`,
@@ -137,6 +140,13 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       stock.refreshSoon();
     },
   });
+
+  let feedState: "idle" | "listening" | "stopped" = "idle";
+  const listen = () => {
+    if (feedState !== "idle") return;
+    feedState = "listening";
+    feed?.start();
+  };
 
   const freshStock = () => {
     if (stock.age > STOCK_FRESH_MS) stock.refresh();
@@ -156,6 +166,7 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       path: "/events",
       handler: (_req, _params, url, caller) => {
         const student = studentOf(url.searchParams, caller);
+        listen();
         return streams.open((send) => {
           const sendOrders = () => {
             if (!student) return;
@@ -182,8 +193,9 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       path: "/board/events",
       // Every student's orders, and the queue depths of the dead-letter queues: staff only.
       access: "staff",
-      handler: (_req, _params, _url, caller) =>
-        streams.open((send) => {
+      handler: (_req, _params, _url, caller) => {
+        listen();
+        return streams.open((send) => {
           const unsubscribe = hub.subscribe((update) => {
             if (update.kind === "board") send("board", update.board);
           });
@@ -195,7 +207,8 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
             unsubscribe();
             release();
           };
-        }, { endsAt: caller?.expiresAt }),
+        }, { endsAt: caller?.expiresAt });
+      },
     },
   ];
 
@@ -214,10 +227,10 @@ export function createLivePages(deps: LivePagesDeps): LivePages {
       board.refreshSoon();
     },
     start() {
-      feed?.start();
       stock.refresh();
     },
     async stop() {
+      feedState = "stopped";
       streams.closeAll();
       board.stop();
       stock.stop();
