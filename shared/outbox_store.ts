@@ -7,8 +7,6 @@ import type { Database } from "@campus/shared/database";
 import type { OutgoingEvent } from "@campus/shared/events";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
-import { SqliteOutboxStore } from "./outbox_store_sqlite.ts";
-import { PostgresOutboxStore } from "./outbox_store_postgres.ts";
 
 /** The pending outgoing events of a service. */
 export interface OutboxStore {
@@ -57,7 +55,11 @@ export async function openOutboxStore(
   db: Database,
   options: OutboxStoreOptions = {},
 ): Promise<OutboxStore> {
-  return db.engine === "postgres"
-    ? await PostgresOutboxStore.open(db as PostgresDatabase, options.claimTimeoutMs)
-    : await SqliteOutboxStore.open(db as SqliteDatabase);
+  // Only the engine in use is loaded: the PostgreSQL driver stays out of a SQLite service.
+  if (db.engine === "postgres") {
+    const { PostgresOutboxStore } = await import("./outbox_store_postgres.ts");
+    return await PostgresOutboxStore.open(db as PostgresDatabase, options.claimTimeoutMs);
+  }
+  const { SqliteOutboxStore } = await import("./outbox_store_sqlite.ts");
+  return await SqliteOutboxStore.open(db as SqliteDatabase);
 }

@@ -12,8 +12,6 @@ import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
 import type { Release, Reservation, StockLevel } from "./stock.ts";
-import { SqliteStockStore } from "./stock_store_sqlite.ts";
-import { PostgresStockStore } from "./stock_store_postgres.ts";
 
 /** The inventory service's store. */
 export interface StockStore {
@@ -52,7 +50,11 @@ export async function openStockStore(
   outbox: OutboxStore,
   menu: Readonly<Record<string, number>>,
 ): Promise<StockStore> {
-  return db.engine === "postgres"
-    ? await PostgresStockStore.open(db as PostgresDatabase, outbox, menu)
-    : await SqliteStockStore.open(db as SqliteDatabase, outbox, menu);
+  // Only the engine in use is loaded: the PostgreSQL driver stays out of a SQLite service.
+  if (db.engine === "postgres") {
+    const { PostgresStockStore } = await import("./stock_store_postgres.ts");
+    return await PostgresStockStore.open(db as PostgresDatabase, outbox, menu);
+  }
+  const { SqliteStockStore } = await import("./stock_store_sqlite.ts");
+  return await SqliteStockStore.open(db as SqliteDatabase, outbox, menu);
 }

@@ -8,8 +8,6 @@ import type { Database } from "@campus/shared/database";
 import type { Notice } from "@campus/shared/notification_message";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
-import { SqliteNotificationStore } from "./notification_store_sqlite.ts";
-import { PostgresNotificationStore } from "./notification_store_postgres.ts";
 import type { Notification, NotificationFilter, RecordOutcome } from "./notification.ts";
 
 /** The notification service's store. */
@@ -31,7 +29,11 @@ export interface NotificationStore {
 
 /** The notifications of `db`, its schema brought up to date. */
 export async function openNotificationStore(db: Database): Promise<NotificationStore> {
-  return db.engine === "postgres"
-    ? await PostgresNotificationStore.open(db as PostgresDatabase)
-    : await SqliteNotificationStore.open(db as SqliteDatabase);
+  // Only the engine in use is loaded: the PostgreSQL driver stays out of a SQLite service.
+  if (db.engine === "postgres") {
+    const { PostgresNotificationStore } = await import("./notification_store_postgres.ts");
+    return await PostgresNotificationStore.open(db as PostgresDatabase);
+  }
+  const { SqliteNotificationStore } = await import("./notification_store_sqlite.ts");
+  return await SqliteNotificationStore.open(db as SqliteDatabase);
 }

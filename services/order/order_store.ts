@@ -23,8 +23,6 @@ import type {
   ReaskRequest,
   ReleaseOutcome,
 } from "./order.ts";
-import { SqliteOrderStore } from "./order_store_sqlite.ts";
-import { PostgresOrderStore } from "./order_store_postgres.ts";
 
 /** The order service's store. */
 export interface OrderStore {
@@ -109,7 +107,11 @@ export async function openOrderStore(
   outbox: OutboxStore,
   options: OrderStoreOptions = {},
 ): Promise<OrderStore> {
-  return db.engine === "postgres"
-    ? await PostgresOrderStore.open(db as PostgresDatabase, outbox, options.now)
-    : await SqliteOrderStore.open(db as SqliteDatabase, outbox, options.now);
+  // Only the engine in use is loaded: the PostgreSQL driver stays out of a SQLite service.
+  if (db.engine === "postgres") {
+    const { PostgresOrderStore } = await import("./order_store_postgres.ts");
+    return await PostgresOrderStore.open(db as PostgresDatabase, outbox, options.now);
+  }
+  const { SqliteOrderStore } = await import("./order_store_sqlite.ts");
+  return await SqliteOrderStore.open(db as SqliteDatabase, outbox, options.now);
 }

@@ -20,8 +20,6 @@ import { redactSecrets } from "./redact.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { OutboxRelay } from "../messaging/outbox.ts";
 import { openOutboxStore, type OutboxStore } from "../outbox_store.ts";
-import { PostgresDatabase } from "../storage/postgres.ts";
-import { SqliteDatabase } from "../storage/sqlite.ts";
 import { enableTracing } from "./tracing.ts";
 import { beforeDeadline } from "./deadline.ts";
 
@@ -74,16 +72,23 @@ export type ServiceFactory<S extends ServiceName> = (
 /**
  * The database of a service: its own PostgreSQL database at `DATABASE_URL`, shared by its
  * replicas, with the configured bounds on waiting, or else its SQLite file in `DATA_DIR`.
- * Its transactions under way are noted in `waits`.
+ * Its transactions under way are noted in `waits`. Only the chosen engine's module is loaded:
+ * a service on SQLite never holds the PostgreSQL driver in memory.
  */
-export function openServiceDatabase(config: Readonly<Config>, waits?: DatabaseWaits): Database {
-  return config.databaseUrl
-    ? PostgresDatabase.connect(config.databaseUrl, {
+export async function openServiceDatabase(
+  config: Readonly<Config>,
+  waits?: DatabaseWaits,
+): Promise<Database> {
+  if (config.databaseUrl) {
+    const { PostgresDatabase } = await import("../storage/postgres.ts");
+    return PostgresDatabase.connect(config.databaseUrl, {
       name: `${config.service}-${Deno.pid}`,
       timeouts: config.databaseTimeouts,
       waits,
-    })
-    : SqliteDatabase.open(config.dataDir, config.service);
+    });
+  }
+  const { SqliteDatabase } = await import("../storage/sqlite.ts");
+  return SqliteDatabase.open(config.dataDir, config.service);
 }
 
 /** A running service, for tests and the shutdown path. */
@@ -105,10 +110,10 @@ export async function startService<S extends ServiceName>(
   factory: ServiceFactory<S>,
   { signals = true } = {},
 ): Promise<RunningService> {
-  enableTracing(config.tracing);
+  await enableTracing(config.tracing);
   const log = createLogger(config.service, config.logLevel, undefined, config.secrets);
   const waits = new DatabaseWaits();
-  const db = openServiceDatabase(config, waits);
+  const db = await openServiceDatabase(config, waits);
   const metrics = new ServiceMetrics();
   const auth = config.authSecret ? new Authenticator(config.authSecret) : undefined;
   const { maxRetries, retryDelayMs, maxDeliveries, queueType } = config;

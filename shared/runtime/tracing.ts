@@ -4,50 +4,53 @@
  * through the outbox and the AMQP headers. Off (the default) every function here returns at once.
  * @module
  */
-import {
-  type Attributes,
-  type Context,
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from "@opentelemetry/api";
+import type * as OpenTelemetry from "@opentelemetry/api";
+import type { Attributes, Context, Span } from "@opentelemetry/api";
 import { errorText } from "./redact.ts";
 import { TRACEPARENT_HEADER } from "../messaging/contract.ts";
 
 /** A span of Deno's OpenTelemetry, as {@linkcode startMessageSpan} makes it. */
 export type TraceSpan = Span;
 
-const tracer = trace.getTracer("campus");
-let enabled = false;
+/** The OpenTelemetry API and the project's tracer, loaded once tracing is switched on. */
+interface Tracing {
+  api: typeof OpenTelemetry;
+  tracer: OpenTelemetry.Tracer;
+}
+
+/** Set while tracing is on; a process that never traces never loads the API. */
+let tracing: Tracing | undefined;
+/** The API once loaded; kept when tracing is switched off, for the spans already made. */
+let loaded: Tracing | undefined;
 
 /**
  * Switches tracing on or off for this process. Deno's own OpenTelemetry runs only when the
  * process started with `OTEL_DENO=true`; the services switch this on then, so that with it off
- * no span, context or header is ever made.
+ * no span, context or header is ever made, and the OpenTelemetry API is not even loaded.
  */
-export function enableTracing(on: boolean): void {
-  enabled = on;
+export async function enableTracing(on: boolean): Promise<void> {
+  if (on && !loaded) {
+    const api = await import("@opentelemetry/api");
+    loaded = { api, tracer: api.trace.getTracer("campus") };
+  }
+  tracing = on ? loaded : undefined;
 }
 
 /** The `traceparent` of the active span; undefined with tracing off or no span active. */
 export function activeTraceparent(): string | undefined {
-  if (!enabled) return undefined;
-  return traceparentIn(context.active());
+  if (!tracing) return undefined;
+  return traceparentIn(tracing, tracing.api.context.active());
 }
 
 /** The trace id of the active span, for log lines; undefined with tracing off or no span. */
 export function activeTraceId(): string | undefined {
-  if (!enabled) return undefined;
-  return trace.getActiveSpan()?.spanContext().traceId;
+  return tracing?.api.trace.getActiveSpan()?.spanContext().traceId;
 }
 
 /** `hook`, bound to run in the context active now (a no-op with tracing off). */
 export function bindToActiveContext<T extends (...args: never[]) => unknown>(hook: T): T {
-  if (!enabled) return hook;
+  if (!tracing) return hook;
+  const { context } = tracing.api;
   return context.bind(context.active(), hook);
 }
 
@@ -73,7 +76,8 @@ export interface MessageSpan {
  * with tracing off.
  */
 export function startMessageSpan(message: MessageSpan): TraceSpan | undefined {
-  if (!enabled) return undefined;
+  if (!tracing) return undefined;
+  const { api, tracer } = tracing;
   const { operation, destination, routingKey, messageId, orderId, parent } = message;
   const attributes: Attributes = {
     "messaging.system": "rabbitmq",
@@ -88,21 +92,23 @@ export function startMessageSpan(message: MessageSpan): TraceSpan | undefined {
     attributes.order_id = orderId;
   }
   const name = `${operation} ${operation === "publish" ? routingKey : destination}`;
-  const kind = operation === "publish" ? SpanKind.PRODUCER : SpanKind.CONSUMER;
-  return tracer.startSpan(name, { kind, attributes }, parentContext(parent));
+  const kind = operation === "publish" ? api.SpanKind.PRODUCER : api.SpanKind.CONSUMER;
+  return tracer.startSpan(name, { kind, attributes }, parentContext(tracing, parent));
 }
 
 /** Runs `work` with `span` active (plainly when there is no span). */
 export function withSpan<T>(span: TraceSpan | undefined, work: () => T): T {
-  if (!span) return work();
+  if (!span || !loaded) return work();
+  const { context, trace } = loaded.api;
   return context.with(trace.setSpan(context.active(), span), work);
 }
 
 /** Ends `span`, marked failed with `error` when given. */
 export function endSpan(span: TraceSpan | undefined, error?: unknown): void {
   if (!span) return;
-  if (error !== undefined) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
+  // A span comes only from the API, so it is loaded.
+  if (error !== undefined && loaded) {
+    span.setStatus({ code: loaded.api.SpanStatusCode.ERROR, message: errorText(error) });
     if (error instanceof Error) span.recordException(error);
   }
   span.end();
@@ -110,8 +116,8 @@ export function endSpan(span: TraceSpan | undefined, error?: unknown): void {
 
 /** The `traceparent` that makes a receiver's span a child of `span`. */
 export function traceparentOf(span: TraceSpan | undefined): string | undefined {
-  if (!span) return undefined;
-  return traceparentIn(trace.setSpan(ROOT_CONTEXT, span));
+  if (!span || !loaded) return undefined;
+  return traceparentIn(loaded, loaded.api.trace.setSpan(loaded.api.ROOT_CONTEXT, span));
 }
 
 /**
@@ -119,8 +125,7 @@ export function traceparentOf(span: TraceSpan | undefined): string | undefined {
  * the raw path), as the HTTP conventions ask.
  */
 export function nameRequestSpan(method: string, route: string): void {
-  if (!enabled) return;
-  const span = trace.getActiveSpan();
+  const span = tracing?.api.trace.getActiveSpan();
   if (!span) return;
   span.updateName(`${method} ${route}`);
   span.setAttribute("http.route", route);
@@ -128,17 +133,16 @@ export function nameRequestSpan(method: string, route: string): void {
 
 /** Adds the order id to the active span (the request that placed it). */
 export function tagActiveSpan(orderId: string): void {
-  if (!enabled) return;
-  trace.getActiveSpan()?.setAttribute("order_id", orderId);
+  tracing?.api.trace.getActiveSpan()?.setAttribute("order_id", orderId);
 }
 
-function parentContext(traceparent: unknown): Context {
-  if (typeof traceparent !== "string") return ROOT_CONTEXT;
-  return propagation.extract(ROOT_CONTEXT, { [TRACEPARENT_HEADER]: traceparent });
+function parentContext({ api }: Tracing, traceparent: unknown): Context {
+  if (typeof traceparent !== "string") return api.ROOT_CONTEXT;
+  return api.propagation.extract(api.ROOT_CONTEXT, { [TRACEPARENT_HEADER]: traceparent });
 }
 
-function traceparentIn(ctx: Context): string | undefined {
+function traceparentIn({ api }: Tracing, ctx: Context): string | undefined {
   const carrier: Record<string, string> = {};
-  propagation.inject(ctx, carrier);
+  api.propagation.inject(ctx, carrier);
   return carrier[TRACEPARENT_HEADER];
 }

@@ -26,7 +26,7 @@ Deno.test("with tracing on, a message span continues its parent's trace", async 
   // Deno provides the OpenTelemetry SDK only to a process started with OTEL_DENO=true.
   const script = `
     import * as t from ${JSON.stringify(new URL("./tracing.ts", import.meta.url).href)};
-    t.enableTracing(true);
+    await t.enableTracing(true);
     const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const span = t.startMessageSpan({
       operation: "process", destination: "order_placed", routingKey: "order.placed", parent,

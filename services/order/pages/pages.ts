@@ -1,30 +1,15 @@
 /**
- * The pages' files: the student page at `/`, the kitchen board at `/board`, and their scripts
- * and styles under `/pages/`. They are imported as text, so they are part of the module graph:
- * a compiled binary carries them, and the service needs no permission to read files.
+ * The routes of the pages: the student page at `/`, the kitchen board at `/board`, and their
+ * scripts and styles under `/pages/`. The files themselves (page_files.ts) load with the first
+ * page asked for, so a replica no browser visits does not hold them.
  * @module
  */
 import type { Route } from "@campus/shared/http";
-import studentHtml from "./student.html" with { type: "text" };
-import studentJs from "./student.js" with { type: "text" };
-import boardHtml from "./board.html" with { type: "text" };
-import boardJs from "./board.js" with { type: "text" };
-import liveJs from "./live.js" with { type: "text" };
-import sessionJs from "./session.js" with { type: "text" };
-import styleCss from "./style.css" with { type: "text" };
+import type { PageFile } from "./page_files.ts";
 
-const HTML = "text/html; charset=utf-8";
-const JS = "text/javascript; charset=utf-8";
-const CSS = "text/css; charset=utf-8";
-
-/** The files under `/pages/`, by name. */
-const ASSETS: Record<string, { body: string; type: string }> = {
-  "student.js": { body: studentJs, type: JS },
-  "board.js": { body: boardJs, type: JS },
-  "live.js": { body: liveJs, type: JS },
-  "session.js": { body: sessionJs, type: JS },
-  "style.css": { body: styleCss, type: CSS },
-};
+let files: Promise<typeof import("./page_files.ts")> | undefined;
+/** The pages' files, loaded once. */
+const pageFiles = () => files ??= import("./page_files.ts");
 
 /**
  * The pages' Content-Security-Policy: their own scripts, styles and streams only, no inline
@@ -49,27 +34,38 @@ export const CONTENT_SECURITY_POLICY: string = [
  */
 export function pageRoutes(): Route[] {
   return [
-    { method: "GET", path: "/", access: "public", handler: () => file(studentHtml, HTML) },
-    { method: "GET", path: "/board", access: "public", handler: () => file(boardHtml, HTML) },
+    {
+      method: "GET",
+      path: "/",
+      access: "public",
+      handler: async () => file((await pageFiles()).STUDENT_PAGE),
+    },
+    {
+      method: "GET",
+      path: "/board",
+      access: "public",
+      handler: async () => file((await pageFiles()).BOARD_PAGE),
+    },
     {
       method: "GET",
       path: "/pages/:name",
       access: "public",
-      handler: (_req, { name }) => {
-        const asset = ASSETS[name ?? ""];
+      handler: async (_req, { name = "" }) => {
+        const { ASSETS } = await pageFiles();
+        const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
         if (!asset) {
           return new Response(`No such file: /pages/${name}\n`, {
             status: 404,
             headers: { "content-type": "text/plain; charset=utf-8" },
           });
         }
-        return file(asset.body, asset.type);
+        return file(asset);
       },
     },
   ];
 }
 
-function file(body: string, type: string): Response {
+function file({ body, type }: PageFile): Response {
   return new Response(body, {
     headers: {
       "content-type": type,
