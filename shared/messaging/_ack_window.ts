@@ -12,9 +12,22 @@
 /** `sent`: acknowledged on its own while an earlier delivery was still being handled. */
 type State = "pending" | "acked" | "rejected" | "sent";
 
-interface Slot<M> {
-  message: M;
-  state: State;
+/** A tracked delivery's place in the window; it is also how the delivery is settled. */
+class Slot<M> implements Settlement {
+  state: State = "pending";
+
+  constructor(
+    readonly message: M,
+    private readonly settle: (slot: Slot<M>, state: State) => void,
+  ) {}
+
+  ack(): void {
+    this.settle(this, "acked");
+  }
+
+  rejected(): void {
+    this.settle(this, "rejected");
+  }
 }
 
 /**
@@ -55,16 +68,18 @@ export class AckWindow<M> {
 
   /** Registers a delivery as it arrives, in delivery order. */
   track(message: M): Settlement {
-    const slot: Slot<M> = { message, state: "pending" };
+    // One object per delivery, its methods shared: a window sees every message that arrives.
+    const slot = new Slot(message, this.#settle);
     this.#slots.push(slot);
-    const settle = (state: State) => {
-      if (slot.state !== "pending") return;
-      slot.state = state;
-      if (state === "acked") this.#heldBack++;
-      this.#scheduleFlush();
-    };
-    return { ack: () => settle("acked"), rejected: () => settle("rejected") };
+    return slot;
   }
+
+  #settle = (slot: Slot<M>, state: State): void => {
+    if (slot.state !== "pending") return;
+    slot.state = state;
+    if (state === "acked") this.#heldBack++;
+    this.#scheduleFlush();
+  };
 
   /** Number of tracked deliveries the window has not yet passed. */
   get unsettled(): number {

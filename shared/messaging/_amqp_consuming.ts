@@ -120,33 +120,55 @@ export function toDelivery(
   settlement: Settlement,
   channelOpen: () => boolean,
 ): TrackedDelivery {
-  const p = msg.properties;
-  let settled = false;
-  return {
-    queue,
-    body: msg.content,
-    routingKey: msg.fields.routingKey,
-    messageId: p.messageId ?? undefined,
-    type: p.type ?? undefined,
-    correlationId: p.correlationId ?? undefined,
-    headers: p.headers ?? {},
-    redelivered: msg.fields.redelivered,
-    get channelOpen() {
-      return channelOpen();
-    },
-    get settled() {
-      return settled;
-    },
-    ack: () => {
-      settled = true;
-      settlement.ack();
-    },
-    reject: () => {
-      settled = true;
-      settle(() => channel.nack(msg, false, false));
-      settlement.rejected();
-    },
-  };
+  return new ConsumedDelivery(queue, msg, channel, settlement, channelOpen);
+}
+
+/** A class, not an object literal: its getters and methods are made once, not per message. */
+class ConsumedDelivery implements TrackedDelivery {
+  readonly body: Uint8Array;
+  readonly routingKey: string;
+  readonly messageId: string | undefined;
+  readonly type: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly headers: Record<string, unknown>;
+  readonly redelivered: boolean;
+  #settled = false;
+
+  constructor(
+    readonly queue: string,
+    private readonly msg: ConsumeMessage,
+    private readonly channel: Channel,
+    private readonly settlement: Settlement,
+    private readonly isOpen: () => boolean,
+  ) {
+    const p = msg.properties;
+    this.body = msg.content;
+    this.routingKey = msg.fields.routingKey;
+    this.messageId = p.messageId ?? undefined;
+    this.type = p.type ?? undefined;
+    this.correlationId = p.correlationId ?? undefined;
+    this.headers = p.headers ?? {};
+    this.redelivered = msg.fields.redelivered;
+  }
+
+  get channelOpen(): boolean {
+    return this.isOpen();
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  ack(): void {
+    this.#settled = true;
+    this.settlement.ack();
+  }
+
+  reject(): void {
+    this.#settled = true;
+    settle(() => this.channel.nack(this.msg, false, false));
+    this.settlement.rejected();
+  }
 }
 
 /** Gives up a consumer channel after something unexpected; its deliveries are redelivered. */
