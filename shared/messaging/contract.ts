@@ -161,8 +161,11 @@ const cart = z.object({
  * `item` and `qty`; both decode to a value with `lines`, and a one-line value keeps `item` and
  * `qty` as well. `extra` adds the fields of a result (`reason`, `remaining`).
  */
-function eitherShape<E extends z.ZodRawShape, T>(extra: E): BodySchema<T> {
-  const withLines = cart.extend(extra);
+function eitherShape<E extends z.ZodRawShape, T>(
+  extra: E,
+  lines: z.ZodType = orderLines,
+): BodySchema<T> {
+  const withLines = cart.extend({ lines }).extend(extra);
   const classic = singleItem.extend(extra);
   const decode = (value: unknown): z.ZodSafeParseResult<Record<string, unknown>> => {
     const hasLines = typeof value === "object" && value !== null && "lines" in value;
@@ -234,8 +237,15 @@ const remaining = z.number().int().nonnegative().optional();
 
 /** `inventory.reserved`: stock was set aside for every line of the order. */
 export const InventoryReserved: BodySchema<InventoryReserved> = (() => {
-  const schema = eitherShape<{ remaining: typeof remaining }, InventoryReserved>({ remaining });
-  const lineSchema = z.array(z.object({ remaining }).loose()).optional();
+  // A line's `remaining` is read in the same pass; one that is not a count is left out, as
+  // it always was, rather than failing the result.
+  const reservedLines = linesOf(
+    z.object({ ...orderLineFields, remaining: remaining.catch(undefined) }),
+  );
+  const schema = eitherShape<{ remaining: typeof remaining }, InventoryReserved>(
+    { remaining },
+    reservedLines,
+  );
   // A cart's lines carry their own `remaining`; the flat one belongs to a one-line order.
   const withRemaining = (value: InventoryReserved): InventoryReserved => {
     if (value.lines.length === 1 && value.remaining !== undefined) {
@@ -245,19 +255,11 @@ export const InventoryReserved: BodySchema<InventoryReserved> = (() => {
     }
     return value;
   };
-  const givenLines = (value: unknown): ReservedLine[] | undefined => {
-    const lines = (value as { lines?: unknown })?.lines;
-    const parsed = lineSchema.safeParse(lines);
-    return parsed.success ? parsed.data as ReservedLine[] | undefined : undefined;
-  };
   const safeParse = (value: unknown): ParseResult<InventoryReserved> => {
     const parsed = schema.safeParse(value);
     if (!parsed.success) return parsed;
-    const given = givenLines(value);
-    if (given) {
-      parsed.data.lines = parsed.data.lines.map((line, i) =>
-        given[i]?.remaining === undefined ? line : { ...line, remaining: given[i].remaining }
-      );
+    for (const line of parsed.data.lines) {
+      if (line.remaining === undefined) delete line.remaining;
     }
     return { success: true, data: withRemaining(parsed.data) };
   };

@@ -75,3 +75,34 @@ Deno.test("envelopeFor() refuses a body its consumers would refuse", () => {
     /Cannot publish InventoryFailed: reason/,
   );
 });
+
+Deno.test("InventoryReserved keeps each line's remaining stock, and leaves out one that is no count", () => {
+  const cart = decodeEvent("InventoryReserved", {
+    order_id: "o1",
+    student_id: "S1",
+    lines: [
+      { item: "Tea", qty: 1, remaining: 4 },
+      { item: "Soup", qty: 2, remaining: -1 },
+      { item: "Pie", qty: 1, price: 3 },
+    ],
+  });
+  assert.deepEqual(cart.lines, [
+    { item: "Tea", qty: 1, remaining: 4 },
+    { item: "Soup", qty: 2 },
+    { item: "Pie", qty: 1 },
+  ]);
+  const one = decodeEvent("InventoryReserved", {
+    order_id: "o2",
+    student_id: "S1",
+    lines: [{ item: "Tea", qty: 1, remaining: 7 }],
+  });
+  assert.equal(one.remaining, 7, "a one-line order also carries it flat");
+  const classic = decodeEvent("InventoryReserved", {
+    order_id: "o3",
+    student_id: "S1",
+    item: "Tea",
+    qty: 1,
+    remaining: 2,
+  });
+  assert.deepEqual(classic.lines, [{ item: "Tea", qty: 1, remaining: 2 }]);
+});
