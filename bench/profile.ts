@@ -60,9 +60,12 @@ export function groupOf(stack: readonly { url: string; functionName: string }[])
   return "Deno runtime (HTTP server, sockets, timers)";
 }
 
+/** AMQP frames built and parsed, and the socket writes that send them. */
+const AMQP = "amqplib (frames, socket writes)";
+
 const LIBRARIES: Record<string, string> = {
-  amqplib: "amqplib (framing)",
-  "buffer-more-ints": "amqplib (framing)",
+  amqplib: AMQP,
+  "buffer-more-ints": AMQP,
   zod: "zod (schemas)",
   "prom-client": "metrics",
   postgres: "PostgreSQL driver",
@@ -74,6 +77,8 @@ const PROJECT: [RegExp, string][] = [
   [/storage\/|_store_sqlite\.ts$|outbox_store_sqlite/, "SQLite"],
   [/_store_postgres\.ts$|outbox_store_postgres/, "PostgreSQL stores"],
   [/messaging\/contract\.ts$|event_schemas|_message_copy/, "zod (schemas)"],
+  // The corked round of amqplib's multiplexer: its writes are amqplib's, wherever they start.
+  [/messaging\/_coalesced_writes\.ts$/, AMQP],
   [/messaging\//, "messaging (consume, publish, outbox relay)"],
   [/http\//, "HTTP routing and bodies"],
   [/runtime\/log\.ts$/, "logging"],

@@ -7,7 +7,7 @@ Deno.test("groupOf() names the nearest library or project frame of a sample", ()
   const npm = "file:///root/.cache/deno/npm/registry.npmjs.org";
   assert.equal(
     groupOf([frame("writeBuffer"), frame("go", `${npm}/amqplib/0.10.9/lib/x.js`)]),
-    "amqplib (framing)",
+    "amqplib (frames, socket writes)",
   );
   assert.equal(groupOf([frame("parse", `${npm}/zod/4.6.7/index.js`)]), "zod (schemas)");
   assert.equal(
