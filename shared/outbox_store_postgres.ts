@@ -7,7 +7,7 @@
  * @module
  */
 import type { EventType, OutgoingEvent } from "@campus/shared/events";
-import type { PostgresDatabase, Row } from "@campus/shared/postgres";
+import type { PostgresDatabase, Row, Sql } from "@campus/shared/postgres";
 import { activeTraceparent } from "@campus/shared/tracing";
 
 const SCHEMA = [
@@ -25,6 +25,16 @@ const SCHEMA = [
   // publishing later, continues that trace.
   `ALTER TABLE outbox ADD COLUMN traceparent text`,
 ];
+
+/** A row of the outbox as written. */
+interface OutboxRow {
+  message_id: string;
+  type: string;
+  routing_key: string;
+  correlation_id: string;
+  body: string;
+  traceparent: string | null;
+}
 
 /** The outbox store in a PostgreSQL database. */
 export class PostgresOutboxStore {
@@ -47,11 +57,15 @@ export class PostgresOutboxStore {
     return new PostgresOutboxStore(db, claimTimeoutMs);
   }
 
-  /** Adds events, inside the transaction open in this context if there is one. */
+  /**
+   * Adds events, inside the transaction open in this context if there is one: there they are
+   * written with all the others of the transaction, in one statement just before it commits
+   * (a batch of messages then costs one insert, not one per message).
+   */
   async add(...events: OutgoingEvent[]): Promise<void> {
     if (events.length === 0) return;
     const active = activeTraceparent() ?? null;
-    const rows = events.map((event) => ({
+    const rows = events.map((event): OutboxRow => ({
       message_id: event.messageId,
       type: event.type,
       routing_key: event.routingKey,
@@ -59,12 +73,18 @@ export class PostgresOutboxStore {
       body: JSON.stringify(event.body),
       traceparent: event.traceparent ?? active,
     }));
-    const sql = this.db.sql;
-    await sql`INSERT INTO outbox ${
-      sql(rows, "message_id", "type", "routing_key", "correlation_id", "body", "traceparent")
-    }`;
+    if (!this.db.defer(this.#writer, ...rows)) await this.#writer.write(rows, this.db.sql);
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
+
+  /** Writes rows of the outbox in one statement. */
+  #writer = {
+    async write(rows: OutboxRow[], sql: Sql): Promise<void> {
+      await sql`INSERT INTO outbox ${
+        sql(rows, "message_id", "type", "routing_key", "correlation_id", "body", "traceparent")
+      }`;
+    },
+  };
 
   /**
    * {@linkcode PostgresOutboxStore.add} inside a store's transaction: a transaction needs no

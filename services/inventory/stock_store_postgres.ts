@@ -81,7 +81,16 @@ export class PostgresStockStore {
 
   /** Reserves every line of an order or none, or records why not; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
-    return this.#settle(order, () => this.#decide(order));
+    return this.db.transaction(async () => {
+      const items = await this.#knowItems(order.lines.map((line) => line.item));
+      // One round trip reads the decision recorded before, if any, and takes the stock rows a
+      // new one needs (a recorded decision changes no stock, but the rows are few, and a batch
+      // holds them already).
+      const { recorded, inStock } = await this.#recordedAndStock(order.order_id, items);
+      const reservation = recorded?.reservation ?? await this.#decide(order, inStock) ??
+        (await this.#recorded(order.order_id))?.reservation;
+      return await this.#announce(order, reservation);
+    });
   }
 
   /** Fails an order that could not be processed; announces the decision. */
@@ -162,32 +171,82 @@ export class PostgresStockStore {
     return this.db.transaction(async () => {
       const reservation = (await this.#recorded(order.order_id))?.reservation ??
         await decide() ?? (await this.#recorded(order.order_id))?.reservation;
-      if (!reservation) throw new Error(`The reservation of ${order.order_id} vanished`);
-      const event = announcement(reservation);
-      if (event) await this.outbox.insert(event);
-      return reservation;
+      return await this.#announce(order, reservation);
     });
   }
 
-  async #decide(order: OrderPlaced): Promise<Reservation | undefined> {
-    await this.#knowItems(order.lines.map((line) => line.item));
+  /** Announces `reservation`, the decision on `order`, in the outbox. */
+  async #announce(order: OrderPlaced, reservation?: Reservation): Promise<Reservation> {
+    if (!reservation) throw new Error(`The reservation of ${order.order_id} vanished`);
+    const event = announcement(reservation);
+    if (event) await this.outbox.insert(event);
+    return reservation;
+  }
+
+  /**
+   * Decides on `order` given the stock of its items (`inStock`, their rows locked), records the
+   * decision and takes the stock it reserves, in one statement: the stock is taken only when
+   * the decision is recorded, so an order another replica decided meanwhile takes nothing.
+   * Resolves undefined in that case.
+   */
+  async #decide(
+    order: OrderPlaced,
+    inStock: ReadonlyMap<string, number>,
+  ): Promise<Reservation | undefined> {
     const wanted = wantedLines(order.lines, this.menu);
-    const inStock = await this.#lockStock(wanted.filter((l) => l.onMenu).map((l) => l.item));
     const reservation = decide(order, wanted, inStock, this.menu);
-    if (reservation.outcome === "RESERVED") {
-      for (const { item, qty } of reservation.event.lines) {
-        const [taken] = await this.db.sql`UPDATE stock SET quantity = quantity - ${qty}
-          WHERE item = ${item} AND quantity >= ${qty} RETURNING quantity`;
-        // The rows are locked since they were read: this would be a bug, and undoes it all.
-        if (!taken) throw new Error(`Stock of "${item}" changed under its lock`);
-      }
+    const take = reservation.outcome === "RESERVED"
+      ? reservation.event.lines.map(({ item, qty }) => ({ item, qty }))
+      : [];
+    const { order_id, student_id, lines } = reservation.event;
+    const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
+    const sql = this.db.sql;
+    const [done] = await sql`WITH recorded AS (
+        INSERT INTO reservations (order_id, student_id, lines, outcome, reason, decided_at)
+        VALUES (${order_id}, ${student_id}, ${JSON.stringify(lines)}::jsonb,
+          ${reservation.outcome}, ${reason}, now())
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+      ), taken AS (
+        UPDATE stock SET quantity = stock.quantity - take.qty
+        FROM jsonb_to_recordset(${sql.json(take)}) AS take (item text, qty integer)
+        WHERE stock.item = take.item AND stock.quantity >= take.qty
+          AND EXISTS (SELECT FROM recorded)
+        RETURNING stock.item
+      )
+      SELECT (SELECT count(*) FROM recorded)::int AS recorded,
+        (SELECT count(*) FROM taken)::int AS taken`;
+    if (done.recorded === 0) return undefined;
+    // The rows are locked since they were read: this would be a bug, and undoes it all.
+    if (done.taken !== take.length) {
+      throw new Error(`Stock of order ${order_id} changed under its lock`);
     }
-    if (await this.#record(reservation)) return reservation;
-    // Another replica decided this order meanwhile: the stock taken here goes back.
-    if (reservation.outcome === "RESERVED") {
-      await this.#giveBack({ giveBack: reservation.event.lines });
-    }
-    return undefined;
+    return reservation;
+  }
+
+  /**
+   * The decision recorded on `orderId`, and the stock of `items` (menu spelling), their rows
+   * locked in the one order ({@linkcode PostgresStockStore.lockItems}), in one round trip.
+   */
+  async #recordedAndStock(
+    orderId: string,
+    items: readonly string[],
+  ): Promise<{ recorded?: RecordedDecision; inStock: Map<string, number> }> {
+    const names = [...new Set(items)];
+    if (names.length === 0) return { recorded: await this.#recorded(orderId), inStock: new Map() };
+    const sql = this.db.sql;
+    const [row] = await sql`SELECT reservations.*, (
+        SELECT jsonb_agg(jsonb_build_array(locked.item, locked.quantity)) FROM (
+          SELECT item, quantity FROM stock WHERE item IN ${sql(names)}
+          ORDER BY item COLLATE "C" FOR UPDATE
+        ) AS locked
+      ) AS in_stock
+      FROM (SELECT ${orderId}::text AS id) AS wanted
+      LEFT JOIN reservations ON reservations.order_id = wanted.id`;
+    const inStock = new Map(
+      ((row.in_stock ?? []) as [string, number][]).map(([item, n]) => [item, Number(n)]),
+    );
+    return { recorded: row.order_id == null ? undefined : recordedDecision(row), inStock };
   }
 
   /** Puts the stock of `giveBack` back, its rows locked in the one order first. */

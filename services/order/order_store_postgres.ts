@@ -16,7 +16,6 @@ import {
   requestOf,
 } from "./idempotency_keys.ts";
 import {
-  awaitsInventory,
   cancelledFrom,
   decideMove,
   linesAfter,
@@ -253,20 +252,26 @@ export class PostgresOrderStore {
     const now = new Date();
     const reservedAt = outcome === "RESERVED" ? now : null;
     const sql = this.db.sql;
-    const [stored] = await sql`SELECT ${sql(COLUMNS)} FROM orders
-      WHERE order_id = ${event.order_id}`;
+    // Only one of several replicas given the result (or a cancel racing it) moves the order
+    // on from PLACED. The move and the read of the lines it respells are one round trip.
+    const [stored] = await sql`UPDATE orders
+      SET status = ${outcome}, reason = ${reason}, reserved_at = ${reservedAt},
+        updated_at = ${now}
+      WHERE order_id = ${event.order_id} AND status = 'PLACED'
+      RETURNING order_id, item, qty, lines`;
     if (stored) {
-      const order = toOrder(stored);
-      if (!awaitsInventory(order.status)) return false;
-      const lines = linesAfter(order.lines, result);
-      // Only one of several replicas given the result (or a cancel racing it) moves the order
-      // on from PLACED.
-      const moved = await sql`UPDATE orders
-        SET status = ${outcome}, reason = ${reason}, item = ${lines[0].item},
-          lines = ${JSON.stringify(lines)}, reserved_at = ${reservedAt}, updated_at = ${now}
-        WHERE order_id = ${event.order_id} AND status = 'PLACED'`;
-      return moved.count > 0;
+      const before = linesOf(stored);
+      const lines = linesAfter(before, result);
+      // The result names the items in the menu's spelling; an order typed otherwise (rare)
+      // takes it in a second statement.
+      if (lines.some((line, i) => line.item !== before[i].item)) {
+        await sql`UPDATE orders SET item = ${lines[0].item}, lines = ${JSON.stringify(lines)}
+          WHERE order_id = ${event.order_id}`;
+      }
+      return true;
     }
+    // Not moved: the order is unknown here (its row is made), or no longer waits (the insert
+    // finds its key taken).
     const lines = event.lines.map(({ item, qty }) => ({ item, qty }));
     const inserted = await sql`INSERT INTO orders
       (order_id, item, qty, lines, student_id, status, reason, created_at, updated_at,
@@ -438,10 +443,13 @@ function replay(
     : { kind: "conflict", key, orderId: order.order_id, previous };
 }
 
+/** The lines of an order's row; null in rows from before carts, whose one line is item and qty. */
+function linesOf(row: Row): OrderLine[] {
+  return row.lines == null ? [{ item: row.item, qty: row.qty }] : JSON.parse(row.lines);
+}
+
 function toOrder(row: Row): Order {
-  const lines: OrderLine[] = row.lines == null
-    ? [{ item: row.item, qty: row.qty }]
-    : JSON.parse(row.lines);
+  const lines = linesOf(row);
   const order: Order = {
     order_id: row.order_id,
     ...withLines(lines),

@@ -108,6 +108,17 @@ export interface TransactionFrame<C> {
   readonly flat: boolean;
   /** In a flat transaction, what a nested level threw first: the transaction must not commit. */
   failure?: { error: unknown };
+  /** Rows put off to the end of the outermost level, by the writer that writes them. */
+  readonly deferred: Map<DeferredWrite<C, unknown>, unknown[]>;
+}
+
+/**
+ * Writes rows put off with {@linkcode TransactionScope.defer}: all of a transaction's at once,
+ * on its connection, just before it commits.
+ */
+export interface DeferredWrite<C, T> {
+  /** Writes `rows`, in the order they were put off, with the transaction's `handle`. */
+  write(rows: T[], handle: C): Promise<void>;
 }
 
 /**
@@ -134,7 +145,13 @@ export class TransactionScope<C> {
     work: () => Promise<T>,
     flat = false,
   ): Promise<{ result: T; frame: TransactionFrame<C> }> {
-    const frame: TransactionFrame<C> = { handle, hooks: [], done: false, flat };
+    const frame: TransactionFrame<C> = {
+      handle,
+      hooks: [],
+      done: false,
+      flat,
+      deferred: new Map(),
+    };
     try {
       const result = await this.#frames.run(frame, work);
       return { result, frame };
@@ -145,7 +162,13 @@ export class TransactionScope<C> {
 
   /** Like {@linkcode TransactionScope.run}, for work that never awaits. */
   runSync<T>(handle: C, work: () => T): { result: T; frame: TransactionFrame<C> } {
-    const frame: TransactionFrame<C> = { handle, hooks: [], done: false, flat: false };
+    const frame: TransactionFrame<C> = {
+      handle,
+      hooks: [],
+      done: false,
+      flat: false,
+      deferred: new Map(),
+    };
     try {
       return { result: this.#frames.run(frame, work), frame };
     } finally {
@@ -171,10 +194,38 @@ export class TransactionScope<C> {
     if (frame.failure) throw new NestedWorkFailed(frame.failure.error);
   }
 
-  /** Hands the hooks of a level that committed to the level around it, or runs them. */
+  /**
+   * Hands the hooks and the rows put off of a level that committed to the level around it, or
+   * runs the hooks (the rows were written by {@linkcode TransactionScope.writeDeferred}).
+   */
   committed(frame: TransactionFrame<C>, outer: TransactionFrame<C> | undefined): void {
-    if (outer) outer.hooks.push(...frame.hooks);
-    else runHooks(frame.hooks);
+    if (!outer) return runHooks(frame.hooks);
+    outer.hooks.push(...frame.hooks);
+    for (const [writer, rows] of frame.deferred) {
+      const before = outer.deferred.get(writer);
+      if (before) before.push(...rows);
+      else outer.deferred.set(writer, rows);
+    }
+  }
+
+  /**
+   * Puts `row` off to the end of the outermost transaction, where `writer` writes it with the
+   * others of that transaction in one go; false outside a transaction (the caller writes it
+   * now). A row put off in a level that rolls back is dropped with it.
+   */
+  defer<T>(writer: DeferredWrite<C, T>, ...rows: T[]): boolean {
+    const frame = this.current();
+    if (!frame) return false;
+    const key = writer as DeferredWrite<C, unknown>;
+    const before = frame.deferred.get(key);
+    if (before) before.push(...rows);
+    else frame.deferred.set(key, rows);
+    return true;
+  }
+
+  /** Writes the rows put off in the outermost level `frame`: the engine calls it before commit. */
+  async writeDeferred(frame: TransactionFrame<C>): Promise<void> {
+    for (const [writer, rows] of frame.deferred) await writer.write(rows, frame.handle);
   }
 
   /** Adds `hook` to the current level, or runs it at once outside a transaction. */

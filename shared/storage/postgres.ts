@@ -7,6 +7,7 @@
 import postgres from "postgres";
 import {
   type Database,
+  type DeferredWrite,
   LockTimeout,
   TransactionConflict,
   type TransactionFrame,
@@ -152,6 +153,7 @@ export class PostgresDatabase implements Database {
           const level = this.pool.begin(async (tx) => {
             const done = await this.#scope.run(tx, work, options?.savepoints === false);
             this.#scope.mayCommit(done.frame);
+            await this.#scope.writeDeferred(done.frame);
             return done;
           });
           const { result, frame } = await level as Level<T>;
@@ -171,6 +173,16 @@ export class PostgresDatabase implements Database {
 
   afterCommit(hook: () => void): void {
     this.#scope.afterCommit(hook);
+  }
+
+  /**
+   * Puts `rows` off to the end of the outermost transaction open in this context, where
+   * `writer` writes them with the others put off in it, in one statement if it likes, before
+   * the commit; false outside a transaction (the caller writes them now). Rows put off in a
+   * savepoint that rolls back are dropped with it.
+   */
+  defer<T>(writer: DeferredWrite<Sql, T>, ...rows: T[]): boolean {
+    return this.#scope.defer(writer, ...rows);
   }
 
   async migrate(component: string, steps: readonly string[]): Promise<void> {
