@@ -79,6 +79,12 @@ export function orderBody(
 }
 
 /**
+ * How long one request of the benchmark may take: a service that stops answering then shows as
+ * errors in the report, its log's last lines beside them, instead of a run that never ends.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
  * Places `count` orders with `concurrency` workers, each sending one `POST /order` at a time
  * over a kept-alive connection; order `i` is {@linkcode orderBody}`(i)`.
  */
@@ -102,6 +108,7 @@ export async function placeOrders(options: PlaceOptions): Promise<Placement> {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(order),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
         const text = await res.text();
         if (res.status === 201) {
@@ -154,7 +161,7 @@ export async function waitUntilFinal(options: WaitFinalOptions): Promise<boolean
   }&status=PLACED&limit=1`;
   const started = performance.now();
   while (true) {
-    const res = await fetch(url);
+    const res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const pending = await res.json() as OrderView[];
     if (res.ok && pending.length === 0) return true;
     const waited = performance.now() - started;
