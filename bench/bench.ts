@@ -129,40 +129,44 @@ async function main(): Promise<number> {
 
     // Sampling starts after the ceiling so that CPU time counts order work only; the kernel's
     // VmHWM still reports any earlier memory peak.
-    sampler = new FootprintSampler(async () => ({
-      ...Object.fromEntries(
-        await Promise.all(SERVICE_NAMES.map(async (s) => [s, await stack.backend.pid(s)])),
-      ),
-      broker: brokerPid,
-      [LOAD_GENERATOR]: Deno.pid,
-    }));
-    await sampler.start();
-    const window = { from: await uptimeSeconds(), to: Infinity };
-
-    const pids = async () => ({
+    const pipelinePids = async () => ({
       ...Object.fromEntries(
         await Promise.all(SERVICE_NAMES.map(async (s) => [s, await stack.backend.pid(s)])),
       ),
       broker: brokerPid,
     });
+    sampler = new FootprintSampler(async () => ({
+      ...await pipelinePids(),
+      [LOAD_GENERATOR]: Deno.pid,
+    }));
+    await sampler.start();
+    const window = { from: await uptimeSeconds(), to: Infinity };
+
+    // Each round's own CPU per order, by process, read from /proc before and after it.
     const roundCpu = new Map<LoadRound, Record<string, number>>();
+    const measured = async (load: () => Promise<LoadRound>) => {
+      const before = await cpuTimes(await pipelinePids());
+      const run = await load();
+      roundCpu.set(run, perOrder(before, await cpuTimes(await pipelinePids()), run));
+      return run;
+    };
     const rounds: LoadRound[] = [];
     for (const [index, concurrency] of options.concurrency.entries()) {
       const progress = new Progress(`c=${concurrency}`);
-      const cpuBefore = await cpuTimes(await pids());
-      const run = await runLoad({
-        orderUrl,
-        count: options.orders,
-        concurrency,
-        studentId: `bench-${index + 1}-c${concurrency}`,
-        items: ITEMS,
-        timeoutMs: 60_000 + options.orders * 10,
-        onProgress: (n) => progress.update(`posted ${num(n)}/${num(options.orders)}`),
-        onWait: (waited) =>
-          progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
-      });
+      const run = await measured(() =>
+        runLoad({
+          orderUrl,
+          count: options.orders,
+          concurrency,
+          studentId: `bench-${index + 1}-c${concurrency}`,
+          items: ITEMS,
+          timeoutMs: 60_000 + options.orders * 10,
+          onProgress: (n) => progress.update(`posted ${num(n)}/${num(options.orders)}`),
+          onWait: (waited) =>
+            progress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
+        })
+      );
       rounds.push(run);
-      roundCpu.set(run, perOrder(cpuBefore, await cpuTimes(await pids()), run));
       progress.done(roundLine(run));
     }
 
@@ -205,20 +209,20 @@ async function main(): Promise<number> {
     // three items at once, in mixed orders.
     const cartConcurrency = Math.max(...options.concurrency);
     const cartProgress = new Progress(`carts c=${cartConcurrency}`);
-    const cartCpuBefore = await cpuTimes(await pids());
-    const cartRun = await runLoad({
-      orderUrl,
-      count: options.orders,
-      concurrency: cartConcurrency,
-      studentId: `bench-carts-c${cartConcurrency}`,
-      items: ITEMS,
-      linesPerOrder: CART_LINES,
-      timeoutMs: 60_000 + options.orders * 10 * CART_LINES,
-      onProgress: (n) => cartProgress.update(`posted ${num(n)}/${num(options.orders)} carts`),
-      onWait: (waited) =>
-        cartProgress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
-    });
-    roundCpu.set(cartRun, perOrder(cartCpuBefore, await cpuTimes(await pids()), cartRun));
+    const cartRun = await measured(() =>
+      runLoad({
+        orderUrl,
+        count: options.orders,
+        concurrency: cartConcurrency,
+        studentId: `bench-carts-c${cartConcurrency}`,
+        items: ITEMS,
+        linesPerOrder: CART_LINES,
+        timeoutMs: 60_000 + options.orders * 10 * CART_LINES,
+        onProgress: (n) => cartProgress.update(`posted ${num(n)}/${num(options.orders)} carts`),
+        onWait: (waited) =>
+          cartProgress.update(`waiting for final statuses (${num(waited / 1000, 1)} s)`),
+      })
+    );
     cartProgress.done(roundLine(cartRun));
 
     const placed: AcceptedOrder[] = [];

@@ -145,13 +145,7 @@ export class TransactionScope<C> {
     work: () => Promise<T>,
     flat = false,
   ): Promise<{ result: T; frame: TransactionFrame<C> }> {
-    const frame: TransactionFrame<C> = {
-      handle,
-      hooks: [],
-      done: false,
-      flat,
-      deferred: new Map(),
-    };
+    const frame = newFrame(handle, flat);
     try {
       const result = await this.#frames.run(frame, work);
       return { result, frame };
@@ -162,13 +156,7 @@ export class TransactionScope<C> {
 
   /** Like {@linkcode TransactionScope.run}, for work that never awaits. */
   runSync<T>(handle: C, work: () => T): { result: T; frame: TransactionFrame<C> } {
-    const frame: TransactionFrame<C> = {
-      handle,
-      hooks: [],
-      done: false,
-      flat: false,
-      deferred: new Map(),
-    };
+    const frame = newFrame(handle, false);
     try {
       return { result: this.#frames.run(frame, work), frame };
     } finally {
@@ -201,11 +189,7 @@ export class TransactionScope<C> {
   committed(frame: TransactionFrame<C>, outer: TransactionFrame<C> | undefined): void {
     if (!outer) return runHooks(frame.hooks);
     outer.hooks.push(...frame.hooks);
-    for (const [writer, rows] of frame.deferred) {
-      const before = outer.deferred.get(writer);
-      if (before) before.push(...rows);
-      else outer.deferred.set(writer, rows);
-    }
+    for (const [writer, rows] of frame.deferred) putOff(outer, writer, rows);
   }
 
   /**
@@ -216,10 +200,7 @@ export class TransactionScope<C> {
   defer<T>(writer: DeferredWrite<C, T>, ...rows: T[]): boolean {
     const frame = this.current();
     if (!frame) return false;
-    const key = writer as DeferredWrite<C, unknown>;
-    const before = frame.deferred.get(key);
-    if (before) before.push(...rows);
-    else frame.deferred.set(key, rows);
+    putOff(frame, writer as DeferredWrite<C, unknown>, rows);
     return true;
   }
 
@@ -234,6 +215,18 @@ export class TransactionScope<C> {
     if (frame) frame.hooks.push(bindToActiveContext(hook));
     else runHooks([hook]);
   }
+}
+
+/** A new level of transaction on `handle`, nothing in it yet. */
+function newFrame<C>(handle: C, flat: boolean): TransactionFrame<C> {
+  return { handle, hooks: [], done: false, flat, deferred: new Map() };
+}
+
+/** Adds `rows` to those `writer` writes at the end of `frame`'s transaction. */
+function putOff<C>(frame: TransactionFrame<C>, writer: DeferredWrite<C, unknown>, rows: unknown[]) {
+  const before = frame.deferred.get(writer);
+  if (before) before.push(...rows);
+  else frame.deferred.set(writer, rows);
 }
 
 function runHooks(hooks: (() => void)[]): void {
