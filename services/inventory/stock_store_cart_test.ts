@@ -88,9 +88,15 @@ storeContract("reserve() refuses a short cart whole, naming every short line", a
     'Cannot reserve "Soup": 4 requested, 3 in stock',
     "lines of one item are one line: today's words",
   );
-  assert.deepEqual(await stockOf(stock), MENU, "nothing moved");
+  // Burger comes first in lock order and is there; Soup, after it, is short.
+  const lastShort = await stock.reserve(cart("c4", [
+    { item: "Soup", qty: 4 },
+    { item: "Burger", qty: 2 },
+  ]));
+  assert.equal(reasonOf(lastShort), "Soup: 4 requested, 3 left");
+  assert.deepEqual(await stockOf(stock), MENU, "nothing moved, the Burgers taken first included");
   const events = await drainOutbox(outbox);
-  assert.deepEqual(events.map((e) => e.type), Array(3).fill("InventoryFailed"));
+  assert.deepEqual(events.map((e) => e.type), Array(4).fill("InventoryFailed"));
   assert.deepEqual(events[0].body.lines, [
     { item: "Soup", qty: 5 },
     { item: "Coffee", qty: 2 },
