@@ -108,6 +108,7 @@ const SCHEMA = [
 export class SqliteOrderStore {
   #insert: StatementSync;
   #byId: StatementSync;
+  #awaiting: StatementSync;
   #finish: StatementSync;
   #insertFinished: StatementSync;
   #oldestPlaced: StatementSync;
@@ -132,6 +133,8 @@ export class SqliteOrderStore {
       (order_id, item, qty, lines, student_id, status, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, 'PLACED', ?, ?)`);
     this.#byId = sql.prepare(`SELECT * FROM orders WHERE order_id = ?`);
+    // What a result needs of its order, no more: read for every order, it is the hot path.
+    this.#awaiting = sql.prepare(`SELECT status, item, qty, lines FROM orders WHERE order_id = ?`);
     this.#finish = sql.prepare(`UPDATE orders SET status = ?, reason = ?, item = ?, lines = ?,
         reserved_at = ?, updated_at = ?
       WHERE order_id = ? AND status = 'PLACED'`);
@@ -287,11 +290,10 @@ export class SqliteOrderStore {
     const now = new Date().toISOString();
     const reservedAt = outcome === "RESERVED" ? now : null;
     return this.db.write(() => {
-      const stored = this.#byId.get(event.order_id);
+      const stored = this.#awaiting.get(event.order_id);
       if (stored) {
-        const order = toOrder(stored);
-        if (!awaitsInventory(order.status)) return false;
-        const lines = linesAfter(order.lines, result);
+        if (!awaitsInventory(stored.status as OrderStatus)) return false;
+        const lines = linesAfter(storedLines(stored), result);
         return this.#finish.run(
           outcome,
           reason,
@@ -401,12 +403,9 @@ export class SqliteOrderStore {
 }
 
 function toOrder(row: Record<string, unknown>): Order {
-  const lines: OrderLine[] = row.lines == null
-    ? [{ item: String(row.item), qty: Number(row.qty) }]
-    : JSON.parse(String(row.lines));
   const order: Order = {
     order_id: String(row.order_id),
-    ...withLines(lines),
+    ...withLines(storedLines(row)),
     student_id: String(row.student_id),
     status: row.status as OrderStatus,
     created_at: String(row.created_at),
@@ -418,4 +417,11 @@ function toOrder(row: Record<string, unknown>): Order {
   if (row.cancelled_by != null) order.cancelled_by = row.cancelled_by as Order["cancelled_by"];
   if (row.stock_released_at != null) order.stock_released_at = String(row.stock_released_at);
   return order;
+}
+
+/** The lines of an order's row; rows from before carts hold their one line flat. */
+function storedLines(row: Record<string, unknown>): OrderLine[] {
+  return row.lines == null
+    ? [{ item: String(row.item), qty: Number(row.qty) }]
+    : JSON.parse(String(row.lines));
 }
