@@ -121,7 +121,7 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
         databases.push(database);
         const url = new URL(database.url);
         if (passwords.database) url.password = passwords.database;
-        databaseUrls[service] = url.toString();
+        databaseUrls[service] = overSocket(url.toString());
       }
     }
   } catch (err) {
@@ -246,4 +246,16 @@ function profiled(args: string[], dir: string | undefined, key: string): string[
   if (!dir) return args;
   const [run, ...rest] = args;
   return [run, "--cpu-prof", `--cpu-prof-dir=${join(dir, key)}`, ...rest];
+}
+
+/**
+ * `url` through the server's Unix socket when `TEST_POSTGRES_SOCKET_DIR` names its directory
+ * (`deno task bench --store postgres` compares the two that way); as it is otherwise.
+ */
+function overSocket(url: string): string {
+  const directory = Deno.env.get("TEST_POSTGRES_SOCKET_DIR");
+  if (!directory) return url;
+  const { username, password, pathname } = new URL(url);
+  const credentials = password ? `${username}:${password}` : username;
+  return `postgresql://${credentials}@${pathname}?host=${encodeURIComponent(directory)}`;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { type Config, ENV_DEFAULTS, loadConfig, readEnv } from "@campus/shared/config";
+import { postgresTarget } from "@campus/shared/postgres_target";
 import type { ServiceName } from "@campus/shared/topology";
 
 /**
@@ -42,9 +43,15 @@ export const SERVICE_ENV: readonly string[] = Object.freeze([
  * variables of {@linkcode SERVICE_ENV}, no subprocesses, no system information, and the network:
  * only the `host:port` pairs of `net` when given (see {@linkcode serviceNetwork}; none for an
  * empty list), or any host when not, as for a binary whose broker and database are named at run
- * time.
+ * time. `sockets` are Unix sockets it may connect to (a `DATABASE_URL` naming one): besides the
+ * socket's `unix:` address in `net`, Deno asks for reading and writing its file.
  */
-export function servicePermissions(dataDir: string, net?: readonly string[]): string[] {
+export function servicePermissions(
+  dataDir: string,
+  net?: readonly string[],
+  sockets: readonly string[] = [],
+): string[] {
+  const files = [dataDir, ...sockets].join(",");
   return [
     // An empty list means no network: `--allow-net=` itself would be refused.
     ...(net === undefined
@@ -53,8 +60,8 @@ export function servicePermissions(dataDir: string, net?: readonly string[]): st
       ? [`--allow-net=${net.join(",")}`]
       : []),
     `--allow-env=${SERVICE_ENV.join(",")}`,
-    `--allow-read=${dataDir}`,
-    `--allow-write=${dataDir}`,
+    `--allow-read=${files}`,
+    `--allow-write=${files}`,
     "--no-prompt",
     `--v8-flags=${SERVICE_V8_FLAGS}`,
   ];
@@ -77,7 +84,10 @@ export function serviceNetwork(config: Readonly<Config>): string[] | undefined {
     if (!parsed?.hostname) return undefined;
     add(parsed.hostname, parsed.port || (parsed.protocol === "amqps:" ? 5671 : 5672));
   }
-  if (config.databaseUrl) {
+  const socket = config.databaseUrl ? postgresTarget(config.databaseUrl).socket : undefined;
+  // Deno grants a Unix socket as a network address of its own (and its file, see below).
+  if (socket) pairs.add(`unix:${socket}`);
+  else if (config.databaseUrl) {
     // Several hosts in one URL (`h1:5432,h2:5432`) do not parse: the network stays open.
     const parsed = URL.parse(config.databaseUrl);
     if (!parsed?.hostname || parsed.searchParams.has("host")) return undefined;
@@ -114,7 +124,12 @@ export function serviceRunArgs(
   }
   const dataDir = config?.dataDir ?? (seen.DATA_DIR || ENV_DEFAULTS.DATA_DIR);
   const net = config ? serviceNetwork(config) : [];
-  return ["run", ...servicePermissions(dataDir, net), serviceMain(root, service)];
+  const socket = config?.databaseUrl ? postgresTarget(config.databaseUrl).socket : undefined;
+  return [
+    "run",
+    ...servicePermissions(dataDir, net, socket ? [socket] : []),
+    serviceMain(root, service),
+  ];
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 } from "./database.ts";
 import type { DatabaseWaits } from "./database_waits.ts";
 import { redactUrl } from "../runtime/redact.ts";
+import { postgresTarget } from "./postgres_target.ts";
 
 /** The driver's query function: the pool, or one transaction's connection. */
 export type Sql = postgres.ISql;
@@ -93,7 +94,9 @@ export class PostgresDatabase implements Database {
     url: string,
     { name, max = 8, timeouts, waits }: PostgresOptions,
   ): PostgresDatabase {
-    const pool = postgres(url, {
+    const target = postgresTarget(url);
+    const pool = postgres(target.url, {
+      ...(target.socket && { path: target.socket }),
       max,
       connect_timeout: 10,
       // Idle connections go, so replicas that calm down give the server its slots back.
