@@ -49,7 +49,7 @@ Deno.test("serviceNetwork() lists where a service listens and what it connects t
     assert.deepEqual(serviceNetwork(config), ["[::]:5002", "127.0.0.1:5672", "db"]);
   });
   await t.step(
-    "a database over a Unix socket needs no network; several hosts leave it open",
+    "a database over a Unix socket is its unix: address; several hosts leave all open",
     () => {
       const socket = loadConfig("inventory", {
         DATABASE_URL: "postgres://app@/inventory?host=/run/postgresql",
