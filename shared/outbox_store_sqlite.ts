@@ -1,6 +1,7 @@
 /**
  * The outbox in SQLite. One process owns the file, so one relay reads it: rows are read in
- * order, published, then deleted as a prefix.
+ * order, published, then deleted as a prefix. The rows this process committed are also kept in
+ * memory, so the relay hands them over without reading them back.
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
@@ -45,9 +46,12 @@ export class SqliteOutboxStore {
   #count: StatementSync;
   #oldest: StatementSync;
   #listeners: (() => void)[] = [];
+  /** The table's rows in memory, shared by every outbox store of this database. */
+  #kept: KeptRows;
 
   private constructor(private readonly db: SqliteDatabase) {
     const sql = db.db;
+    this.#kept = keptRowsOf(db);
     this.#insert = sql.prepare(
       `INSERT INTO outbox
        (message_id, type, routing_key, correlation_id, body, enqueued_at, traceparent)
@@ -72,23 +76,32 @@ export class SqliteOutboxStore {
 
   /**
    * Adds events inside the synchronous work of a store's {@linkcode SqliteDatabase.write}: no
-   * write of its own, and a failure throws (the store's write rolls back), never rejects.
+   * write of its own, and a failure throws (the store's write rolls back), never rejects. The
+   * relay is handed these very objects: an event is not to be changed once added.
    */
   insert(...events: OutgoingEvent[]): void {
     const now = Date.now();
     const active = activeTraceparent();
+    const rows: Row[] = [];
+    const reads = this.#kept.reads;
     for (const event of events) {
-      this.#insert.run(
+      const traceparent = event.traceparent ?? active;
+      const { lastInsertRowid } = this.#insert.run(
         event.messageId,
         event.type,
         event.routingKey,
         event.correlationId,
         JSON.stringify(event.body),
         now,
-        event.traceparent ?? active ?? null,
+        traceparent ?? null,
       );
+      rows.push([Number(lastInsertRowid), withTrace(event, traceparent)]);
     }
-    this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
+    this.db.afterCommit(() => {
+      // Hooks run once the commit is on disk: the relay may announce these rows at once.
+      this.#kept.committed(rows, reads);
+      this.#listeners.forEach((listener) => listener());
+    });
   }
 
   /** Calls `listener` after each commit that added events. */
@@ -101,16 +114,31 @@ export class SqliteOutboxStore {
     limit: number,
     publish: (events: OutgoingEvent[]) => Promise<void>,
   ): Promise<number> {
-    const rows = await this.db.read(() => this.#pending.all(limit));
+    const rows = this.#kept.whole ? this.#kept.oldest(limit) : await this.#readOldest(limit);
     if (rows.length === 0) return 0;
-    // Never announce what a power loss could still take back.
-    await this.db.durable();
-    await publish(rows.map(toEvent));
-    const last = Number(rows[rows.length - 1].seq);
+    await publish(rows.map(([, event]) => event));
+    const last = rows[rows.length - 1][0];
     // Lost to a power loss, the rows are only published again, and consumers take a message
     // twice as once: this commit need not wait for a flush.
-    await this.db.write(() => this.#delete.run(last), { durable: false });
+    await this.db.write(() => {
+      this.#delete.run(last);
+      // At the commit, before any other transaction: a seq freed here may be reused at once.
+      this.db.afterCommit(() => this.#kept.deleted(rows));
+    }, { durable: false });
     return rows.length;
+  }
+
+  /** Up to `limit` of the oldest rows, from the table; when that is all of it, keeps it. */
+  async #readOldest(limit: number): Promise<Row[]> {
+    const rows = await this.db.read(() => {
+      const rows = this.#pending.all(limit).map((row): Row => [Number(row.seq), toEvent(row)]);
+      this.#kept.read(rows, rows.length < limit);
+      return rows;
+    });
+    // A row read here may be committed and not yet on disk (its commit hooks have not run):
+    // never announce what a power loss could still take back.
+    if (rows.length > 0) await this.db.durable();
+    return rows;
   }
 
   /** Number of unsent events. */
@@ -125,6 +153,83 @@ export class SqliteOutboxStore {
       return typeof at === "number" ? at : undefined;
     });
   }
+}
+
+/** An outbox row: its seq and its event. */
+type Row = [seq: number, event: OutgoingEvent];
+
+/**
+ * Rows kept in memory at most: beyond, the broker has been away a while, and the relay reads
+ * the table again rather than hold every row twice.
+ */
+const KEPT_LIMIT = 5_000;
+
+/**
+ * The outbox table's rows in memory, so that the relay hands over what this process committed
+ * without reading it back and parsing it again. Not whole at first, since rows may be left from
+ * before a restart; whole once a read of the table found all of it; no longer whole once more
+ * than {@linkcode KEPT_LIMIT} rows wait, until a read finds the table small again.
+ */
+class KeptRows {
+  /** Every row of the table, in seq order, while {@linkcode KeptRows.whole}. */
+  #rows = new Map<number, OutgoingEvent>();
+  whole = false;
+  /** Reads of the table so far. */
+  reads = 0;
+
+  /**
+   * Rows whose commit is on disk, inserted when {@linkcode KeptRows.reads} was `readsBefore`.
+   * A read of the table since then came after their commit and saw them: it keeps them, or
+   * leaves them to the next read.
+   */
+  committed(rows: readonly Row[], readsBefore: number): void {
+    if (!this.whole || this.reads !== readsBefore) return;
+    for (const [seq, event] of rows) this.#rows.set(seq, event);
+    if (this.#rows.size > KEPT_LIMIT) {
+      this.whole = false;
+      this.#rows.clear();
+    }
+  }
+
+  /** Rows read from the table, oldest first; `all` when they are the whole table. */
+  read(rows: readonly Row[], all: boolean): void {
+    this.reads++;
+    if (!all) return;
+    this.#rows = new Map(rows);
+    this.whole = true;
+  }
+
+  /** Up to `limit` of the oldest rows. */
+  oldest(limit: number): Row[] {
+    const rows: Row[] = [];
+    for (const row of this.#rows) {
+      if (rows.length === limit) break;
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  /** Rows deleted from the table. */
+  deleted(rows: readonly Row[]): void {
+    for (const [seq] of rows) this.#rows.delete(seq);
+  }
+}
+
+/** One {@linkcode KeptRows} per database, whichever outbox store of it commits or deletes. */
+const keptRows = new WeakMap<SqliteDatabase, KeptRows>();
+
+function keptRowsOf(db: SqliteDatabase): KeptRows {
+  let kept = keptRows.get(db);
+  if (!kept) keptRows.set(db, kept = new KeptRows());
+  return kept;
+}
+
+function withTrace(event: OutgoingEvent, traceparent: string | undefined): OutgoingEvent {
+  if (event.traceparent === traceparent) return event;
+  const traced = { ...event };
+  if (traceparent === undefined) delete traced.traceparent;
+  else traced.traceparent = traceparent;
+  return traced;
 }
 
 function toEvent(row: Record<string, unknown>): OutgoingEvent {
