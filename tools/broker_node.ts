@@ -35,13 +35,27 @@ export function canStartBrokerNode(): boolean {
   return which("rabbitmq-server") !== undefined && which("rabbitmqctl") !== undefined;
 }
 
-/** A TCP port nobody listens on right now. */
+/**
+ * A TCP port nobody listens on right now, and not handed out before by this process: the
+ * kernel may give a port it just freed again (one stack in a hundred of 14 ports had two
+ * alike), and a stack whose two processes share a port has one of them fail to start while the
+ * other answers in its place.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  if (handedOut.size >= MAX_REMEMBERED_PORTS) handedOut.clear();
+  while (true) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
+
+/** Ports {@linkcode freePort} gave; forgotten past a bound, long after their stacks ended. */
+const handedOut = new Set<number>();
+const MAX_REMEMBERED_PORTS = 4_096;
 
 /** Settings of {@linkcode createBrokerNode}. */
 export interface BrokerNodeOptions {
