@@ -24,6 +24,7 @@ import {
   canStartBrokerNode,
   createBrokerNode,
   freePort,
+  listensOn,
 } from "../tools/broker_node.ts";
 import { appendTo } from "../tools/process_log.ts";
 import { serviceRunArgs } from "../tools/service_runtime.ts";
@@ -178,8 +179,11 @@ export async function startLocalBackend(options: StackOptions = {}): Promise<Sta
         if (!children.has(key)) {
           throw new Error(`${key} exited while starting:\n${await tail(logPath(key))}`);
         }
-        return await answers(`${backend.baseUrl(service, replica)}/health`);
-      }, { timeoutMs: 30_000, what: `${key} to answer /health` });
+        // Its own socket: another process answering on the port must not pass for the service
+        // (this one then fails to start, and says so above).
+        return await answers(`${backend.baseUrl(service, replica)}/health`) &&
+          await listensOn(child.pid, ports[service][replica]);
+      }, { timeoutMs: 30_000, what: `${key} to answer /health on a port of its own` });
     },
     async stop(service, replica = 0) {
       const key = keyOf(service, replica);

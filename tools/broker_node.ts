@@ -57,6 +57,34 @@ export function freePort(): number {
 const handedOut = new Set<number>();
 const MAX_REMEMBERED_PORTS = 4_096;
 
+/**
+ * Whether process `pid` holds a socket listening on TCP `port`, from Linux's `/proc`: a start
+ * that waits for a process to answer on its port must not take another process's answer for
+ * it. True where `/proc` cannot tell (another system).
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  let table: string;
+  try {
+    table = await Deno.readTextFile(`/proc/${pid}/net/tcp`) +
+      await Deno.readTextFile(`/proc/${pid}/net/tcp6`).catch(() => "");
+  } catch {
+    return true;
+  }
+  // Columns: sl, local address (hex ip:port), remote address, state (0A: listening), …, inode.
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = new Set(
+    table.split("\n").map((line) => line.trim().split(/\s+/))
+      .filter((columns) => columns[1]?.endsWith(local) && columns[3] === "0A")
+      .map((columns) => `socket:[${columns[9]}]`),
+  );
+  if (inodes.size === 0) return false;
+  for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+    const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`).catch(() => "");
+    if (inodes.has(target)) return true;
+  }
+  return false;
+}
+
 /** Settings of {@linkcode createBrokerNode}. */
 export interface BrokerNodeOptions {
   /** AMQP port; a free one when left out. */
