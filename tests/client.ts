@@ -177,6 +177,25 @@ export async function getJson<T>(url: string): Promise<{ status: number; body: T
   return { status: res.status, body: await res.json() as T };
 }
 
+/**
+ * A service replica's listing (`/orders`, `/notifications`, `/inventory`); anything but a 200
+ * with an array fails, saying what came instead.
+ */
+export async function listFrom<T>(
+  stack: Stack,
+  service: ServiceName,
+  replica: number,
+  path: string,
+): Promise<T[]> {
+  const { status, body } = await getJson<T[]>(stack.url(service, path, replica));
+  if (status !== 200 || !Array.isArray(body)) {
+    throw new Error(
+      `GET ${path} of ${service} replica ${replica} answered ${status}: ${JSON.stringify(body)}`,
+    );
+  }
+  return body;
+}
+
 /** Waits until an order has a final status and returns it. */
 export async function finalOrder(
   stack: Stack,

@@ -7,12 +7,13 @@
  * while another inventory replica is killed: each ends as it must, and stock adds up per item.
  */
 import assert from "node:assert/strict";
-import { SERVICE_NAMES, type ServiceName } from "@campus/shared/topology";
+import { SERVICE_NAMES } from "@campus/shared/topology";
 import { INTEGRATION, Stack } from "./stack.ts";
 import {
   cancelOrder,
   getJson,
   type LineView,
+  listFrom,
   orderMix,
   type OrderRequest,
   type OrderStatus,
@@ -84,7 +85,7 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
       assert.deepEqual(ledger.problems, [], `the ledgers disagree: ${ledger.problems.join("; ")}`);
       assert.equal(ledger.final, ORDERS);
       assert.equal(ledger.dead_lettered, 0, "nothing was dead-lettered");
-      const orders = await listFrom(stack, "order", 0, "/orders");
+      const orders = await listFrom<Row>(stack, "order", 0, "/orders");
       const scarce = orders.filter((o) => o.item === SCARCE);
       assert.equal(scarce.length, scarceOrders);
       assert.equal(
@@ -107,9 +108,9 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
           ["notification", "/notifications"],
         ] as const
       ) {
-        const first = canonical(await listFrom(stack, service, 0, path));
+        const first = canonical(await listFrom<Row>(stack, service, 0, path));
         for (let replica = 1; replica < stack.replicasOf(service); replica++) {
-          const other = canonical(await listFrom(stack, service, replica, path));
+          const other = canonical(await listFrom<Row>(stack, service, replica, path));
           assert.deepEqual(other, first, `${service} replica ${replica} agrees with replica 0`);
         }
       }
@@ -184,7 +185,7 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
         );
         assert.equal(ledger.dead_lettered, 0, "nothing was dead-lettered");
         const orders = new Map(
-          (await listFrom(stack, "order", 1, "/orders")).map((o) => [o.order_id, o]),
+          (await listFrom<Row>(stack, "order", 1, "/orders")).map((o) => [o.order_id, o]),
         );
         const wrong = orderIds.filter((id) => orders.get(id)?.status !== expected.get(id))
           .map((id) => `${id}: ${orders.get(id)?.status}, expected ${expected.get(id)}`);
@@ -198,9 +199,9 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
         }
 
         await stack.start("inventory", KILLED_INVENTORY);
-        const first = canonical(await listFrom(stack, "inventory", 0, "/inventory"));
+        const first = canonical(await listFrom<Row>(stack, "inventory", 0, "/inventory"));
         assert.deepEqual(
-          canonical(await listFrom(stack, "inventory", KILLED_INVENTORY, "/inventory")),
+          canonical(await listFrom<Row>(stack, "inventory", KILLED_INVENTORY, "/inventory")),
           first,
           `inventory replica ${KILLED_INVENTORY}, back, agrees with replica 0`,
         );
@@ -213,17 +214,6 @@ Deno.test("a cluster of three broker nodes and replicas on PostgreSQL", INTEGRAT
 
 // deno-lint-ignore no-explicit-any
 type Row = Record<string, any>;
-
-async function listFrom(
-  stack: Stack,
-  service: ServiceName,
-  replica: number,
-  path: string,
-): Promise<Row[]> {
-  const { status, body } = await getJson<Row[]>(stack.url(service, path, replica));
-  assert.equal(status, 200, `${service} replica ${replica} lists ${path}`);
-  return body;
-}
 
 /** Rows in a fixed order, so two replicas' listings compare whatever order they came in. */
 function canonical(rows: Row[]): Row[] {

@@ -5,9 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { dlqOf, type ServiceName, WORK_QUEUES } from "@campus/shared/topology";
+import { dlqOf, WORK_QUEUES } from "@campus/shared/topology";
 import {
-  getJson,
+  listFrom,
   type NotificationView,
   orderLines,
   type OrderStatus,
@@ -62,15 +62,6 @@ export interface LedgerScope {
   timeoutMs?: number;
 }
 
-/** A service's listing; anything but a 200 with an array fails, saying what came instead. */
-async function listing<T>(stack: Stack, service: ServiceName, path: string): Promise<T[]> {
-  const { status, body } = await getJson<T[]>(stack.url(service, path));
-  if (status !== 200 || !Array.isArray(body)) {
-    throw new Error(`GET ${path} of ${service} answered ${status}: ${JSON.stringify(body)}`);
-  }
-  return body;
-}
-
 /** Statuses of an order whose stock stays taken: the food is reserved, cooked or handed out. */
 const HOLDS_STOCK: ReadonlySet<OrderStatus> = new Set([
   "RESERVED",
@@ -94,12 +85,12 @@ export async function checkLedger(stack: Stack, scope: LedgerScope): Promise<Led
   let ids: string[];
   let notifications: NotificationView[];
   while (true) {
-    orders = new Map((await listing<OrderView>(stack, "order", "/orders")).map((o) => [
+    orders = new Map((await listFrom<OrderView>(stack, "order", 0, "/orders")).map((o) => [
       o.order_id,
       o,
     ]));
     ids = orderIds ? [...orderIds] : [...orders.keys()];
-    notifications = await listing<NotificationView>(stack, "notification", "/notifications");
+    notifications = await listFrom<NotificationView>(stack, "notification", 0, "/notifications");
     const told = new Set(notifications.map((n) => `${n.order_id} ${n.outcome}`));
     const settled = ids.every((id) => {
       const order = orders.get(id);
