@@ -27,17 +27,19 @@ export async function createNotificationService(
         return;
       }
       const fields = { order_id, outcome: status };
-      const recorded = await notifications.record(notice);
-      if (recorded === "recorded") {
-        db.afterCommit(() => log.info("notification recorded", fields));
-      } else if (recorded === "after_cancel") {
-        // Inventory decided after the cancel (it restarted and read the order first), or a late
-        // or stray result: the student was told CANCELLED, and that stands.
-        db.afterCommit(() => log.info("result after cancel, not told", fields));
-      } else {
-        // A redelivery, a replay, or a status reached again (a recalled order made READY twice).
-        db.afterCommit(() => log.warn("duplicate event, already notified", fields));
-      }
+      await notifications.record(notice, (recorded) => {
+        if (recorded === "recorded") {
+          log.info("notification recorded", fields);
+        } else if (recorded === "after_cancel") {
+          // Inventory decided after the cancel (it restarted and read the order first), or a
+          // late or stray result: the student was told CANCELLED, and that stands.
+          log.info("result after cancel, not told", fields);
+        } else {
+          // A redelivery, a replay, or a status reached again (a recalled order made READY
+          // twice).
+          log.warn("duplicate event, already notified", fields);
+        }
+      });
     };
   return {
     routes: [{

@@ -13,13 +13,16 @@ import type { Notification, NotificationFilter, RecordOutcome } from "./notifica
 /** The notification service's store. */
 export interface NotificationStore {
   /**
-   * Records the notification of a notice, in `notificationMessage`'s words: `recorded`; or
-   * nothing, because one for its order and status was recorded before (`duplicate`), or because
-   * it is an inventory result (`RESERVED`, `FAILED`) for an order whose student was already told
-   * it is `CANCELLED` (`after_cancel`): inventory restarted and decided before it read the
-   * cancel, or a late or stray result. The check and the insert are one statement.
+   * Records the notification of a notice, in `notificationMessage`'s words, and once that is
+   * committed (at once outside a transaction) tells `heard` what it did: `recorded`; or nothing,
+   * because one for its order and status was recorded before (`duplicate`), or because it is an
+   * inventory result (`RESERVED`, `FAILED`) for an order whose student was already told it is
+   * `CANCELLED` (`after_cancel`): inventory restarted and decided before it read the cancel, or
+   * a late or stray result. The check and the insert are one statement. The outcome comes by
+   * hook, not as the result, so that PostgreSQL may record a transaction's notices together at
+   * its end, one statement for a batch of messages.
    */
-  record(notice: Notice): Promise<RecordOutcome>;
+  record(notice: Notice, heard: (outcome: RecordOutcome) => void): Promise<void>;
   /**
    * Notifications oldest first, optionally for one order or one student, a batch (one read) at
    * a time: pagination, so that any number streams in bounded memory.

@@ -53,10 +53,13 @@ export class SqliteNotificationStore {
     return new SqliteNotificationStore(db);
   }
 
-  /** Records the notification of a notice, unless told before or contradicting a cancel. */
-  record(notice: Notice): Promise<RecordOutcome> {
+  /**
+   * Records the notification of a notice, unless told before or contradicting a cancel; `heard`
+   * hears what it did once that is committed.
+   */
+  async record(notice: Notice, heard: (outcome: RecordOutcome) => void): Promise<void> {
     const { order_id, student_id, status } = notice;
-    return this.db.write((): RecordOutcome => {
+    const outcome = await this.db.write((): RecordOutcome => {
       const inserted = this.#insert.run(
         order_id,
         student_id,
@@ -67,6 +70,7 @@ export class SqliteNotificationStore {
       if (inserted) return "recorded";
       return this.#told.get(order_id, status) ? "duplicate" : "after_cancel";
     });
+    this.db.afterCommit(() => heard(outcome));
   }
 
   /** Records oldest first, a batch (one read) at a time. */

@@ -117,8 +117,12 @@ export interface TransactionFrame<C> {
  * on its connection, just before it commits.
  */
 export interface DeferredWrite<C, T> {
-  /** Writes `rows`, in the order they were put off, with the transaction's `handle`. */
-  write(rows: T[], handle: C): Promise<void>;
+  /**
+   * Writes `rows`, in the order they were put off, with the transaction's `handle`; what the
+   * writer learnt of each row (a key already taken, say) it hands to hooks given to
+   * `afterCommit`, which run once the transaction committed.
+   */
+  write(rows: T[], handle: C, afterCommit: (hook: () => void) => void): Promise<void>;
 }
 
 /**
@@ -206,7 +210,10 @@ export class TransactionScope<C> {
 
   /** Writes the rows put off in the outermost level `frame`: the engine calls it before commit. */
   async writeDeferred(frame: TransactionFrame<C>): Promise<void> {
-    for (const [writer, rows] of frame.deferred) await writer.write(rows, frame.handle);
+    const afterCommit = (hook: () => void) => frame.hooks.push(hook);
+    for (const [writer, rows] of frame.deferred) {
+      await writer.write(rows, frame.handle, afterCommit);
+    }
   }
 
   /** Adds `hook` to the current level, or runs it at once outside a transaction. */
