@@ -10,7 +10,7 @@ import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
 import type { Release, Reservation } from "./stock.ts";
-import { openStockStore } from "./stock_store.ts";
+import { openStockStore, type OrderItems } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; its error id follows. */
 export const SET_ASIDE_REASON =
@@ -30,7 +30,8 @@ export async function createInventoryService(
     subscriptions: {
       order_placed: {
         // Replicas take the stock rows of a batch in one order: they wait, never deadlock.
-        prepareBatch: (messages) => stock.lockItems(messages.flatMap(({ body }) => itemsOf(body))),
+        prepareBatch: (messages) =>
+          stock.prepareReservations(messages.flatMap(({ body }) => orderItemsOf(body))),
         handle: async ({ body, retries }) => {
           const order = decodeEvent("OrderPlaced", body);
           if (config.testFaults) injectFault(order, retries);
@@ -131,6 +132,12 @@ function injectFault(order: OrderPlaced, retries: number): void {
     throw new Error(`injected verbose fault: ${"the statement was ".repeat(300)}(end)`);
   }
   if (id === "fault:crash") Deno.exit(70);
+}
+
+/** The id and items of an order's body; nothing for a body without an id. */
+function orderItemsOf(body: unknown): OrderItems[] {
+  const order_id = (body as { order_id?: unknown } | null)?.order_id;
+  return typeof order_id === "string" ? [{ order_id, items: itemsOf(body) }] : [];
 }
 
 /**

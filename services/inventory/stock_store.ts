@@ -42,6 +42,20 @@ export interface StockStore {
    * process owns the data.
    */
   lockItems(names: readonly string[]): Promise<void>;
+  /**
+   * Readies the current transaction for {@linkcode StockStore.reserve} of `orders` (a batch):
+   * takes their items' stock rows as {@linkcode StockStore.lockItems} does and, where a round
+   * trip per order would cost most (PostgreSQL, in a transaction without savepoints), reads what
+   * was decided on them, so that each `reserve` decides in memory and the batch's decisions are
+   * written together just before the commit.
+   */
+  prepareReservations(orders: readonly OrderItems[]): Promise<void>;
+}
+
+/** An order as {@linkcode StockStore.prepareReservations} needs it: its id and item names. */
+export interface OrderItems {
+  order_id: string;
+  items: string[];
 }
 
 /** The stock of `db`, its schema brought up to date and the items of `menu` added if new. */

@@ -230,53 +230,64 @@ storeContract("decisions recorded before carts keep their outcome and lines", as
   assert.deepEqual(refused.body.lines, [{ item: "Pizza", qty: 3 }]);
 });
 
-storeContract(
-  "replicas racing 200 carts over scarce items sell each unit once, without deadlock",
-  async ({ db, replica }) => {
-    const menu = { Burger: 40, Coffee: 60, Pie: 30, Soup: 50 };
-    const databases = [db, replica()];
-    const replicas = [await openStock(db, menu), await openStock(databases[1], menu)];
-    const items = Object.keys(menu);
-    // Lines of 1 to 4 items in a random order, so carts meet their items in different orders.
-    const carts = Array.from({ length: 200 }, (_, i) => {
-      const chosen = shuffled(items).slice(0, 1 + (i % 4));
-      return cart(`r${i}`, chosen.map((item) => ({ item, qty: 1 + ((i * 7) % 3) })));
-    });
-    // Each replica takes the carts in batches of 10, as its consumer does (all their items
-    // locked first), and every cart reaches both replicas, as a redelivery would have it.
-    const batches = Array.from({ length: 20 }, (_, b) => carts.slice(b * 10, b * 10 + 10));
-    const runs = [0, 1].flatMap((r) =>
-      batches.map((batch) =>
-        databases[r].transaction(async () => {
-          const { stock } = replicas[r];
-          await stock.lockItems(shuffled(batch.flatMap((c) => c.lines.map((l) => l.item))));
-          const results: Reservation[] = [];
-          for (const order of shuffled(batch)) results.push(await stock.reserve(order));
-          return results;
-        })
-      )
-    );
-    const settled = await Promise.allSettled(runs);
-    const errors = settled.flatMap((s) => s.status === "rejected" ? [String(s.reason)] : []);
-    assert.deepEqual(errors, [], "no batch failed (a deadlock would fail it)");
-    const results = settled.flatMap((s) => s.status === "fulfilled" ? s.value : []);
-    const decided = results.filter((r) => !r.duplicate);
-    assert.equal(decided.length, 200, "each cart decided once");
-    const reserved = decided.filter((r) => r.outcome === "RESERVED");
-    assert.ok(reserved.length > 0 && reserved.length < 200, "some carts reserved, some refused");
-    const taken = Object.fromEntries(items.map((item) => [item, 0]));
-    for (const r of reserved) for (const line of r.event.lines) taken[line.item] += line.qty;
-    const levels = await stockOf(replicas[1].stock);
-    for (const item of items) {
-      assert.ok(levels[item] >= 0, `${item} never negative`);
-      assert.equal(menu[item as keyof typeof menu] - levels[item], taken[item], `${item} ledger`);
-    }
-    for (const r of decided.filter((r) => r.outcome === "FAILED")) {
-      assert.match(reasonOf(r), /requested/, `${r.event.order_id} refused for want of stock`);
-    }
-    await assertNoDeadlock(db);
-  },
-);
+for (const savepoints of [true, false]) {
+  storeContract(
+    "replicas racing 200 carts over scarce items sell each unit once, without deadlock" +
+      (savepoints ? "" : " (batches without savepoints, decided in memory)"),
+    ({ db, replica }) => raceCarts(db, replica(), savepoints),
+  );
+}
+
+/** Two replicas deciding the same 200 carts, in batches of 10 (`savepoints` as given). */
+async function raceCarts(db: Database, other: Database, savepoints: boolean) {
+  const menu = { Burger: 40, Coffee: 60, Pie: 30, Soup: 50 };
+  const databases = [db, other];
+  const replicas = [await openStock(db, menu), await openStock(databases[1], menu)];
+  const items = Object.keys(menu);
+  // Lines of 1 to 4 items in a random order, so carts meet their items in different orders.
+  const carts = Array.from({ length: 200 }, (_, i) => {
+    const chosen = shuffled(items).slice(0, 1 + (i % 4));
+    return cart(`r${i}`, chosen.map((item) => ({ item, qty: 1 + ((i * 7) % 3) })));
+  });
+  // Each replica takes the carts in batches of 10, as its consumer does (all their items
+  // locked first), and every cart reaches both replicas, as a redelivery would have it.
+  const batches = Array.from({ length: 20 }, (_, b) => carts.slice(b * 10, b * 10 + 10));
+  const runs = [0, 1].flatMap((r) =>
+    batches.map((batch) =>
+      databases[r].transaction(async () => {
+        const { stock } = replicas[r];
+        await stock.prepareReservations(
+          shuffled(batch).map((c) => ({
+            order_id: c.order_id,
+            items: c.lines.map((l) => l.item),
+          })),
+        );
+        const results: Reservation[] = [];
+        for (const order of shuffled(batch)) results.push(await stock.reserve(order));
+        return results;
+      }, { savepoints })
+    )
+  );
+  const settled = await Promise.allSettled(runs);
+  const errors = settled.flatMap((s) => s.status === "rejected" ? [String(s.reason)] : []);
+  assert.deepEqual(errors, [], "no batch failed (a deadlock would fail it)");
+  const results = settled.flatMap((s) => s.status === "fulfilled" ? s.value : []);
+  const decided = results.filter((r) => !r.duplicate);
+  assert.equal(decided.length, 200, "each cart decided once");
+  const reserved = decided.filter((r) => r.outcome === "RESERVED");
+  assert.ok(reserved.length > 0 && reserved.length < 200, "some carts reserved, some refused");
+  const taken = Object.fromEntries(items.map((item) => [item, 0]));
+  for (const r of reserved) for (const line of r.event.lines) taken[line.item] += line.qty;
+  const levels = await stockOf(replicas[1].stock);
+  for (const item of items) {
+    assert.ok(levels[item] >= 0, `${item} never negative`);
+    assert.equal(menu[item as keyof typeof menu] - levels[item], taken[item], `${item} ledger`);
+  }
+  for (const r of decided.filter((r) => r.outcome === "FAILED")) {
+    assert.match(reasonOf(r), /requested/, `${r.event.order_id} refused for want of stock`);
+  }
+  await assertNoDeadlock(db);
+}
 
 storeContract(
   "cancels racing decisions on two replicas leave no stock taken for a cancelled order",

@@ -10,7 +10,9 @@
  */
 import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
-import type { PostgresDatabase } from "@campus/shared/postgres";
+import { TransactionConflict } from "@campus/shared/database";
+import type { PostgresDatabase, Sql } from "@campus/shared/postgres";
+import type { OrderItems } from "./stock_store.ts";
 import {
   announcement,
   cancellation,
@@ -53,8 +55,73 @@ const SCHEMA = [
       CHECK (outcome IN ('RESERVED', 'FAILED', 'CANCELLED'));`,
 ];
 
+/**
+ * What a transaction without savepoints (a consumer's batch) decided, and what it decided from:
+ * the stock left of each item whose row it holds, and the decision recorded on each order it
+ * read or decided.
+ */
+class DecisionBatch {
+  /** Stock left of each item whose row the transaction holds, after its decisions. */
+  readonly left = new Map<string, number>();
+  /** The decision on each order read or decided, marked duplicate; null: none yet. */
+  readonly recorded = new Map<string, RecordedDecision | null>();
+  /** Decisions made and not written yet. */
+  decided: Reservation[] = [];
+}
+
+/**
+ * Records a batch's decisions and takes the stock they reserve, in one statement. Another
+ * replica deciding one of the orders first (a set-aside, which holds no stock rows) makes the
+ * whole transaction collide: it runs again and finds that decision.
+ */
+async function writeDecisions(batch: DecisionBatch, sql: Sql): Promise<void> {
+  const decided = batch.decided;
+  batch.decided = [];
+  if (decided.length === 0) return;
+  const rows = decided.map((reservation) => ({
+    order_id: reservation.event.order_id,
+    student_id: reservation.event.student_id,
+    lines: reservation.event.lines,
+    outcome: reservation.outcome,
+    reason: reservation.outcome === "FAILED" ? reservation.event.reason : null,
+  }));
+  const take = new Map<string, number>();
+  for (const reservation of decided) {
+    if (reservation.outcome !== "RESERVED") continue;
+    for (const { item, qty } of reservation.event.lines) {
+      take.set(item, (take.get(item) ?? 0) + qty);
+    }
+  }
+  const takes = [...take].map(([item, qty]) => ({ item, qty }));
+  const [done] = await sql`WITH recorded AS (
+      INSERT INTO reservations (order_id, student_id, lines, outcome, reason, decided_at)
+      SELECT order_id, student_id, lines, outcome, reason, now()
+      FROM jsonb_to_recordset(${sql.json(rows)})
+        AS decided (order_id text, student_id text, lines jsonb, outcome text, reason text)
+      ON CONFLICT (order_id) DO NOTHING
+      RETURNING order_id
+    ), taken AS (
+      UPDATE stock SET quantity = stock.quantity - take.qty
+      FROM jsonb_to_recordset(${sql.json(takes)}) AS take (item text, qty integer)
+      WHERE stock.item = take.item AND stock.quantity >= take.qty
+      RETURNING stock.item
+    )
+    SELECT (SELECT count(*) FROM recorded)::int AS recorded,
+      (SELECT count(*) FROM taken)::int AS taken`;
+  if (done.recorded !== rows.length) {
+    throw new TransactionConflict(
+      `${rows.length - done.recorded} of a batch's ${rows.length} orders were decided meanwhile`,
+    );
+  }
+  // The rows are held since they were read: this would be a bug, and undoes it all.
+  if (done.taken !== takes.length) throw new Error("Stock of a batch changed under its lock");
+}
+
 /** The stock store in a PostgreSQL database. */
 export class PostgresStockStore {
+  /** The decisions of each open transaction without savepoints, by its connection. */
+  #batches = new WeakMap<Sql, DecisionBatch>();
+
   private constructor(
     private readonly db: PostgresDatabase,
     private readonly outbox: OutboxStore,
@@ -82,6 +149,8 @@ export class PostgresStockStore {
   /** Reserves every line of an order or none, or records why not; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.db.transaction(async () => {
+      const batch = this.#batch();
+      if (batch) return await this.#reserveInBatch(order, batch);
       const items = await this.#knowItems(order.lines.map((line) => line.item));
       // One round trip reads the decision recorded before, if any, and takes the stock rows a
       // new one needs (a recorded decision changes no stock, but the rows are few, and a batch
@@ -93,9 +162,36 @@ export class PostgresStockStore {
     });
   }
 
+  /**
+   * Readies the current transaction for the reservations of `orders`: takes their stock rows
+   * and, in a transaction without savepoints, keeps their levels and the orders' recorded
+   * decisions in memory, where `reserve` decides; its decisions are written at the commit.
+   */
+  async prepareReservations(orders: readonly OrderItems[]): Promise<void> {
+    const inStock = await this.#lockStock(
+      await this.#knowItems(orders.flatMap((order) => order.items)),
+    );
+    const batch = this.#batch();
+    if (!batch) return;
+    for (const [item, quantity] of inStock) {
+      if (!batch.left.has(item)) batch.left.set(item, quantity);
+    }
+    const ids = [...new Set(orders.map((order) => order.order_id))]
+      .filter((id) => !batch.recorded.has(id));
+    if (ids.length === 0) return;
+    // Read after the stock rows are held: a decision on one of these orders, which holds the
+    // same rows, is committed by now or waits for this batch.
+    const rows = await this.db.sql`SELECT * FROM reservations WHERE order_id IN ${
+      this.db.sql(ids)
+    }`;
+    for (const id of ids) batch.recorded.set(id, null);
+    for (const row of rows) batch.recorded.set(String(row.order_id), recordedDecision(row));
+  }
+
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
+      await this.#endBatch();
       await this.#knowItems(order.lines.map((line) => line.item));
       // Line by line, unmerged: the order may be set aside because its lines add up to too much.
       const lines = order.lines.map(({ item, qty }) => ({
@@ -110,6 +206,7 @@ export class PostgresStockStore {
   /** Gives back what a cancelled order holds, exactly once; announces the release. */
   cancel(cancel: OrderCancelled): Promise<Release> {
     return this.db.transaction(async () => {
+      await this.#endBatch();
       // Stock rows first, then the decision row: the order a decision takes them in.
       await this.lockItems(cancel.lines.map((line) => line.item));
       let recorded = await this.#recorded(cancel.order_id, { lock: true });
@@ -159,6 +256,67 @@ export class PostgresStockStore {
       WHERE item IN ${this.db.sql(names)} ORDER BY item COLLATE "C" FOR UPDATE`;
     return new Map(rows.map((r) => [r.item as string, Number(r.quantity)]));
   }
+
+  /**
+   * The decisions of the current transaction, when it has no savepoints; undefined in a
+   * transaction with savepoints, which decides with the database one order at a time.
+   */
+  #batch(): DecisionBatch | undefined {
+    if (!this.db.allOrNothing) return undefined;
+    const sql = this.db.sql;
+    let batch = this.#batches.get(sql);
+    if (!batch) {
+      batch = new DecisionBatch();
+      this.#batches.set(sql, batch);
+    }
+    return batch;
+  }
+
+  /**
+   * Writes the decisions of the current transaction's batch now, and forgets what it kept: a
+   * cancel or a set-aside reads and changes the rows itself.
+   */
+  async #endBatch(): Promise<void> {
+    const sql = this.db.sql;
+    const batch = this.#batches.get(sql);
+    if (!batch) return;
+    this.#batches.delete(sql);
+    await writeDecisions(batch, sql);
+  }
+
+  /**
+   * Decides on `order` in memory, from the stock its batch holds and the decisions it read or
+   * made; what it did not read yet (an order or an item `prepareReservations` was not given),
+   * it reads now. The decision is written with the batch's others, just before the commit.
+   */
+  async #reserveInBatch(order: OrderPlaced, batch: DecisionBatch): Promise<Reservation> {
+    const items = await this.#knowItems(order.lines.map((line) => line.item));
+    const unread = items.filter((item) => !batch.left.has(item));
+    if (unread.length > 0) {
+      for (const [item, quantity] of await this.#lockStock(unread)) batch.left.set(item, quantity);
+    }
+    const id = order.order_id;
+    if (!batch.recorded.has(id)) batch.recorded.set(id, (await this.#recorded(id)) ?? null);
+    const recorded = batch.recorded.get(id);
+    if (recorded) return await this.#announce(order, recorded.reservation);
+    const reservation = decide(order, wantedLines(order.lines, this.menu), batch.left, this.menu);
+    if (reservation.outcome === "RESERVED") {
+      for (const { item, qty } of reservation.event.lines) {
+        batch.left.set(item, batch.left.get(item)! - qty);
+      }
+    }
+    batch.recorded.set(id, { reservation: { ...reservation, duplicate: true } });
+    if (batch.decided.length === 0) this.db.defer(this.#decisionWriter, batch);
+    batch.decided.push(reservation);
+    return await this.#announce(order, reservation);
+  }
+
+  /** Writes the decisions of a transaction's batch, just before it commits. */
+  #decisionWriter = {
+    async write(batches: DecisionBatch[], sql: Sql): Promise<void> {
+      for (const batch of batches) await writeDecisions(batch, sql);
+    },
+  };
 
   /**
    * Announces the recorded decision on `order`, or `decide`s and announces it. `decide`

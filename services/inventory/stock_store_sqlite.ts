@@ -164,6 +164,11 @@ export class SqliteStockStore {
     return Promise.resolve();
   }
 
+  /** Readies a batch of reservations: nothing to do, each is decided in memory already. */
+  prepareReservations(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Announces the recorded decision on `order`, or `decide`s and announces it. */
   #settle(order: OrderPlaced, decide: () => Reservation): Promise<Reservation> {
     return this.db.write(() => {

@@ -133,6 +133,15 @@ export class PostgresDatabase implements Database {
     return this.#scope.current() !== undefined;
   }
 
+  /**
+   * True inside a transaction without savepoints (`savepoints: false`): whatever fails in it
+   * fails all of it, so work may keep what it did in memory until the commit, with nothing to
+   * undo should one part of it fail.
+   */
+  get allOrNothing(): boolean {
+    return this.#scope.current()?.flat ?? false;
+  }
+
   async transaction<T>(work: () => Promise<T>, options?: TransactionOptions): Promise<T> {
     const outer = this.#scope.current();
     if (outer?.flat) return await this.#scope.nested(outer, work);
