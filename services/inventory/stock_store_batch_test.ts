@@ -131,3 +131,29 @@ postgresTest(
       ]);
     }),
 );
+
+storeContract("a cancel in a batch of decisions sees them, and they see it", async ({ db }) => {
+  const { stock, outbox } = await openStock(db);
+  const results = await db.transaction(async () => {
+    await stock.prepareReservations([{ order_id: "o1", items: ["Coffee"] }]);
+    const first = await stock.reserve(order("o1", "Coffee", 2));
+    const release = await stock.cancel({
+      ...order("o1", "Coffee", 2),
+      cancelled_by: "student",
+      previous: "RESERVED",
+    });
+    const second = await stock.reserve(order("o2", "Coffee", 3));
+    return [told(first), release.giveBack, told(second)];
+  }, { savepoints: false });
+  assert.deepEqual(results, [
+    'o1 RESERVED: [{"item":"Coffee","qty":2,"remaining":1}]',
+    [{ item: "Coffee", qty: 2 }],
+    'o2 RESERVED: [{"item":"Coffee","qty":3,"remaining":0}]',
+  ]);
+  assert.deepEqual(await stockOf(stock), { Coffee: 0, Pizza: 1 });
+  assert.deepEqual((await drainOutbox(outbox)).map((e) => e.type), [
+    "InventoryReserved",
+    "InventoryReleased",
+    "InventoryReserved",
+  ]);
+});

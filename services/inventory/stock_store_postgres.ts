@@ -191,7 +191,6 @@ export class PostgresStockStore {
   /** Fails an order that could not be processed; announces the decision. */
   setAside(order: OrderPlaced, reason: string): Promise<Reservation> {
     return this.#settle(order, async () => {
-      await this.#endBatch();
       await this.#knowItems(order.lines.map((line) => line.item));
       // Line by line, unmerged: the order may be set aside because its lines add up to too much.
       const lines = order.lines.map(({ item, qty }) => ({
@@ -327,6 +326,7 @@ export class PostgresStockStore {
     decide: () => Promise<Reservation | undefined>,
   ): Promise<Reservation> {
     return this.db.transaction(async () => {
+      await this.#endBatch();
       const reservation = (await this.#recorded(order.order_id))?.reservation ??
         await decide() ?? (await this.#recorded(order.order_id))?.reservation;
       return await this.#announce(order, reservation);
