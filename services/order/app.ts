@@ -9,7 +9,7 @@
 import type { Caller } from "@campus/shared/auth";
 import { HttpError, json, jsonArray } from "@campus/shared/http";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import { applyInventoryResult } from "./inventory_result.ts";
+import { applyInventoryResult, prepareInventoryResults } from "./inventory_result.ts";
 import { createLivePages, type LivePagesDeps, notYours } from "./pages/live.ts";
 import { ORDER_STATUSES, type OrderStatus } from "./order.ts";
 import { OrderIntake } from "./order_intake.ts";
@@ -126,6 +126,7 @@ export async function createOrderService(
     ],
     subscriptions: {
       order_status: {
+        prepareBatch: prepareInventoryResults({ orders }),
         handle: applyInventoryResult({
           db,
           orders,

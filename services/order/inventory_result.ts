@@ -4,7 +4,7 @@
  * or late one changes nothing and is logged as such.
  * @module
  */
-import type { MessageHandler } from "@campus/shared/consumer";
+import type { BatchPreparation, MessageHandler } from "@campus/shared/consumer";
 import type { Database } from "@campus/shared/database";
 import { decodeEvent, decodeInventoryResult, events } from "@campus/shared/events";
 import type { Logger } from "@campus/shared/log";
@@ -16,13 +16,29 @@ export interface ApplyInventoryResultDeps {
   /** The database whose commit the effects wait for. */
   db: Pick<Database, "afterCommit">;
   /** Where the result is recorded. */
-  orders: Pick<OrderStore, "applyResult" | "released">;
+  orders: Pick<OrderStore, "applyResult" | "released" | "prepareResults">;
   /** Counts each order that reached its final status. */
   counts: Pick<OrderMetrics, "completed">;
   /** Hears that orders changed (the live pages). */
   ordersChanged(): void;
   /** Logs each change, and each result that changed nothing. */
   log: Logger;
+}
+
+/**
+ * Readies a batch of inventory's answers: the orders its results are about are read and held
+ * at once ({@linkcode OrderStore.prepareResults}). What a malformed body names is left out (its
+ * handler dead-letters it).
+ */
+export function prepareInventoryResults(
+  { orders }: Pick<ApplyInventoryResultDeps, "orders">,
+): BatchPreparation {
+  return (messages) =>
+    orders.prepareResults(messages.flatMap(({ routingKey, body }) => {
+      if (routingKey === events.InventoryReleased.routingKey) return [];
+      const id = (body as { order_id?: unknown } | null)?.order_id;
+      return typeof id === "string" ? [id] : [];
+    }));
 }
 
 /**

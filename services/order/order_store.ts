@@ -56,6 +56,14 @@ export interface OrderStore {
    */
   applyResult(result: InventoryResult): Promise<boolean>;
   /**
+   * Readies the current transaction for {@linkcode OrderStore.applyResult} of results about
+   * `orderIds` (a batch): where a round trip per result would cost most (PostgreSQL, in a
+   * transaction without savepoints), takes and reads their rows at once, in one order for every
+   * replica, so that each `applyResult` decides in memory and the batch's moves are written
+   * together just before the commit.
+   */
+  prepareResults(orderIds: readonly string[]): Promise<void>;
+  /**
    * Asks again about orders still `PLACED` whose outcome is overdue at `now`, oldest first: a
    * new `OrderPlaced` of each goes into the outbox, and the order's next ask is set
    * `nextAskAfter(asks)` later, in one transaction. Inventory answers a repeated `OrderPlaced`

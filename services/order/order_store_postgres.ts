@@ -7,7 +7,7 @@
 import type { InventoryReleased, InventoryResult, OutgoingEvent } from "@campus/shared/events";
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
-import { pagesOf, type PostgresDatabase, type Row } from "@campus/shared/postgres";
+import { pagesOf, type PostgresDatabase, type Row, type Sql } from "@campus/shared/postgres";
 import {
   canonical,
   IDEMPOTENCY_KEY_TTL_MS,
@@ -16,6 +16,7 @@ import {
   requestOf,
 } from "./idempotency_keys.ts";
 import {
+  awaitsInventory,
   cancelledFrom,
   decideMove,
   linesAfter,
@@ -108,9 +109,49 @@ const COLUMNS = [
   "stock_released_at",
 ] as const;
 
+/** A move from `PLACED` on an inventory result, as {@linkcode writeMoves} writes it. */
+type ResultMove = {
+  order_id: string;
+  status: string;
+  reason: string | null;
+  reserved_at: string | null;
+  updated_at: string;
+  item: string;
+  lines: string;
+};
+
+/**
+ * What a transaction without savepoints (a consumer's batch) did with inventory's results: the
+ * rows it holds, as results left them (null: no such order), and the moves not written yet.
+ */
+class ResultBatch {
+  /** The rows held, by order id, their status as the batch's results left it. */
+  readonly rows = new Map<string, Row | null>();
+  /** Moves made and not written yet. */
+  moves: ResultMove[] = [];
+}
+
+/** Writes a batch's moves in one statement. */
+async function writeMoves(batch: ResultBatch, sql: Sql): Promise<void> {
+  const moves = batch.moves;
+  batch.moves = [];
+  if (moves.length === 0) return;
+  const moved = await sql`UPDATE orders SET status = m.status, reason = m.reason,
+      reserved_at = m.reserved_at, updated_at = m.updated_at, item = m.item, lines = m.lines
+    FROM jsonb_to_recordset(${sql.json(moves)}) AS m (order_id text, status text, reason text,
+      reserved_at timestamptz, updated_at timestamptz, item text, lines text)
+    WHERE orders.order_id = m.order_id AND orders.status = 'PLACED'`;
+  // The rows are held since they were read: this would be a bug, and undoes it all.
+  if (moved.count !== moves.length) {
+    throw new Error(`${moves.length - moved.count} orders left PLACED under a held lock`);
+  }
+}
+
 /** The order store in a PostgreSQL database. */
 export class PostgresOrderStore {
   #prunedAt = -Infinity;
+  /** The results applied in each open transaction without savepoints, by its connection. */
+  #batches = new WeakMap<Sql, ResultBatch>();
 
   private constructor(
     private readonly db: PostgresDatabase,
@@ -247,6 +288,8 @@ export class PostgresOrderStore {
 
   /** Records an inventory outcome; false when the order no longer waited for one. */
   async applyResult(result: InventoryResult): Promise<boolean> {
+    const batch = this.#batch();
+    if (batch) return await this.#applyInBatch(result, batch);
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
     const now = new Date();
@@ -272,8 +315,17 @@ export class PostgresOrderStore {
     }
     // Not moved: the order is unknown here (its row is made), or no longer waits (the insert
     // finds its key taken).
+    return await this.#recordUnknown(result);
+  }
+
+  /** Records a result for an order this service never took; false if it has the order. */
+  async #recordUnknown(result: InventoryResult): Promise<boolean> {
+    const { event, outcome } = result;
+    const reason = result.outcome === "FAILED" ? result.event.reason : null;
+    const now = new Date();
+    const reservedAt = outcome === "RESERVED" ? now : null;
     const lines = event.lines.map(({ item, qty }) => ({ item, qty }));
-    const inserted = await sql`INSERT INTO orders
+    const inserted = await this.db.sql`INSERT INTO orders
       (order_id, item, qty, lines, student_id, status, reason, created_at, updated_at,
         reserved_at)
       VALUES (${event.order_id}, ${lines[0].item}, ${lines[0].qty}, ${JSON.stringify(lines)},
@@ -281,6 +333,94 @@ export class PostgresOrderStore {
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;
   }
+
+  /**
+   * Readies the current transaction for the results of `orderIds`: in a transaction without
+   * savepoints, takes their rows in one order (that of the key) and keeps them in memory,
+   * where `applyResult` decides; its moves are written at the commit.
+   */
+  async prepareResults(orderIds: readonly string[]): Promise<void> {
+    const batch = this.#batch();
+    if (!batch) return;
+    await this.#hold(batch, orderIds.filter((id) => !batch.rows.has(id)));
+  }
+
+  /**
+   * The results applied in the current transaction, when it has no savepoints; undefined in a
+   * transaction with savepoints, which applies them with the database one at a time.
+   */
+  #batch(): ResultBatch | undefined {
+    if (!this.db.allOrNothing) return undefined;
+    const sql = this.db.sql;
+    let batch = this.#batches.get(sql);
+    if (!batch) {
+      batch = new ResultBatch();
+      this.#batches.set(sql, batch);
+    }
+    return batch;
+  }
+
+  /** Takes the rows of `ids` for the rest of the transaction, and keeps what they hold. */
+  async #hold(batch: ResultBatch, ids: readonly string[]): Promise<void> {
+    const wanted = [...new Set(ids)];
+    if (wanted.length === 0) return;
+    const sql = this.db.sql;
+    const rows = await sql`SELECT order_id, item, qty, status, lines FROM orders
+      WHERE order_id IN ${sql(wanted)} ORDER BY order_id FOR UPDATE`;
+    for (const id of wanted) batch.rows.set(id, null);
+    for (const row of rows) batch.rows.set(row.order_id, row);
+  }
+
+  /**
+   * Writes the moves of the current transaction's batch now, and forgets what it kept: a
+   * release reads and changes the rows itself.
+   */
+  async #endBatch(): Promise<void> {
+    const sql = this.db.sql;
+    const batch = this.#batches.get(sql);
+    if (!batch) return;
+    this.#batches.delete(sql);
+    await writeMoves(batch, sql);
+  }
+
+  /**
+   * Applies `result` in memory, to the row its batch holds; a row `prepareResults` was not
+   * given is taken when met, and an order never seen is recorded at once. The move is written
+   * with the batch's others, just before the commit.
+   */
+  async #applyInBatch(result: InventoryResult, batch: ResultBatch): Promise<boolean> {
+    const id = result.event.order_id;
+    if (!batch.rows.has(id)) await this.#hold(batch, [id]);
+    const row = batch.rows.get(id);
+    if (!row) {
+      const recorded = await this.#recordUnknown(result);
+      // Held from here on by the insert: a second result of it in the batch finds it decided.
+      if (recorded) batch.rows.set(id, { order_id: id, status: result.outcome });
+      return recorded;
+    }
+    if (!awaitsInventory(row.status)) return false;
+    const lines = linesAfter(linesOf(row), result);
+    const now = new Date().toISOString();
+    row.status = result.outcome;
+    if (batch.moves.length === 0) this.db.defer(this.#moveWriter, batch);
+    batch.moves.push({
+      order_id: id,
+      status: result.outcome,
+      reason: result.outcome === "FAILED" ? result.event.reason : null,
+      reserved_at: result.outcome === "RESERVED" ? now : null,
+      updated_at: now,
+      item: lines[0].item,
+      lines: JSON.stringify(lines),
+    });
+    return true;
+  }
+
+  /** Writes the moves of a transaction's batch, just before it commits. */
+  #moveWriter = {
+    async write(batches: ResultBatch[], sql: Sql): Promise<void> {
+      for (const batch of batches) await writeMoves(batch, sql);
+    },
+  };
 
   /** Makes a move with its event, in one transaction; see {@linkcode MoveOutcome}. */
   move(request: MoveRequest): Promise<MoveOutcome> {
@@ -309,6 +449,7 @@ export class PostgresOrderStore {
 
   /** Records that a cancelled order's stock is back; see {@linkcode ReleaseOutcome}. */
   async released(event: InventoryReleased): Promise<ReleaseOutcome> {
+    await this.#endBatch();
     const sql = this.db.sql;
     const done = await sql`UPDATE orders SET stock_released_at = ${new Date()}
       WHERE order_id = ${event.order_id} AND status = 'CANCELLED'

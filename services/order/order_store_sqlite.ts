@@ -320,6 +320,11 @@ export class SqliteOrderStore {
     });
   }
 
+  /** Readies a batch of results: nothing to do, each is applied in memory already. */
+  prepareResults(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Makes a move with its event, in one transaction; see {@linkcode MoveOutcome}. */
   move(request: MoveRequest): Promise<MoveOutcome> {
     const now = new Date().toISOString();

@@ -704,3 +704,73 @@ storeContract(
     assert.equal((await drainOutbox(one.outbox)).length, 12, "one event each");
   },
 );
+
+storeContract(
+  "a batch without savepoints applies results as one at a time would",
+  async ({ db }) => {
+    const { orders, place } = await openOrders(db);
+    const [a, b, c, d] = [
+      await place(),
+      await place(classic("coffee", 1, "S1")),
+      await place(),
+      await place(),
+    ];
+    const cancelled = await place();
+    await orders.move({ orderId: cancelled.order_id, to: "CANCELLED", by: "student" });
+    const failedFor = (order: Order) => ({
+      outcome: "FAILED" as const,
+      event: { order_id: order.order_id, ...request, lines, reason: "none left" },
+    });
+    const hand = {
+      outcome: "RESERVED" as const,
+      event: { order_id: "hand-1", student_id: "S3", lines: [{ item: "Salad", qty: 5 }] },
+    };
+    const applied = await db.transaction(async () => {
+      await orders.prepareResults([a.order_id, b.order_id, "hand-1", a.order_id]);
+      const moved = [
+        await orders.applyResult(reservedFor(a)),
+        // In the menu's spelling, which the order takes.
+        await orders.applyResult({
+          outcome: "RESERVED",
+          event: { ...reservedFor(b).event, lines },
+        }),
+        await orders.applyResult(failedFor(a)),
+        await orders.applyResult(hand),
+        await orders.applyResult(hand),
+        await orders.applyResult(failedFor(c)),
+      ];
+      const release = { order_id: cancelled.order_id, student_id: "S1", lines };
+      assert.deepEqual(await orders.released(release), { kind: "released" });
+      moved.push(await orders.applyResult(reservedFor(d)), await orders.applyResult(failedFor(d)));
+      return moved;
+    }, { savepoints: false });
+    assert.deepEqual(applied, [true, true, false, true, false, true, true, false]);
+    const after = async (order_id: string) => {
+      const o = await orders.get(order_id);
+      return [o?.status, o?.item, o?.reason, o?.reserved_at !== undefined].join(" ");
+    };
+    assert.deepEqual(await Promise.all([a, b, c, d].map((o) => after(o.order_id))), [
+      "RESERVED Coffee  true",
+      "RESERVED Coffee  true",
+      "FAILED Coffee none left false",
+      "RESERVED Coffee  true",
+    ]);
+    assert.equal(await after("hand-1"), "RESERVED Salad  true");
+    assert.ok((await orders.get(cancelled.order_id))?.stock_released_at);
+  },
+);
+
+storeContract("a batch of results that fails moves no order", async ({ db }) => {
+  const { orders, place } = await openOrders(db);
+  const order = await place();
+  await assert.rejects(
+    db.transaction(async () => {
+      await orders.prepareResults([order.order_id]);
+      assert.equal(await orders.applyResult(reservedFor(order)), true);
+      throw new Error("a later message of the batch failed");
+    }, { savepoints: false }),
+    /a later message of the batch failed/,
+  );
+  assert.equal((await orders.get(order.order_id))?.status, "PLACED");
+  assert.equal(await orders.applyResult(reservedFor(order)), true);
+});
