@@ -9,8 +9,8 @@ import { decodeEvent, OrderPlaced, parseJson } from "@campus/shared/events";
 import { json } from "@campus/shared/http";
 import type { Logger } from "@campus/shared/log";
 import type { ServiceDefinition, ServiceDeps } from "@campus/shared/service";
-import type { Release, Reservation } from "./stock.ts";
-import { openStockStore, type OrderItems } from "./stock_store.ts";
+import type { OrderItems, Release, Reservation } from "./stock.ts";
+import { openStockStore } from "./stock_store.ts";
 
 /** Why a dead-lettered order failed, as the student reads it; its error id follows. */
 export const SET_ASIDE_REASON =

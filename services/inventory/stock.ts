@@ -44,6 +44,12 @@ export type Reservation =
   )
   & { duplicate: boolean };
 
+/** An order as a batch is readied for it (`prepareReservations`): its id and item names. */
+export interface OrderItems {
+  order_id: string;
+  items: string[];
+}
+
 /** A line of an order as inventory reads it: merged with its namesakes, in the menu's spelling. */
 export interface WantedLine extends OrderLine {
   /** False when no menu item has the name: the item is kept as sent. */

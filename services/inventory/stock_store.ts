@@ -11,7 +11,7 @@ import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
-import type { Release, Reservation, StockLevel } from "./stock.ts";
+import type { OrderItems, Release, Reservation, StockLevel } from "./stock.ts";
 
 /** The inventory service's store. */
 export interface StockStore {
@@ -50,12 +50,6 @@ export interface StockStore {
    * written together just before the commit.
    */
   prepareReservations(orders: readonly OrderItems[]): Promise<void>;
-}
-
-/** An order as {@linkcode StockStore.prepareReservations} needs it: its id and item names. */
-export interface OrderItems {
-  order_id: string;
-  items: string[];
 }
 
 /** The stock of `db`, its schema brought up to date and the items of `menu` added if new. */

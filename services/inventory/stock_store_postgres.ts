@@ -12,12 +12,12 @@ import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { TransactionConflict } from "@campus/shared/database";
 import type { PostgresDatabase, Sql } from "@campus/shared/postgres";
-import type { OrderItems } from "./stock_store.ts";
 import {
   announcement,
   cancellation,
   decide,
   MenuItems,
+  type OrderItems,
   type RecordedDecision,
   recordedDecision,
   refused,
