@@ -107,13 +107,21 @@ export class PostgresOutboxStore {
     // Not db.transaction: a relay's claim is its own, never part of a caller's transaction,
     // and a collision must not publish the batch twice in a row.
     return await this.db.pool.begin(async (tx) => {
-      await tx.unsafe(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
-      const rows = await tx`SELECT seq, message_id, type, routing_key, correlation_id, body,
-        traceparent FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+      if (this.db.timeouts?.idleInTransactionMs !== this.claimTimeoutMs) {
+        await tx.unsafe(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
+      }
+      // Claimed by deleting them: the delete holds the rows, other relays skip them, and they
+      // come back if publishing fails (the transaction rolls back) or the relay goes silent for
+      // the claim's timeout (the server ends the session).
+      const rows = await tx`DELETE FROM outbox WHERE seq IN (
+          SELECT seq FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED
+        )
+        RETURNING seq, message_id, type, routing_key, correlation_id, body, traceparent`;
       if (rows.length === 0) return 0;
-      await publish(rows.map(toEvent));
-      await tx`DELETE FROM outbox WHERE seq IN ${tx(rows.map((row) => row.seq))}`;
-      return rows.length;
+      // RETURNING keeps no order.
+      const claimed = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+      await publish(claimed.map(toEvent));
+      return claimed.length;
     });
   }
 

@@ -87,6 +87,8 @@ export class PostgresDatabase implements Database {
     readonly pool: Pool,
     readonly location: string,
     private readonly waits?: DatabaseWaits,
+    /** The bounds every session of the pool has; the server's own when absent. */
+    readonly timeouts?: DatabaseTimeouts,
   ) {}
 
   /** A pool for `url`; connections open on first use. */
@@ -120,7 +122,7 @@ export class PostgresDatabase implements Database {
       // (porsager/postgres#1192).
       fetch_types: false,
     });
-    return new PostgresDatabase(pool, redactUrl(url), waits);
+    return new PostgresDatabase(pool, redactUrl(url), waits, timeouts);
   }
 
   /** The connection of the current transaction, or the pool outside one. */
