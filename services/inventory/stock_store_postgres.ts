@@ -11,7 +11,7 @@
 import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { TransactionConflict } from "@campus/shared/database";
-import type { PostgresDatabase, Sql } from "@campus/shared/postgres";
+import { BatchMemory, type PostgresDatabase, type Sql } from "@campus/shared/postgres";
 import {
   announcement,
   cancellation,
@@ -119,14 +119,16 @@ async function writeDecisions(batch: DecisionBatch, sql: Sql): Promise<void> {
 
 /** The stock store in a PostgreSQL database. */
 export class PostgresStockStore {
-  /** The decisions of each open transaction without savepoints, by its connection. */
-  #batches = new WeakMap<Sql, DecisionBatch>();
+  /** The decisions of each open transaction without savepoints. */
+  #batches: BatchMemory<DecisionBatch>;
 
   private constructor(
     private readonly db: PostgresDatabase,
     private readonly outbox: OutboxStore,
     private readonly menu: MenuItems,
-  ) {}
+  ) {
+    this.#batches = new BatchMemory(db, () => new DecisionBatch());
+  }
 
   /** The stock of `db`; the items of `menu` not in it yet are added with their stock. */
   static async open(
@@ -149,7 +151,7 @@ export class PostgresStockStore {
   /** Reserves every line of an order or none, or records why not; announces the decision. */
   reserve(order: OrderPlaced): Promise<Reservation> {
     return this.db.transaction(async () => {
-      const batch = this.#batch();
+      const batch = this.#batches.current();
       if (batch) return await this.#reserveInBatch(order, batch);
       const items = await this.#knowItems(order.lines.map((line) => line.item));
       // One round trip reads the decision recorded before, if any, and takes the stock rows a
@@ -171,7 +173,7 @@ export class PostgresStockStore {
     const inStock = await this.#lockStock(
       await this.#knowItems(orders.flatMap((order) => order.items)),
     );
-    const batch = this.#batch();
+    const batch = this.#batches.current();
     if (!batch) return;
     for (const [item, quantity] of inStock) {
       if (!batch.left.has(item)) batch.left.set(item, quantity);
@@ -257,30 +259,12 @@ export class PostgresStockStore {
   }
 
   /**
-   * The decisions of the current transaction, when it has no savepoints; undefined in a
-   * transaction with savepoints, which decides with the database one order at a time.
-   */
-  #batch(): DecisionBatch | undefined {
-    if (!this.db.allOrNothing) return undefined;
-    const sql = this.db.sql;
-    let batch = this.#batches.get(sql);
-    if (!batch) {
-      batch = new DecisionBatch();
-      this.#batches.set(sql, batch);
-    }
-    return batch;
-  }
-
-  /**
    * Writes the decisions of the current transaction's batch now, and forgets what it kept: a
    * cancel or a set-aside reads and changes the rows itself.
    */
   async #endBatch(): Promise<void> {
-    const sql = this.db.sql;
-    const batch = this.#batches.get(sql);
-    if (!batch) return;
-    this.#batches.delete(sql);
-    await writeDecisions(batch, sql);
+    const batch = this.#batches.forget();
+    if (batch) await writeDecisions(batch, this.db.sql);
   }
 
   /**

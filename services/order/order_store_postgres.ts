@@ -7,7 +7,13 @@
 import type { InventoryReleased, InventoryResult, OutgoingEvent } from "@campus/shared/events";
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
-import { pagesOf, type PostgresDatabase, type Row, type Sql } from "@campus/shared/postgres";
+import {
+  BatchMemory,
+  pagesOf,
+  type PostgresDatabase,
+  type Row,
+  type Sql,
+} from "@campus/shared/postgres";
 import {
   canonical,
   IDEMPOTENCY_KEY_TTL_MS,
@@ -150,14 +156,16 @@ async function writeMoves(batch: ResultBatch, sql: Sql): Promise<void> {
 /** The order store in a PostgreSQL database. */
 export class PostgresOrderStore {
   #prunedAt = -Infinity;
-  /** The results applied in each open transaction without savepoints, by its connection. */
-  #batches = new WeakMap<Sql, ResultBatch>();
+  /** The results applied in each open transaction without savepoints. */
+  #batches: BatchMemory<ResultBatch>;
 
   private constructor(
     private readonly db: PostgresDatabase,
     private readonly outbox: OutboxStore,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.#batches = new BatchMemory(db, () => new ResultBatch());
+  }
 
   /**
    * The orders of `db`, its schema brought up to date.
@@ -288,7 +296,7 @@ export class PostgresOrderStore {
 
   /** Records an inventory outcome; false when the order no longer waited for one. */
   async applyResult(result: InventoryResult): Promise<boolean> {
-    const batch = this.#batch();
+    const batch = this.#batches.current();
     if (batch) return await this.#applyInBatch(result, batch);
     const { event, outcome } = result;
     const reason = result.outcome === "FAILED" ? result.event.reason : null;
@@ -340,24 +348,9 @@ export class PostgresOrderStore {
    * where `applyResult` decides; its moves are written at the commit.
    */
   async prepareResults(orderIds: readonly string[]): Promise<void> {
-    const batch = this.#batch();
+    const batch = this.#batches.current();
     if (!batch) return;
     await this.#hold(batch, orderIds.filter((id) => !batch.rows.has(id)));
-  }
-
-  /**
-   * The results applied in the current transaction, when it has no savepoints; undefined in a
-   * transaction with savepoints, which applies them with the database one at a time.
-   */
-  #batch(): ResultBatch | undefined {
-    if (!this.db.allOrNothing) return undefined;
-    const sql = this.db.sql;
-    let batch = this.#batches.get(sql);
-    if (!batch) {
-      batch = new ResultBatch();
-      this.#batches.set(sql, batch);
-    }
-    return batch;
   }
 
   /** Takes the rows of `ids` for the rest of the transaction, and keeps what they hold. */
@@ -376,11 +369,8 @@ export class PostgresOrderStore {
    * release reads and changes the rows itself.
    */
   async #endBatch(): Promise<void> {
-    const sql = this.db.sql;
-    const batch = this.#batches.get(sql);
-    if (!batch) return;
-    this.#batches.delete(sql);
-    await writeMoves(batch, sql);
+    const batch = this.#batches.forget();
+    if (batch) await writeMoves(batch, this.db.sql);
   }
 
   /**

@@ -229,6 +229,38 @@ export class PostgresDatabase implements Database {
   }
 }
 
+/**
+ * What a store keeps in memory for the rest of each transaction without savepoints (a
+ * consumer's batch, see {@linkcode PostgresDatabase.allOrNothing}): one value per open
+ * transaction, made when first asked for, gone with the transaction.
+ */
+export class BatchMemory<T> {
+  #kept = new WeakMap<Sql, T>();
+
+  /** Values of transactions on `db`, each made by `make`. */
+  constructor(private readonly db: PostgresDatabase, private readonly make: () => T) {}
+
+  /** The current transaction's value; undefined outside a transaction without savepoints. */
+  current(): T | undefined {
+    if (!this.db.allOrNothing) return undefined;
+    const sql = this.db.sql;
+    let value = this.#kept.get(sql);
+    if (value === undefined) {
+      value = this.make();
+      this.#kept.set(sql, value);
+    }
+    return value;
+  }
+
+  /** Forgets the current transaction's value, if it has one, and returns it. */
+  forget(): T | undefined {
+    const sql = this.db.sql;
+    const value = this.#kept.get(sql);
+    this.#kept.delete(sql);
+    return value;
+  }
+}
+
 /** What {@linkcode pagesOf} reads. */
 export interface PagedQuery {
   /** Table name (from code, never from a request). */
