@@ -322,11 +322,16 @@ export interface RecordedDecision {
 
 /**
  * A decision as recorded before (a row of `reservations`, whichever the engine: `lines` as
- * JSON text or already parsed), marked `duplicate`.
+ * JSON text from SQLite, an array from PostgreSQL), marked `duplicate`. Each line is rebuilt in
+ * the order the decision first spelled it (`item`, `qty`, `remaining`): PostgreSQL's `jsonb`
+ * keeps keys in an order of its own, and an announcement made again reads like the first.
  */
 export function recordedDecision(row: Record<string, unknown>): RecordedDecision {
-  const lines =
+  const stored =
     (typeof row.lines === "string" ? JSON.parse(row.lines) : row.lines) as ReservedLine[];
+  const lines = stored.map(({ item, qty, remaining }): ReservedLine =>
+    remaining === undefined ? { item, qty } : { item, qty, remaining }
+  );
   const order = { order_id: String(row.order_id), student_id: String(row.student_id) };
   const decision = row.outcome === "RESERVED"
     ? reserved(order, lines)

@@ -15,7 +15,12 @@ import {
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import type { SqliteDatabase } from "@campus/shared/sqlite";
-import { drainOutbox, storeContract } from "@campus/testing/store_contract";
+import {
+  drainOutbox,
+  postgresTest,
+  storeContract,
+  withTestDatabase,
+} from "@campus/testing/store_contract";
 import type { Reservation } from "./stock.ts";
 import { openStockStore, type StockStore } from "./stock_store.ts";
 
@@ -229,6 +234,69 @@ storeContract("decisions recorded before carts keep their outcome and lines", as
   });
   assert.deepEqual(refused.body.lines, [{ item: "Pizza", qty: 3 }]);
 });
+
+storeContract("a decision read back is announced again as it was first", async ({ db }) => {
+  const { stock, outbox } = await openStock(db);
+  const reserved = cart("k1", [{ item: "Soup", qty: 1 }, { item: "burger", qty: 2 }]);
+  const refused = cart("k2", [{ item: "Soup", qty: 9 }]);
+  const setAside = cart("k3", [{ item: "Coffee", qty: 1 }]);
+  await stock.reserve(reserved);
+  await stock.reserve(refused);
+  await stock.setAside(setAside, "waited too long");
+  await stock.cancel(cancelOf(cart("k4", [{ item: "Coffee", qty: 2 }]), "PLACED"));
+  const first = (await drainOutbox(outbox)).filter((e) => e.type !== "InventoryReleased");
+  for (const order of [reserved, refused, setAside]) await stock.reserve(order);
+  const again = await drainOutbox(outbox);
+  // Byte for byte, key order included: a consumer comparing bodies sees one announcement.
+  assert.deepEqual(
+    again.map((e) => JSON.stringify(e.body)),
+    first.map((e) => JSON.stringify(e.body)),
+  );
+  if (db.engine === "postgres") {
+    const kinds = await (db as PostgresDatabase).pool`SELECT order_id,
+      jsonb_typeof(lines) AS kind FROM reservations ORDER BY order_id`;
+    assert.deepEqual(
+      kinds.map((row) => `${row.order_id} ${row.kind}`),
+      ["k1 array", "k2 array", "k3 array", "k4 array"],
+      "every decision keeps its lines as a JSON array",
+    );
+  }
+});
+
+postgresTest(
+  "decisions stored with their lines as a JSON string are read back as arrays",
+  () =>
+    withTestDatabase("postgres", async ({ db }) => {
+      const pool = (db as PostgresDatabase).pool;
+      await openStock(db, { Coffee: 8 });
+      // As a decision made one at a time was stored before: the text of the array, as a string.
+      await pool.unsafe(`ALTER TABLE reservations DROP CONSTRAINT reservations_lines_array;
+      DELETE FROM schema_migrations WHERE component = 'stock' AND version = 3;
+      INSERT INTO reservations (order_id, student_id, lines, outcome, reason, decided_at)
+      VALUES ('old', 'S1', to_jsonb('[{"item":"Coffee","qty":2,"remaining":8}]'::text),
+        'RESERVED', NULL, now())`);
+      const { stock, outbox } = await openStock(db, { Coffee: 8 });
+      const [row] = await pool`SELECT jsonb_typeof(lines) AS kind, lines FROM reservations`;
+      assert.deepEqual([row.kind, row.lines], ["array", [{
+        item: "Coffee",
+        qty: 2,
+        remaining: 8,
+      }]]);
+      const replay = await stock.reserve(cart("old", [{ item: "Coffee", qty: 2 }]));
+      assert.deepEqual([replay.outcome, replay.duplicate], ["RESERVED", true]);
+      const [event] = await drainOutbox(outbox);
+      assert.equal(
+        JSON.stringify(event.body.lines),
+        '[{"item":"Coffee","qty":2,"remaining":8}]',
+      );
+      await assert.rejects(
+        pool`INSERT INTO reservations (order_id, student_id, lines, outcome, decided_at)
+        VALUES ('text', 'S1', to_jsonb('[]'::text), 'FAILED', now())`,
+        /reservations_lines_array/,
+        "a string in place of the array is refused",
+      );
+    }),
+);
 
 for (const savepoints of [true, false]) {
   storeContract(

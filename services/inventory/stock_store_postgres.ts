@@ -53,6 +53,11 @@ const SCHEMA = [
     DROP CONSTRAINT reservations_outcome_check,
     ADD CONSTRAINT reservations_outcome_check
       CHECK (outcome IN ('RESERVED', 'FAILED', 'CANCELLED'));`,
+  // Decisions made one at a time were stored with their lines as a JSON string (the text of
+  // the array) rather than the array itself; readers took both. Every row holds the array now.
+  `UPDATE reservations SET lines = (lines #>> '{}')::jsonb WHERE jsonb_typeof(lines) = 'string';
+  ALTER TABLE reservations ADD CONSTRAINT reservations_lines_array
+    CHECK (jsonb_typeof(lines) = 'array');`,
 ];
 
 /**
@@ -216,7 +221,7 @@ export class PostgresStockStore {
         const inserted = await this.db.sql`INSERT INTO reservations
           (order_id, student_id, lines, outcome, reason, decided_at, released_at)
           VALUES (${cancel.order_id}, ${cancel.student_id},
-            ${JSON.stringify(release.event.lines)}::jsonb, 'CANCELLED', NULL, now(), now())
+            ${this.db.sql.json(release.event.lines)}, 'CANCELLED', NULL, now(), now())
           ON CONFLICT (order_id) DO NOTHING`;
         if (inserted.count === 0) {
           // A replica decided the order meanwhile (the insert waited for its commit).
@@ -345,7 +350,7 @@ export class PostgresStockStore {
     const sql = this.db.sql;
     const [done] = await sql`WITH recorded AS (
         INSERT INTO reservations (order_id, student_id, lines, outcome, reason, decided_at)
-        VALUES (${order_id}, ${student_id}, ${JSON.stringify(lines)}::jsonb,
+        VALUES (${order_id}, ${student_id}, ${sql.json(lines)},
           ${reservation.outcome}, ${reason}, now())
         ON CONFLICT (order_id) DO NOTHING
         RETURNING order_id
@@ -403,9 +408,10 @@ export class PostgresStockStore {
   async #record(reservation: Reservation): Promise<boolean> {
     const { order_id, student_id, lines } = reservation.event;
     const reason = reservation.outcome === "FAILED" ? reservation.event.reason : null;
-    const inserted = await this.db.sql`INSERT INTO reservations
+    const sql = this.db.sql;
+    const inserted = await sql`INSERT INTO reservations
       (order_id, student_id, lines, outcome, reason, decided_at)
-      VALUES (${order_id}, ${student_id}, ${JSON.stringify(lines)}::jsonb,
+      VALUES (${order_id}, ${student_id}, ${sql.json(lines)},
         ${reservation.outcome}, ${reason}, now())
       ON CONFLICT (order_id) DO NOTHING`;
     return inserted.count > 0;
