@@ -7,7 +7,7 @@
  * @module
  */
 import type { EventType, OutgoingEvent } from "@campus/shared/events";
-import type { PostgresDatabase, Row, Sql } from "@campus/shared/postgres";
+import { arrayText, type PostgresDatabase, type Row, type Sql } from "@campus/shared/postgres";
 import { activeTraceparent } from "@campus/shared/tracing";
 
 const SCHEMA = [
@@ -77,12 +77,28 @@ export class PostgresOutboxStore {
     this.db.afterCommit(() => this.#listeners.forEach((listener) => listener()));
   }
 
-  /** Writes rows of the outbox in one statement. */
+  /**
+   * Writes rows of the outbox in one statement, in the order given (their `seq`). The same
+   * statement text for any number of rows: the server plans it once per connection, where a
+   * `VALUES` list of each length was a statement of its own, prepared and planned afresh.
+   */
   #writer = {
     async write(rows: OutboxRow[], sql: Sql): Promise<void> {
-      await sql`INSERT INTO outbox ${
-        sql(rows, "message_id", "type", "routing_key", "correlation_id", "body", "traceparent")
-      }`;
+      const column = (key: keyof OutboxRow) => arrayText(rows.map((row) => row[key]));
+      await sql`INSERT INTO outbox
+          (message_id, type, routing_key, correlation_id, body, traceparent)
+        SELECT message_id, type, routing_key, correlation_id, body, traceparent
+        FROM unnest(
+            ${column("message_id")}::text[],
+            ${column("type")}::text[],
+            ${column("routing_key")}::text[],
+            ${column("correlation_id")}::text[],
+            ${column("body")}::text[],
+            ${column("traceparent")}::text[]
+          )
+          WITH ORDINALITY
+          AS given (message_id, type, routing_key, correlation_id, body, traceparent, n)
+        ORDER BY n`;
     },
   };
 

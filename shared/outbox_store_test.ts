@@ -3,7 +3,12 @@ import { envelopeFor, type OutgoingEvent } from "@campus/shared/events";
 import { openOutboxStore } from "@campus/shared/outbox_store";
 import type { PostgresDatabase } from "@campus/shared/postgres";
 import { SqliteDatabase } from "@campus/shared/sqlite";
-import { postgresTest, storeContract, withTestDatabase } from "@campus/testing/store_contract";
+import {
+  drainOutbox,
+  postgresTest,
+  storeContract,
+  withTestDatabase,
+} from "@campus/testing/store_contract";
 import { waitFor } from "../tests/poll.ts";
 
 const placed = (n: number) =>
@@ -52,6 +57,29 @@ storeContract("an event's trace context comes back with it", async ({ db }) => {
   assert.equal(sent[0].traceparent, traceparent, "the relay continues the stored trace");
   assert.equal(sent[1].traceparent, undefined, "with tracing off none is stored");
 });
+
+storeContract(
+  "rows come back byte for byte and in order, whatever text they hold",
+  async ({ db }) => {
+    const outbox = await openOutboxStore(db);
+    // What an array's text must escape or must not mistake: quotes, backslashes, braces,
+    // commas, NULL spelt out, spaces, and text beyond ASCII.
+    const awkward = ['"', "\\", "{a,b}", "NULL", "S 1", "naïve ☕ 注文", ' "x\\"y" '];
+    const events = awkward.map((student_id, n) => ({
+      ...envelopeFor("OrderPlaced", {
+        order_id: `o${n}`,
+        student_id,
+        lines: [{ item: "Tea", qty: 1 }],
+      }),
+      ...(n % 2 === 0 ? { traceparent: `00-${"ab".repeat(16)}-${"cd".repeat(8)}-0${n}` } : {}),
+    }));
+    await outbox.add(...events.slice(0, 3));
+    await db.transaction(() => outbox.add(...events.slice(3)), { savepoints: false });
+    const sent = await drainOutbox(outbox);
+    const wire = (e: OutgoingEvent) => [e.correlationId, JSON.stringify(e.body), e.traceparent];
+    assert.deepEqual(sent.map(wire), events.map(wire));
+  },
+);
 
 storeContract(
   "publishOldest() sends the oldest first and forgets them once sent",

@@ -11,7 +11,7 @@
 import type { OrderCancelled, OrderPlaced } from "@campus/shared/events";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import { TransactionConflict } from "@campus/shared/database";
-import { BatchMemory, type PostgresDatabase, type Sql } from "@campus/shared/postgres";
+import { arrayText, BatchMemory, type PostgresDatabase, type Sql } from "@campus/shared/postgres";
 import {
   announcement,
   cancellation,
@@ -188,9 +188,8 @@ export class PostgresStockStore {
     if (ids.length === 0) return;
     // Read after the stock rows are held: a decision on one of these orders, which holds the
     // same rows, is committed by now or waits for this batch.
-    const rows = await this.db.sql`SELECT * FROM reservations WHERE order_id IN ${
-      this.db.sql(ids)
-    }`;
+    const rows = await this.db.sql`SELECT * FROM reservations
+      WHERE order_id = ANY(${arrayText(ids)}::text[])`;
     for (const id of ids) batch.recorded.set(id, null);
     for (const row of rows) batch.recorded.set(String(row.order_id), recordedDecision(row));
   }
@@ -259,7 +258,7 @@ export class PostgresStockStore {
     const names = [...new Set(items)];
     if (names.length === 0) return new Map();
     const rows = await this.db.sql`SELECT item, quantity FROM stock
-      WHERE item IN ${this.db.sql(names)} ORDER BY item COLLATE "C" FOR UPDATE`;
+      WHERE item = ANY(${arrayText(names)}::text[]) ORDER BY item COLLATE "C" FOR UPDATE`;
     return new Map(rows.map((r) => [r.item as string, Number(r.quantity)]));
   }
 
@@ -384,7 +383,7 @@ export class PostgresStockStore {
     const sql = this.db.sql;
     const [row] = await sql`SELECT reservations.*, (
         SELECT jsonb_agg(jsonb_build_array(locked.item, locked.quantity)) FROM (
-          SELECT item, quantity FROM stock WHERE item IN ${sql(names)}
+          SELECT item, quantity FROM stock WHERE item = ANY(${arrayText(names)}::text[])
           ORDER BY item COLLATE "C" FOR UPDATE
         ) AS locked
       ) AS in_stock

@@ -8,6 +8,7 @@ import type { InventoryReleased, InventoryResult, OutgoingEvent } from "@campus/
 import type { PlaceOrderRequest } from "./place_order_request.ts";
 import type { OutboxStore } from "@campus/shared/outbox_store";
 import {
+  arrayText,
   BatchMemory,
   pagesOf,
   type PostgresDatabase,
@@ -219,29 +220,24 @@ export class PostgresOrderStore {
       }
       if (placed.length > 0) {
         const sql = this.db.sql;
-        const rows = placed.map((order) => ({
-          order_id: order.order_id,
-          item: order.lines[0].item,
-          qty: order.lines[0].qty,
-          lines: JSON.stringify(order.lines),
-          student_id: order.student_id,
-          status: order.status,
-          created_at: order.created_at,
-          updated_at: order.updated_at,
-        }));
-        await sql`INSERT INTO orders ${
-          sql(
-            rows,
-            "order_id",
-            "item",
-            "qty",
-            "lines",
-            "student_id",
-            "status",
-            "created_at",
-            "updated_at",
-          )
-        }`;
+        const column = (value: (order: Order) => string | number) => arrayText(placed.map(value));
+        // In the order placed (their `seq`), one statement text for any number of orders (see
+        // the outbox's insert).
+        await sql`INSERT INTO orders
+            (order_id, item, qty, lines, student_id, status, created_at, updated_at)
+          SELECT order_id, item, qty, lines, student_id, status, created_at, updated_at
+          FROM unnest(
+              ${column((o) => o.order_id)}::text[],
+              ${column((o) => o.lines[0].item)}::text[],
+              ${column((o) => o.lines[0].qty)}::integer[],
+              ${column((o) => JSON.stringify(o.lines))}::text[],
+              ${column((o) => o.student_id)}::text[],
+              ${column((o) => o.status)}::text[],
+              ${column((o) => o.created_at)}::timestamptz[],
+              ${column((o) => o.updated_at)}::timestamptz[]
+            ) WITH ORDINALITY
+            AS given (order_id, item, qty, lines, student_id, status, created_at, updated_at, n)
+          ORDER BY n`;
         await this.outbox.insert(...events);
       }
       return placements;
@@ -359,7 +355,7 @@ export class PostgresOrderStore {
     if (wanted.length === 0) return;
     const sql = this.db.sql;
     const rows = await sql`SELECT order_id, item, qty, status, lines FROM orders
-      WHERE order_id IN ${sql(wanted)} ORDER BY order_id FOR UPDATE`;
+      WHERE order_id = ANY(${arrayText(wanted)}::text[]) ORDER BY order_id FOR UPDATE`;
     for (const id of wanted) batch.rows.set(id, null);
     for (const row of rows) batch.rows.set(row.order_id, row);
   }

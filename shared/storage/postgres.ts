@@ -306,6 +306,28 @@ export async function* pagesOf(
   }
 }
 
+/**
+ * `values` as the text of a PostgreSQL array, for a parameter the statement casts
+ * (`${arrayText(ids)}::text[]`, or `::integer[]`, `::timestamptz[]`). The driver sends arrays
+ * only once it has fetched the server's types, which it does not here (see `fetch_types`). A
+ * statement taking an array has one text for any number of values, where an `IN` list or a
+ * `VALUES` row per value made a statement of each length, prepared and planned afresh on
+ * every connection.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { arrayText } from "./postgres.ts";
+ *
+ * assert.equal(arrayText(["a", 'say "hi"', "back\\slash", null, 3]), String.raw`{"a","say \"hi\"","back\\slash",NULL,"3"}`);
+ * ```
+ */
+export function arrayText(values: readonly (string | number | null)[]): string {
+  const quoted = values.map((value) =>
+    value === null ? "NULL" : `"${String(value).replace(/["\\]/g, "\\$&")}"`
+  );
+  return `{${quoted.join(",")}}`;
+}
+
 /** True for an error the server raised because two transactions collided. */
 export function isConflict(err: unknown): boolean {
   if (err instanceof TransactionConflict) return true;
