@@ -122,6 +122,16 @@ async function writeDecisions(batch: DecisionBatch, sql: Sql): Promise<void> {
   if (done.taken !== takes.length) throw new Error("Stock of a batch changed under its lock");
 }
 
+/**
+ * The stock rows of `names` (menu spelling) and their quantities, locked in byte order: every
+ * transaction takes them in the same order, so that two never wait for each other in a circle.
+ * A statement of its own, or a subquery of another.
+ */
+function lockedStock(sql: Sql, names: readonly string[]) {
+  return sql`SELECT item, quantity FROM stock WHERE item = ANY(${arrayText(names)}::text[])
+    ORDER BY item COLLATE "C" FOR UPDATE`;
+}
+
 /** The stock store in a PostgreSQL database. */
 export class PostgresStockStore {
   /** The decisions of each open transaction without savepoints. */
@@ -257,8 +267,7 @@ export class PostgresStockStore {
   async #lockStock(items: Iterable<string>): Promise<Map<string, number>> {
     const names = [...new Set(items)];
     if (names.length === 0) return new Map();
-    const rows = await this.db.sql`SELECT item, quantity FROM stock
-      WHERE item = ANY(${arrayText(names)}::text[]) ORDER BY item COLLATE "C" FOR UPDATE`;
+    const rows = await lockedStock(this.db.sql, names);
     return new Map(rows.map((r) => [r.item as string, Number(r.quantity)]));
   }
 
@@ -382,10 +391,8 @@ export class PostgresStockStore {
     if (names.length === 0) return { recorded: await this.#recorded(orderId), inStock: new Map() };
     const sql = this.db.sql;
     const [row] = await sql`SELECT reservations.*, (
-        SELECT jsonb_agg(jsonb_build_array(locked.item, locked.quantity)) FROM (
-          SELECT item, quantity FROM stock WHERE item = ANY(${arrayText(names)}::text[])
-          ORDER BY item COLLATE "C" FOR UPDATE
-        ) AS locked
+        SELECT jsonb_agg(jsonb_build_array(locked.item, locked.quantity))
+        FROM (${lockedStock(sql, names)}) AS locked
       ) AS in_stock
       FROM (SELECT ${orderId}::text AS id) AS wanted
       LEFT JOIN reservations ON reservations.order_id = wanted.id`;

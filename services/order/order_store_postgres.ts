@@ -464,8 +464,8 @@ export class PostgresOrderStore {
         updated_at: at.toISOString(),
       }));
       await sql`UPDATE orders SET status = 'EXPIRED', updated_at = ${at}
-        WHERE status = 'READY' AND order_id IN
-          (SELECT jsonb_array_elements_text(${sql.json(expired.map((o) => o.order_id))}))`;
+        WHERE status = 'READY'
+          AND order_id = ANY(${arrayText(expired.map((o) => o.order_id))}::text[])`;
       await this.outbox.insert(...expired.map((order) => orderStatusChanged(order, "READY")));
       return expired;
     });
