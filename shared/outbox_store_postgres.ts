@@ -79,8 +79,8 @@ export class PostgresOutboxStore {
 
   /**
    * Writes rows of the outbox in one statement, in the order given (their `seq`). The same
-   * statement text for any number of rows: the server plans it once per connection, where a
-   * `VALUES` list of each length was a statement of its own, prepared and planned afresh.
+   * statement text for any number of rows, prepared once per connection, where a `VALUES` list
+   * of each length was a statement of its own, prepared and planned afresh.
    */
   #writer = {
     async write(rows: OutboxRow[], sql: Sql): Promise<void> {

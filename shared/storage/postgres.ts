@@ -116,10 +116,10 @@ export class PostgresDatabase implements Database {
         }),
       },
       transform: { undefined: null },
-      // The array types we send are built in. Fetching the rest runs a catalog query as the
-      // first statement of every new connection, and the driver (3.4.9) drops that query's
-      // promise: when it fails (a database refusing connections) the rejection is unhandled
-      // (porsager/postgres#1192).
+      // No fetching of the server's types: arrays go as their text (arrayText), and the rest
+      // are built in. Fetching runs a catalog query as the first statement of every new
+      // connection, and the driver (3.4.9) drops that query's promise: when it fails (a
+      // database refusing connections) the rejection is unhandled (porsager/postgres#1192).
       fetch_types: false,
     });
     return new PostgresDatabase(pool, redactUrl(url), waits, timeouts);
